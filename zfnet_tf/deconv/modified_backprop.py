@@ -1,82 +1,139 @@
 """The deconvnet as a modified backward pass: the independent reference for `Deconvnet`.
 
-DESIGN §4: projecting with switches equals the gradient of the selected activations w.r.t.
-the input when every ReLU's backward is replaced by the ReLU of the incoming signal ("deconvnet
-ReLU", Zeiler & Fergus Sec. 2.1; Springenberg et al. 2015 discuss the same identity) and every
-normalization's backward by identity. This module computes projections that way, from plain
-`tf.nn` ops on the model's weights and `tf.GradientTape`; it shares no code with `Deconvnet`
-beyond reading the same variables, which is what makes it a useful check (tests) and baseline
-(`bench/bench_projection.py`).
+Projecting with switches equals the gradient of the selected activations with respect to the
+input when every ReLU's backward is replaced by the projection rule's (`deconvnet`: the ReLU of
+the incoming signal, Zeiler & Fergus Sec. 2.1; `guided`: that, where the forward input was
+positive, Springenberg et al. arXiv 1412.6806; `gradient`: the true one) and every contrast /
+response normalization's by the identity (except under `gradient`). This module computes
+projections that way: it runs the Keras model itself, forward, with those ReLUs and
+normalizations swapped in for the duration of the call, and asks `tf.GradientTape` for the
+gradient. It shares no code with `Deconvnet` (no graph walk, no windows, no switches): Keras
+runs the graph and TensorFlow's gradients do the rest, which is what makes it a useful check
+(tests) and baseline (`bench/bench_projection.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
-from zfnet_tf.models import get_backbone
+from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization
+
+_NORMALIZATIONS = (LocalContrastNormalization, LocalResponseNormalization)
 
 
-@tf.custom_gradient
-def _deconv_relu(x):
-    def grad(upstream):
-        return tf.nn.relu(upstream)
+def _rule_relu(rule: str):
+    if rule == "gradient":
+        return tf.nn.relu
 
-    return tf.nn.relu(x), grad
-
-
-def _identity_backward(layer):
     @tf.custom_gradient
-    def normalize(x):
+    def relu(x):
+        y = tf.nn.relu(x)
+
         def grad(upstream):
-            return upstream
+            if rule == "deconvnet":
+                return tf.nn.relu(upstream)
+            return tf.nn.relu(upstream) * tf.cast(x > 0, upstream.dtype)
 
-        return layer(x), grad
+        return y, grad
 
-    return normalize
-
-
-def modified_forward(model: keras.Model, images, layer: int):
-    """Layer `layer`'s top maps through ops whose gradient is the deconvnet's way down."""
-    backbone = get_backbone(model)
-    config = backbone.config
-    x = tf.convert_to_tensor(images, tf.float32) - tf.constant(config.mean_rgb, tf.float32)
-    for block in config.conv_blocks:
-        conv = backbone.get_layer(f"conv{block.layer}")
-        if block.padding:
-            p = block.padding
-            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
-        x = tf.nn.conv2d(x, tf.cast(conv.kernel, tf.float32), block.strides, "VALID")
-        x = _deconv_relu(x + tf.cast(conv.bias, tf.float32))
-        if block.pool:
-            x = tf.nn.max_pool2d(x, 3, 2, block.pool_padding.upper())
-        if block.layer == layer:
-            return x
-        if block.normalize and config.normalization is not None:
-            x = _identity_backward(backbone.get_layer(f"norm{block.layer}"))(x)
-    raise ValueError(f"layer {layer} is not in this network (its conv layers: {config.conv_layers})")
+    return relu
 
 
-def modified_backprop_projection(model: keras.Model, images, features, layer: int, mode: str = "max"):
-    """Projections `[B, K, H, W, 3]` of features `[B, K]` (-1: strongest map) by modified backprop.
+def _identity_backward(call):
+    def wrapped(inputs, *args, **kwargs):
+        @tf.custom_gradient
+        def normalize(x):
+            return call(x, *args, **kwargs), lambda upstream: upstream
 
-    Each of the K features of an image gets its own backward pass over a copy of the image,
-    so this costs K forward and K backward passes: the naive way the switch-based `Deconvnet`
-    improves on.
+        return normalize(inputs)
+
+    return wrapped
+
+
+def _find_layer(model: keras.Model, layer) -> keras.layers.Layer:
+    if isinstance(layer, int) and not isinstance(layer, bool):
+        from zfnet_tf.models import get_backbone
+
+        backbone = get_backbone(model)
+        return backbone.get_layer(backbone.top_map_name(layer))
+    found = model
+    for part in layer.split("/"):
+        matches = [l for l in found._flatten_layers(include_self=False, recursive=True) if l.name == part]
+        if len(matches) != 1:
+            raise ValueError(f"{len(matches)} layers named {part!r} in {found.name!r}")
+        found = matches[0]
+    return found
+
+
+@contextlib.contextmanager
+def _patched(model: keras.Model, rule: str, target: keras.layers.Layer, captured: list):
+    """The model's layers with the rule's ReLUs and normalizations, the target's output kept."""
+    relu = _rule_relu(rule)
+    saved = []
+
+    def patch(layer, name, value):
+        saved.append((layer, name, layer.__dict__.get(name, _ABSENT)))
+        object.__setattr__(layer, name, value)
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        activation = getattr(layer, "activation", None)
+        if getattr(activation, "__name__", None) == "relu":
+            patch(layer, "activation", relu)
+        if isinstance(layer, keras.layers.ReLU):
+            patch(layer, "call", lambda inputs, *a, **k: relu(inputs))
+        if isinstance(layer, _NORMALIZATIONS) and rule != "gradient":
+            patch(layer, "call", _identity_backward(layer.call))
+    inner_call = target.call
+
+    def capture(*args, **kwargs):
+        outputs = inner_call(*args, **kwargs)
+        captured.append(outputs)
+        return outputs
+
+    patch(target, "call", capture)
+    try:
+        yield
+    finally:
+        for layer, name, value in reversed(saved):
+            if value is _ABSENT:
+                object.__delattr__(layer, name)
+            else:
+                object.__setattr__(layer, name, value)
+
+
+_ABSENT = object()
+
+
+def modified_backprop_projection(
+    model: keras.Model, images, features, layer, mode: str = "max", rule: str = "deconvnet"
+):
+    """Projections `[B, K, H, W, C]` of features `[B, K]` (-1: strongest map) by modified backprop.
+
+    `layer` is a layer name (a `/` path into nested models) or ZFNet's 1-5. Each of the K
+    features of an image gets its own backward pass over a copy of the image, so this costs K
+    forward and K backward passes through the whole model: the naive way the switch-based
+    `Deconvnet` improves on.
     """
     images = tf.convert_to_tensor(images, tf.float32)
     features = tf.convert_to_tensor(features, tf.int32)
     batch, per_image = tf.shape(features)[0], tf.shape(features)[1]
     tiled = tf.repeat(images, per_image, axis=0)
     flat_features = tf.reshape(features, [-1])
-    with tf.GradientTape() as tape:
+    target = _find_layer(model, layer)
+    captured: list = []
+    with _patched(model, rule, target, captured), tf.GradientTape() as tape:
         tape.watch(tiled)
-        top = modified_forward(model, tiled, layer)
+        model(tiled, training=False)
+        top = tf.cast(captured[-1], tf.float32)
     maps = tf.stop_gradient(top)
     num_maps = maps.shape[-1]
-    map_max = tf.reduce_max(maps, axis=[1, 2])
+    reduce_axes = list(range(1, maps.shape.rank - 1))
+    map_max = tf.reduce_max(maps, axis=reduce_axes) if reduce_axes else maps
     flat_features = tf.where(flat_features < 0, tf.argmax(map_max, axis=1, output_type=tf.int32), flat_features)
-    chosen = tf.one_hot(flat_features, num_maps, dtype=maps.dtype)[:, None, None, :]
+    chosen = tf.reshape(tf.one_hot(flat_features, num_maps, dtype=maps.dtype), [-1] + [1] * len(reduce_axes) + [num_maps])
     selected = maps * chosen
     if mode == "max":
         flat = tf.reshape(selected, [tf.shape(selected)[0], -1])
@@ -85,5 +142,4 @@ def modified_backprop_projection(model: keras.Model, images, features, layer: in
     elif mode != "map":
         raise ValueError(f"mode must be 'max' or 'map', got {mode!r}")
     gradient = tape.gradient(top, tiled, output_gradients=selected)
-    size = images.shape[1]
-    return tf.reshape(gradient, [batch, per_image, size, size, 3])
+    return tf.reshape(gradient, tf.concat([[batch, per_image], tf.shape(images)[1:]], axis=0))

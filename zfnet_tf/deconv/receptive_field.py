@@ -1,112 +1,74 @@
-"""Which input pixels an activation of layer 1-5 can see (the patches of the paper's Fig. 2)."""
+"""Which input pixels an activation can see (the patches of the paper's Fig. 2)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
+import keras
 import numpy as np
-
-from zfnet_tf.config import ZFNetConfig
-
-POOL_SIZE = 3
-POOL_STRIDES = 2
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One spatial operation on the way up: a conv or a pool of block `layer`.
-
-    Output unit `i` reads input rows `[i * strides - pad_before, ... + kernel_size)`.
-    """
-
-    kind: str  # "conv" or "pool"
-    layer: int
-    kernel_size: int
-    strides: int
-    pad_before: int
-    input_size: int
-    output_size: int
-
-
-def stages_to(config: ZFNetConfig, layer: int) -> list[Stage]:
-    """The spatial operations from the input image up to layer `layer`'s top maps.
-
-    The top of a layer is its pooled maps when it pools (layers 1, 2, 5 in Fig. 3), else its
-    ReLU output; contrast normalization does not move pixels, so it is no stage.
-    """
-    if layer not in config.conv_layers:
-        raise ValueError(f"layer {layer} is not in this network (its conv layers: {config.conv_layers})")
-    stages = []
-    size = config.input_size
-    for block in config.conv_blocks:
-        out = (size + 2 * block.padding - block.kernel_size) // block.strides + 1
-        stages.append(Stage("conv", block.layer, block.kernel_size, block.strides, block.padding, size, out))
-        size = out
-        if block.pool:
-            if block.pool_padding == "same":
-                out = -(-size // POOL_STRIDES)
-                pad = max((out - 1) * POOL_STRIDES + POOL_SIZE - size, 0) // 2
-            else:
-                out = (size - POOL_SIZE) // POOL_STRIDES + 1
-                pad = 0
-            stages.append(Stage("pool", block.layer, POOL_SIZE, POOL_STRIDES, pad, size, out))
-            size = out
-        if block.layer == layer:
-            return stages
-    raise AssertionError("unreachable: layer was checked above")
+import tensorflow as tf
 
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """The input box seen by each unit of one layer's top maps.
+    """The input box seen by each position of one layer's maps, per axis (rows, columns).
 
-    Unit `(y, x)` sees rows `[start + y * jump, start + y * jump + size)` of the input (and
-    the same for columns), before clipping to the image; `box` clips.
+    Position `(y, x)` sees rows `[y * jump - start, y * jump - start + size)` of the input (and
+    the same for columns), before clipping to the image; `box` clips. A layer without maps (a
+    `Dense`) sees the whole image: `jump` 0.
+
+    Attributes:
+        layer: the layer's path in the model.
+        size, jump, start: `(rows, columns)` pairs.
+        grid_size: `(height, width)` of the layer's maps.
+        input_size: `(height, width)` of the input.
     """
 
-    layer: int
-    size: int
-    jump: int
-    start: int
-    grid_size: int
-    input_size: int
+    layer: str
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[int, int]
+    grid_size: tuple[int, int]
+    input_size: tuple[int, int]
 
     def box(self, y, x):
-        """`(top, left, bottom, right)` of the input box of unit (y, x), bottom/right exclusive.
-
-        `y` and `x` may be ints or equal-shaped integer arrays; the box is clipped to the image.
-        """
+        """`(top, left, bottom, right)` of the input box of position (y, x), bottom/right
+        exclusive, clipped to the image. `y` and `x` may be ints or equal-shaped int arrays."""
         y = np.asarray(y)
         x = np.asarray(x)
-        if np.any((y < 0) | (y >= self.grid_size) | (x < 0) | (x >= self.grid_size)):
+        if np.any((y < 0) | (y >= self.grid_size[0]) | (x < 0) | (x >= self.grid_size[1])):
             raise ValueError(
                 f"location ({y}, {x}) is outside layer {self.layer}'s "
-                f"{self.grid_size}x{self.grid_size} maps"
+                f"{self.grid_size[0]}x{self.grid_size[1]} maps"
             )
-        top = self.start + y * self.jump
-        left = self.start + x * self.jump
+        top = y * self.jump[0] - self.start[0]
+        left = x * self.jump[1] - self.start[1]
+        height, width = self.input_size
         box = (
-            np.clip(top, 0, self.input_size),
-            np.clip(left, 0, self.input_size),
-            np.clip(top + self.size, 0, self.input_size),
-            np.clip(left + self.size, 0, self.input_size),
+            np.clip(top, 0, height),
+            np.clip(left, 0, width),
+            np.clip(top + self.size[0], 0, height),
+            np.clip(left + self.size[1], 0, width),
         )
         if y.ndim == 0 and x.ndim == 0:
             return tuple(int(v) for v in box)
         return tuple(np.asarray(v, dtype=np.int64) for v in box)
 
+    def box_tensor(self, location):
+        """`box` in TensorFlow: int32 `[..., 4]` boxes of int32 `[..., 2]` locations."""
+        location = tf.convert_to_tensor(location, tf.int32)
+        first = location * tf.constant(self.jump, tf.int32) - tf.constant(self.start, tf.int32)
+        limit = tf.constant(self.input_size, tf.int32)
+        top_left = tf.clip_by_value(first, 0, limit)
+        bottom_right = tf.clip_by_value(first + tf.constant(self.size, tf.int32), 0, limit)
+        return tf.concat([top_left, bottom_right], axis=-1)
 
-def receptive_field(config_or_model, layer: int) -> ReceptiveField:
-    """The receptive field of layer `layer` (1-5) of a `ZFNetConfig` or a ZFNet model."""
-    config = config_or_model
-    if not isinstance(config, ZFNetConfig):
-        from zfnet_tf.models import get_backbone
 
-        config = get_backbone(config_or_model).config
-    jump, size, start = 1, 1, 0
-    stages = stages_to(config, layer)
-    for stage in stages:
-        size += (stage.kernel_size - 1) * jump
-        start -= stage.pad_before * jump
-        jump *= stage.strides
-    return ReceptiveField(layer, size, jump, start, stages[-1].output_size, config.input_size)
+def receptive_field(model: keras.Model, layer: int | str, input_size: Sequence[int] | None = None) -> ReceptiveField:
+    """The receptive field of `layer` (a layer name, or 1-5 for ZFNet models) of `model`,
+    read from its graph: kernel sizes, strides and paddings from the input up to the layer.
+    `input_size` is needed only for models that take inputs of any size."""
+    from zfnet_tf.deconv.deconvnet import Deconvnet
+
+    return Deconvnet(model).receptive_field(layer, input_size)

@@ -1,7 +1,16 @@
 import keras
+import numpy as np
 import tensorflow as tf
 
 PADDINGS = ("same", "valid")
+
+
+def pair(value, name: str = "value") -> tuple[int, int]:
+    """`(rows, cols)` from an int or a pair of ints."""
+    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(values) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(values[0]), int(values[1])
 
 
 def pooled_size(size: int, pool_size: int, strides: int, padding: str) -> int:
@@ -11,16 +20,18 @@ def pooled_size(size: int, pool_size: int, strides: int, padding: str) -> int:
 
 
 def same_padding_before(size: int, pool_size: int, strides: int) -> int:
-    """Implicit padding before the input of a "same" pooling (TensorFlow puts the odd one after)."""
+    """Implicit padding before the input of a "same" pooling or convolution (TensorFlow puts
+    the odd one after)."""
     out = pooled_size(size, pool_size, strides, "same")
     return max((out - 1) * strides + pool_size - size, 0) // 2
 
 
-def max_pool_offsets(inputs, pool_size: int, strides: int, padding: str):
-    """Max-pooling and the window offset `dy * pool_size + dx` of each maximum.
+def max_pool_offsets(inputs, pool_size, strides, padding: str):
+    """Max-pooling and the window offset `dy * pool_width + dx` of each maximum.
 
-    Offsets are int8 when they fit (pools up to 11x11), which quarters the memory traffic of
-    the unpooling that reads them, else int32.
+    `pool_size` and `strides` are ints or `(rows, cols)` pairs. Offsets are int8 when they
+    fit (pools up to 11x11), which quarters the memory traffic of the unpooling that reads
+    them, else int32.
 
     The first maximum in row-major window order wins ties, as in `tf.nn.max_pool_with_argmax`
     and in max-pooling's gradient. That op's CPU kernel runs ~30x slower than max-pooling and
@@ -31,18 +42,18 @@ def max_pool_offsets(inputs, pool_size: int, strides: int, padding: str):
     height, width = inputs.shape[1], inputs.shape[2]
     if height is None or width is None:
         raise ValueError(f"max_pool_offsets needs a static height and width, got shape {inputs.shape}")
-    pool, stride = pool_size, strides
-    pooled = tf.nn.max_pool2d(inputs, pool, stride, padding.upper())
+    (pool_h, pool_w), (stride_h, stride_w) = pair(pool_size, "pool_size"), pair(strides, "strides")
+    pooled = tf.nn.max_pool2d(inputs, (pool_h, pool_w), (stride_h, stride_w), padding.upper())
     out_h, out_w = pooled.shape[1], pooled.shape[2]
     top, left = (
-        (same_padding_before(height, pool, stride), same_padding_before(width, pool, stride))
+        (same_padding_before(height, pool_h, stride_h), same_padding_before(width, pool_w, stride_w))
         if padding == "same"
         else (0, 0)
     )
     # Phase view: padded[b, q * stride + phase] == phased[b, q, phase]; window position d of
     # output i reads padded row i * stride + d, i.e. q = i + d // stride, phase = d % stride.
-    reach = (pool - 1) // stride
-    padded_h, padded_w = stride * (out_h + reach), stride * (out_w + reach)
+    reach_h, reach_w = (pool_h - 1) // stride_h, (pool_w - 1) // stride_w
+    padded_h, padded_w = stride_h * (out_h + reach_h), stride_w * (out_w + reach_w)
     channels = inputs.shape[3] if inputs.shape[3] is not None else tf.shape(inputs)[3]
     cropped = inputs[:, : padded_h - top, : padded_w - left, :]
     padded = tf.pad(
@@ -55,15 +66,15 @@ def max_pool_offsets(inputs, pool_size: int, strides: int, padding: str):
         ],
         constant_values=float("-inf"),
     )
-    phased = tf.reshape(padded, [-1, out_h + reach, stride, out_w + reach, stride, channels])
-    dtype = tf.int8 if pool * pool < 128 else tf.int32
-    offsets = tf.fill(tf.shape(pooled), tf.constant(pool * pool, dtype))
-    for dy in reversed(range(pool)):
-        for dx in reversed(range(pool)):
-            window = phased[:, dy // stride : dy // stride + out_h, dy % stride,
-                            dx // stride : dx // stride + out_w, dx % stride, :]
+    phased = tf.reshape(padded, [-1, out_h + reach_h, stride_h, out_w + reach_w, stride_w, channels])
+    dtype = tf.int8 if pool_h * pool_w < 128 else tf.int32
+    offsets = tf.fill(tf.shape(pooled), tf.constant(pool_h * pool_w, dtype))
+    for dy in reversed(range(pool_h)):
+        for dx in reversed(range(pool_w)):
+            window = phased[:, dy // stride_h : dy // stride_h + out_h, dy % stride_h,
+                            dx // stride_w : dx // stride_w + out_w, dx % stride_w, :]
             # Visiting positions last-to-first lets the first maximum overwrite the others.
-            offsets = tf.where(tf.equal(window, pooled), tf.constant(dy * pool + dx, dtype), offsets)
+            offsets = tf.where(tf.equal(window, pooled), tf.constant(dy * pool_w + dx, dtype), offsets)
     return pooled, offsets
 
 

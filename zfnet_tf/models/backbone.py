@@ -98,6 +98,15 @@ class ZFNetBackbone(keras.Model):
         self.config = config
         self.feature_names = tuple(names)
 
+    def top_map_name(self, layer: int) -> str:
+        """The layer whose output is paper layer `layer`'s (1-5) top maps, the maps the
+        deconvnet projects from: the pooled maps of a layer that pools (1, 2, 5 in Fig. 3),
+        else the ReLU output."""
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= 5:
+            raise ValueError(f"layer must be an int in 1..5, got {layer!r}")
+        block = self.config.block(layer)
+        return f"pool{layer}" if block.pool else f"conv{layer}"
+
     def feature_extractor(self, names: list[str] | tuple[str, ...] | None = None) -> keras.Model:
         """A model from images to a dict of the named intermediates (all of them by default)."""
         names = self.feature_names if names is None else tuple(names)
