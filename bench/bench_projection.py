@@ -1,11 +1,16 @@
-"""Projection cost against the forward pass it needs (issue 2's targets).
+"""Projection cost against the forward pass it needs, for ZFNet or any keras.applications model.
 
-For each layer l: the forward pass to layer l's top maps, one projection per image from it
-(`Deconvnet`, switch-based), and the same through the modified-backprop reference; then K
-projections per image (the top-9 workload). Prints times and ratios over the forward time.
-Targets: one projection <= 2.2x the forward to its layer; K = 9 projections <= 1 + 0.8 * 9.
+For each layer: the forward pass to the layer (the model's own layers, `Deconvnet.
+activation_function`), one projection per image from it (`Deconvnet`), and the same through
+the modified-backprop reference; then K projections per image (the top-9 workload). Prints
+times and each one's ratio over the forward time.
+Targets (issue 9): ZFNet at 224, batch 8, with LCN and without normalization: one projection
+<= 1.6x the forward at layers 1-4 and <= 1.8x at layer 5, K = 9 <= 6x at layer 5;
+keras.applications VGG16 at 224, batch 8: block5_conv3 one projection <= 2.2x.
 
-    python bench/bench_projection.py [--preset zfnet] [--batch 8] [--repeats 5] [--features 9]
+    python bench/bench_projection.py [--preset zfnet] [--normalization lcn|lrn|none]
+    python bench/bench_projection.py --keras-application VGG16 --layers block5_conv3
+    options: [--batch 8] [--repeats 5] [--features 9] [--input-size 224]
 """
 
 from __future__ import annotations
@@ -36,52 +41,65 @@ def median_seconds(function, repeats: int) -> float:
     return statistics.median(times)
 
 
+def build(args) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    if args.keras_application:
+        size = args.input_size or 224
+        application = getattr(keras.applications, args.keras_application)
+        return application(weights=None, input_shape=(size, size, 3))
+    overrides = {} if args.input_size is None else {"input_size": args.input_size}
+    if args.normalization is not None:
+        overrides["normalization"] = None if args.normalization == "none" else args.normalization
+    return zfnet_tf.build_model(args.preset, **overrides)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="zfnet")
+    parser.add_argument("--normalization", choices=["lcn", "lrn", "none"], default=None)
+    parser.add_argument("--keras-application", default=None, help="e.g. VGG16 (weights=None)")
+    parser.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
+    parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--features", type=int, default=9, help="K features per image")
+    parser.add_argument("--no-reference", action="store_true", help="skip the modified-backprop columns")
     args = parser.parse_args()
 
-    keras.utils.set_random_seed(0)
-    model = zfnet_tf.build_model(args.preset)
-    config = model.config
-    size = config.input_size
-    images = tf.constant(np.random.RandomState(0).uniform(0, 255, (args.batch, size, size, 3)), tf.float32)
+    model = build(args)
     deconvnet = zfnet_tf.Deconvnet(model)
+    height, width = deconvnet.input_size()
+    images = tf.constant(np.random.RandomState(0).uniform(0, 255, (args.batch, height, width, 3)), tf.float32)
     strongest = tf.fill([args.batch, 1], -1)
+    layers = args.layers or deconvnet.default_layers()
 
-    print(f"preset {args.preset}, input {size}, batch {args.batch}, K = {args.features}, "
-          f"median of {args.repeats}, {os.cpu_count()} CPU cores")
-    header = (f"{'layer':>5} {'forward ms':>11} {'project ms':>11} {'ratio':>6} {'gradient ms':>12} {'ratio':>6}"
-              f" | {'K proj ms':>10} {'ratio':>6} {'K grad ms':>10} {'ratio':>6}")
-    print(header)
-    for layer in config.conv_layers:
-        block = config.block(layer)
-        top_name = f"pool{layer}" if block.pool else f"conv{layer}"
-        extractor = model.backbone.feature_extractor([top_name])
-        forward = tf.function(lambda x, e=extractor: e(x)[top_name])
+    name = args.keras_application or f"{args.preset} (normalization {model.config.normalization})"
+    print(f"{name}, input {height}, batch {args.batch}, K = {args.features}, median of {args.repeats}, "
+          f"{os.cpu_count()} CPU cores")
+    print(f"{'layer':>14} {'forward ms':>11} {'project ms':>11} {'ratio':>6} {'reference ms':>13} {'ratio':>6}"
+          f" | {'K proj ms':>10} {'ratio':>6} {'K ref ms':>10} {'ratio':>6}")
+    for layer in layers:
+        forward = deconvnet.activation_function([layer])
         project = deconvnet.projection_function(layer, "max", features_per_image=1)
-        project_many = deconvnet.projection_function(layer, "max")
-        gradient = tf.function(lambda x, f, l=layer: modified_backprop_projection(model, x, f, l, "max"))
+        project_many = deconvnet.projection_function(layer, "max", features_per_image=args.features)
+        reference = tf.function(lambda x, f, l=layer: modified_backprop_projection(model, x, f, l, "max"))
         k_features = tf.constant(
-            np.tile(np.arange(args.features) % block.filters, (args.batch, 1)), tf.int32
+            np.tile(np.arange(args.features) % deconvnet.num_features(layer), (args.batch, 1)), tf.int32
         )
-
         t_forward = median_seconds(lambda: forward(images), args.repeats)
         t_project = median_seconds(lambda: project(images, strongest), args.repeats)
-        t_gradient = median_seconds(lambda: gradient(images, strongest), args.repeats)
         t_project_k = median_seconds(lambda: project_many(images, k_features), args.repeats)
-        t_gradient_k = median_seconds(lambda: gradient(images, k_features), args.repeats)
+        if args.no_reference:
+            t_reference = t_reference_k = float("nan")
+        else:
+            t_reference = median_seconds(lambda: reference(images, strongest), args.repeats)
+            t_reference_k = median_seconds(lambda: reference(images, k_features), args.repeats)
         print(
-            f"{layer:>5} {1e3 * t_forward:>11.1f} {1e3 * t_project:>11.1f} {t_project / t_forward:>6.2f}"
-            f" {1e3 * t_gradient:>12.1f} {t_gradient / t_forward:>6.2f}"
+            f"{str(layer):>14} {1e3 * t_forward:>11.1f} {1e3 * t_project:>11.1f} {t_project / t_forward:>6.2f}"
+            f" {1e3 * t_reference:>13.1f} {t_reference / t_forward:>6.2f}"
             f" | {1e3 * t_project_k:>10.1f} {t_project_k / t_forward:>6.2f}"
-            f" {1e3 * t_gradient_k:>10.1f} {t_gradient_k / t_forward:>6.2f}"
+            f" {1e3 * t_reference_k:>10.1f} {t_reference_k / t_forward:>6.2f}"
         )
-    print(f"targets: one projection <= 2.2x forward; K = {args.features} projections <= "
-          f"{1 + 0.8 * args.features:.1f}x forward")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from zfnet_tf.deconv.rules import (
     Signal,
     Window,
     extent,
-    plan_pools,
     plan_windows,
     rule_for,
     spatial,
@@ -134,7 +133,7 @@ class Deconvnet:
         for node in self.graph.nodes:
             shape = self.graph.shapes[node.outputs[0]]
             if spatial(shape) and isinstance(node.layer, feature_kinds):
-                chosen[shape[1:3]] = node.path
+                chosen[shape[1:3]] = self.graph.canonical(node.path)
         return tuple(chosen.values())
 
     def _target(self, layer, height: int, width: int):
@@ -172,6 +171,35 @@ class Deconvnet:
                 f"model {self.model.name!r} takes inputs of any size: pass input_size=(height, width)"
             )
         return height, width
+
+    # -- activations ------------------------------------------------------------------------
+
+    def activation_function(self, layers: Sequence[int | str], input_size: Sequence[int] | None = None):
+        """A `tf.function(images [B,H,W,C] float32) -> {name: output}` of the named layers'
+        outputs (keyed by each layer's canonical name), sharing one forward pass of the
+        model's own layers: a feature extractor for any supported model, nested layers
+        included."""
+        height, width = self._size(input_size)
+        targets = {self._target(layer, height, width)[0]: None for layer in layers}
+        keys = {name: self.graph.resolve(name)[1] for name in targets}
+        key = ("activations", tuple(keys), height, width)
+        if key not in self._functions:
+            nodes = sorted(
+                {id(n): n for k in keys.values() for n in self.graph.ancestors(k)}.values(),
+                key=self.graph.nodes.index,
+            )
+            channels = self.graph.shapes[self.graph.input_key][-1]
+
+            def activations(images):
+                values = self._forward(images, nodes)
+                return {name: values[k] for name, k in keys.items()}
+
+            self._functions[key] = tf.function(
+                activations,
+                input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="images")],
+                autograph=False,
+            )
+        return self._functions[key]
 
     # -- projecting -------------------------------------------------------------------------
 
@@ -273,8 +301,9 @@ class Deconvnet:
         per_image = features.shape[1]
         seed = Window.point() if mode == "max" and spatial(top_shape) else None
         windows = plan_windows(nodes, key, seed, shapes, rule)
-        local_pools = plan_pools(nodes, windows, shapes, per_image) if mode == "max" and per_image else frozenset()
-        projector = Projector(rule, shapes, per_image=per_image, local_pools=local_pools)
+        projector = Projector(
+            rule, shapes, per_image=per_image, grid=extent(top_shape) if spatial(top_shape) else (1, 1)
+        )
 
         message = f"feature must be -1 or in [0, {num_maps}) for layer {path}"
         with tf.control_dependencies(
@@ -285,7 +314,7 @@ class Deconvnet:
         ):
             features = tf.identity(features)
 
-        projector.forward = self._forward(images, nodes, projector)
+        projector.forward = self._forward(images, nodes)
         top = tf.cast(projector.forward[key], tf.float32)
         batch = tf.shape(top)[0]
         num_per_image = tf.shape(features)[1]
@@ -324,7 +353,8 @@ class Deconvnet:
         if signal is None:  # nothing on the way down reaches the input (a constant layer)
             pixels = tf.zeros([tf.shape(flat_features)[0], height, width, images.shape[3]])
         else:
-            pixels = projector.reframe(projector.clean(signal, self.graph.input_key), image_window, self.graph.input_key).values
+            # Placing the window in the image drops what lies outside it: no cleaning needed.
+            pixels = projector.reframe(signal, image_window, self.graph.input_key).values
 
         field = self.receptive_field(path, (height, width))
         return {
@@ -337,11 +367,11 @@ class Deconvnet:
 
     # -- the two passes ---------------------------------------------------------------------
 
-    def _forward(self, images, nodes, projector: Projector) -> dict:
-        """Every tensor on the way to the chosen layer (the pools keep their switches)."""
+    def _forward(self, images, nodes) -> dict:
+        """Every tensor on the way to the chosen layer, by key."""
         values = {self.graph.input_key: images}
         for node in nodes:
-            outputs = rule_for(node.layer).forward(node, values, projector)
+            outputs = node.call(values)
             for key, value in zip(node.outputs, tree.flatten(outputs)):
                 values[key] = value
         return values

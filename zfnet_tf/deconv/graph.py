@@ -135,16 +135,23 @@ class LayerGraph:
         """Every layer's path, the nested models' own names included, in graph order."""
         return tuple(self._by_path)
 
+    def canonical(self, path: str) -> str:
+        """A layer's shortest unambiguous name: its own name when no other nested model has a
+        layer of that name, else its path."""
+        leaf = path.rsplit("/", 1)[-1]
+        same = [p for p in self._by_path if p.rsplit("/", 1)[-1] == leaf]
+        return leaf if len(same) == 1 else path
+
     def resolve(self, name: str) -> tuple[str, int]:
-        """`(path, output key)` of the layer called `name`: its path, or its plain name when
-        that is unique across the nested models."""
+        """`(canonical name, output key)` of the layer called `name`: its path, or its plain
+        name when that is unique across the nested models."""
         if not isinstance(name, str):
             raise ValueError(f"layer must be a layer name (str), got {name!r}")
         if name in self._by_path:
-            return name, self._by_path[name]
+            return self.canonical(name), self._by_path[name]
         matches = [p for p in self._by_path if p.rsplit("/", 1)[-1] == name]
         if len(matches) == 1:
-            return matches[0], self._by_path[matches[0]]
+            return name, self._by_path[matches[0]]
         if matches:
             raise ValueError(f"layer name {name!r} is ambiguous in this model: use one of {matches}")
         raise ValueError(f"no layer named {name!r} in this model; its layers: {list(self.layer_paths)}")

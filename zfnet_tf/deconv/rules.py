@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization, MaxPoolWithSwitches
-from zfnet_tf.layers.max_pool_with_switches import max_pool_offsets, pair, same_padding_before
-from zfnet_tf.layers.max_unpool import unpool_offsets
+from zfnet_tf.layers.max_pool_with_switches import pair, same_padding_before
+from zfnet_tf.layers.max_unpool import unpool
 
 RULES = ("deconvnet", "guided", "gradient")
 # Strided transposed convs with fewer output channels than this run as phase convolutions.
@@ -140,9 +140,8 @@ class Projector:
         forward: forward value `[B, ...]` of every tensor by key.
         location: int32 `[N, 2]`: the projected activation's position in the top maps.
         image_index: int32 `[N]`: the image (row of `forward`) each projection comes from.
-        per_image: K, the projections per image (`N = B * K`).
-        switches: window offsets of each pool computed in the forward pass, by node path.
-        local_pools: paths of the pools whose switches are found in the windows instead.
+        per_image: K, the projections per image (`N = B * K`; None: any).
+        grid: `(height, width)` of the top maps, where the locations lie.
     """
 
     rule: str
@@ -150,9 +149,8 @@ class Projector:
     forward: dict = field(default_factory=dict)
     location: tf.Tensor | None = None
     image_index: tf.Tensor | None = None
-    per_image: int = 1
-    switches: dict = field(default_factory=dict)
-    local_pools: frozenset = frozenset()
+    per_image: int | None = 1
+    grid: tuple[int, int] = (1, 1)
 
     def forward_in(self, key: int, window: Window | None):
         """The forward value of tensor `key` under each row's window, float32 `[N, h, w, C]`
@@ -160,7 +158,7 @@ class Projector:
         values = tf.cast(self.forward[key], tf.float32)
         if window is None or window.is_full(extent(self.shapes[key])):
             return values if self.per_image == 1 else tf.gather(values, self.image_index)
-        return gather_windows(values, self.image_index, window, self.location, fill=None)[0]
+        return gather_windows(values, self.image_index, window, self.location, self.grid)
 
     def clean(self, signal: Signal, key: int) -> Signal:
         """Zeroes the positions of a dirty signal that lie outside tensor `key`'s maps."""
@@ -201,28 +199,37 @@ class Projector:
         return Signal(values, target, dirty=signal.dirty and not whole)
 
 
-def gather_windows(maps, image_index, window: Window, location, fill=None):
-    """`maps[image_index[n]]` under row n's window as `[N, h, w, C]`, and where that is inside
-    the maps (`[N, h, w, 1]` bool). Outside positions hold `fill`, or border values if None."""
+def gather_windows(maps, image_index, window: Window, location, grid: Sequence[int], fill: float = 0.0):
+    """`maps[image_index[n]]` under row n's window, `[N, h, w, C]`; positions outside the maps
+    hold `fill`.
+
+    `grid` is the extent of the locations (the top maps), which bounds how far any window can
+    hang over the maps' edges: the maps are padded with `fill` by that much once, so that
+    each window is a plain slice of them (no clipping, no masking of `N` windows).
+    """
     height, width = maps.shape[1], maps.shape[2]
-    offsets = window.offsets(location)
+    before, after = [], []
+    for axis, size in enumerate((height, width)):
+        first = -window.start[axis]
+        last = (grid[axis] - 1) * window.jump[axis] - window.start[axis] + window.size[axis]
+        before.append(max(-first, 0))
+        after.append(max(last - size, 0))
+    padded = tf.pad(
+        maps, [[0, 0], [before[0], after[0]], [before[1], after[1]], [0, 0]], constant_values=fill
+    )
+    offsets = window.offsets(location) + tf.constant(before, tf.int32)
     rows = offsets[:, :1] + tf.range(window.size[0])[None, :]
     cols = offsets[:, 1:] + tf.range(window.size[1])[None, :]
-    count = tf.shape(rows)[0]
-    shape = [count, window.size[0], window.size[1]]
-    grid = tf.stack(
+    shape = [tf.shape(rows)[0], window.size[0], window.size[1]]
+    grid_index = tf.stack(
         [
             tf.broadcast_to(image_index[:, None, None], shape),
-            tf.broadcast_to(tf.clip_by_value(rows, 0, height - 1)[:, :, None], shape),
-            tf.broadcast_to(tf.clip_by_value(cols, 0, width - 1)[:, None, :], shape),
+            tf.broadcast_to(rows[:, :, None], shape),
+            tf.broadcast_to(cols[:, None, :], shape),
         ],
         axis=-1,
     )
-    inside = ((rows >= 0) & (rows < height))[:, :, None, None] & ((cols >= 0) & (cols < width))[:, None, :, None]
-    gathered = tf.gather_nd(maps, grid)
-    if fill is not None:
-        gathered = tf.where(inside, gathered, tf.constant(fill, gathered.dtype))
-    return gathered, inside
+    return tf.gather_nd(padded, grid_index)
 
 
 def inside_mask(window: Window, location, map_extent: Sequence[int]):
@@ -285,10 +292,6 @@ class LayerRule:
         """The input windows a backward from `out_windows` reaches (natural, unclipped)."""
         window = out_windows[0]
         return [window for _ in node.inputs]
-
-    def forward(self, node, values: dict, projector: Projector):
-        """The layer's forward call inside a projection (some rules keep by-products)."""
-        return node.call(values)
 
     def backward(self, node, signals: list, projector: Projector) -> list:
         raise NotImplementedError
@@ -401,11 +404,10 @@ class DenseRule(LayerRule):
 
 class MaxPoolRule(LayerRule):
     """Max pooling (`MaxPooling2D`, `MaxPoolWithSwitches`): each value goes to the position
-    its window's switch recorded, summing where windows overlap.
+    its window's switch (the first maximum) recorded, summing where windows overlap.
 
-    The switches come from the forward pass (whole maps, `max_pool_offsets`) or, for pools in
-    `Projector.local_pools`, are found later in each row's window of the pool's input, which
-    is cheaper when the windows are small (`plan_pools`).
+    The switches are found in the forward values under each signal's window: a projection of
+    one activation reads only the part of the pool's input its receptive field covers.
     """
 
     classes = (keras.layers.MaxPooling2D, MaxPoolWithSwitches)
@@ -425,38 +427,23 @@ class MaxPoolRule(LayerRule):
         pool, strides, pads = self.geometry(node, shapes)
         return [out_windows[0].strided(pool, strides, pads)]
 
-    def forward(self, node, values, projector):
-        if node.path in projector.local_pools:
-            return node.call(values)
-        pool, strides, _ = self.geometry(node, projector.shapes)
-        pooled, projector.switches[node.path] = max_pool_offsets(
-            values[node.inputs[0]], pool, strides, node.layer.padding
-        )
-        if getattr(node.layer, "return_switches", False):
-            return node.call(values)
-        return pooled
-
     def backward(self, node, signals, projector):
         out_key, in_key = node.outputs[0], node.inputs[0]
         signal = projector.clean(signals[0], out_key)
         pool, strides, pads = self.geometry(node, projector.shapes)
+        in_extent = extent(projector.shapes[in_key])
+        if signal.window.is_full(extent(projector.shapes[out_key])):
+            maps = projector.forward_in(in_key, None)
+            values = unpool(signal.values, maps, pool, strides, node.layer.padding)
+            return [Signal(values, Window.full(in_extent))]
+        # The windows' own pre-pool region, -inf outside the map, pooled "valid".
         in_window = signal.window.strided(pool, strides, pads)
-        if node.path in projector.local_pools:
-            # The windows' own pre-pool region, -inf outside the map, pooled "valid".
-            region, _ = gather_windows(
-                tf.cast(projector.forward[in_key], tf.float32),
-                projector.image_index, in_window, projector.location, fill=float("-inf"),
-            )
-            _, switches = max_pool_offsets(region, pool, strides, "valid")
-        elif signal.window.is_full(extent(projector.shapes[out_key])):
-            switches = projector.switches[node.path]
-            if projector.per_image > 1:
-                switches = tf.gather(switches, projector.image_index)
-        else:
-            switches, _ = gather_windows(projector.switches[node.path], projector.image_index, signal.window, projector.location)
-        values = unpool_offsets(signal.values, switches, pool, strides)
-        # What lands on "same" padding is cut off by the reframing to the planned window.
-        return [Signal(values, in_window, dirty=signal.dirty)]
+        region = gather_windows(
+            tf.cast(projector.forward[in_key], tf.float32),
+            projector.image_index, in_window, projector.location, projector.grid, fill=float("-inf"),
+        )
+        values = unpool(signal.values, region, pool, strides, "valid")
+        return [Signal(values, in_window)]
 
 
 class AveragePoolRule(LayerRule):
@@ -758,22 +745,3 @@ def _fit(window: Window | None, shape, clip: bool) -> Window | None:
     if window is None:
         window = Window.full(extent(shape))
     return window.clip(extent(shape)) if clip else window
-
-
-def plan_pools(nodes, windows: dict, shapes: dict, per_image: int) -> frozenset:
-    """The pools whose switches are found in the projections' windows rather than in the
-    forward pass over whole maps: those where the K windows of an image cover less of the
-    pool's input than the whole map (one projection per image: any windowed pool)."""
-    local = set()
-    for node in nodes:
-        if not isinstance(node.layer, MaxPoolRule.classes) or node.outputs[0] not in windows:
-            continue
-        out_window = windows[node.outputs[0]]
-        if out_window is None or out_window.is_full(extent(shapes[node.outputs[0]])):
-            continue
-        pool, strides, pads = MaxPoolRule.geometry(node, shapes)
-        region = out_window.strided(pool, strides, pads).size
-        height, width = extent(shapes[node.inputs[0]])
-        if per_image * region[0] * region[1] <= height * width:
-            local.add(node.path)
-    return frozenset(local)

@@ -4,55 +4,30 @@ import tensorflow as tf
 from zfnet_tf.layers.max_pool_with_switches import PADDINGS, pair
 
 
-def unpool_offsets(values, offsets, pool_size, strides):
-    """Puts each value where its window offset points, summing where windows overlap.
+def unpool(values, maps, pool_size, strides, padding: str, pooled=None):
+    """Puts each value of `values` where the max-pooling of `maps` found its maximum, summing
+    where windows overlap; 0 elsewhere.
 
-    `values` and `offsets` are `[N, h, w, C]`; `offsets[n, i, j, c] = dy * pool_width + dx`
-    (`max_pool_offsets`' switches) says which position of window (i, j) held the maximum.
-    Returns the `[N, (h - 1) * stride + pool, ...]` maps under those windows (no padding
-    removed). Overlapping windows that chose the same pixel add, which is what makes this the
-    gradient of max-pooling.
-
-    Dense, without a scatter: each window position (dy, dx) keeps the values whose switch is
-    that position and shifts them by (dy, dx) on a stride-phase grid, and the phases are
-    interleaved (`depth_to_space` when the strides are equal).
+    `maps` `[N, H, W, C]` are the pooling's inputs (they hold the switches: the first maximum
+    of each window wins ties) and `values` `[N, h, w, C]` its output grid; `pooled`, if given,
+    is `max_pool2d(maps)`. Returns `[N, H, W, C]`. Overlapping windows that chose the same
+    pixel add, which makes this max-pooling's gradient: TensorFlow's `MaxPoolGrad`, which
+    finds each window's maximum and places the value in one pass (on CPU ~9x faster than
+    comparing every window position with the maximum and shifting, and than a scatter).
     """
     (pool_h, pool_w), (stride_h, stride_w) = pair(pool_size, "pool_size"), pair(strides, "strides")
-    height, width = values.shape[1], values.shape[2]
-    reach_h, reach_w = max((pool_h - 1) // stride_h, 0), max((pool_w - 1) // stride_w, 0)
-    phases = []
-    for phase_y in range(stride_h):
-        for phase_x in range(stride_w):
-            placed = []
-            for dy in range(phase_y, pool_h, stride_h):
-                for dx in range(phase_x, pool_w, stride_w):
-                    chosen = tf.where(
-                        tf.equal(offsets, tf.constant(dy * pool_w + dx, offsets.dtype)), values, 0.0
-                    )
-                    shift_y, shift_x = dy // stride_h, dx // stride_w
-                    placed.append(
-                        tf.pad(
-                            chosen,
-                            [[0, 0], [shift_y, reach_h - shift_y], [shift_x, reach_w - shift_x], [0, 0]],
-                        )
-                    )
-            phases.append(
-                tf.add_n(placed) if placed else tf.pad(tf.zeros_like(values), [[0, 0], [0, reach_h], [0, reach_w], [0, 0]])
-            )
-    if stride_h == stride_w == 1:
-        unpooled = phases[0]
-    elif stride_h == stride_w:
-        unpooled = tf.nn.depth_to_space(tf.concat(phases, axis=-1), stride_h)
-    else:
-        # [N, h', w', sy * sx * C] -> [N, h', sy, w', sx, C]: the interleave depth_to_space does.
-        stacked = tf.stack(phases, axis=3)  # [N, h', w', sy * sx, C]
-        shape = tf.shape(stacked)
-        stacked = tf.reshape(stacked, [shape[0], shape[1], shape[2], stride_h, stride_w, shape[4]])
-        stacked = tf.transpose(stacked, [0, 1, 3, 2, 4, 5])
-        unpooled = tf.reshape(stacked, [shape[0], shape[1] * stride_h, shape[2] * stride_w, shape[4]])
-    out_h = (height - 1) * stride_h + pool_h
-    out_w = (width - 1) * stride_w + pool_w
-    return unpooled[:, :out_h, :out_w, :]
+    padding = padding.upper()
+    maps = tf.convert_to_tensor(maps)
+    if pooled is None:
+        pooled = tf.nn.max_pool2d(maps, (pool_h, pool_w), (stride_h, stride_w), padding)
+    return tf.raw_ops.MaxPoolGrad(
+        orig_input=maps,
+        orig_output=pooled,
+        grad=tf.cast(values, maps.dtype),
+        ksize=[1, pool_h, pool_w, 1],
+        strides=[1, stride_h, stride_w, 1],
+        padding=padding,
+    )
 
 
 @keras.saving.register_keras_serializable(package="zfnet_tf")
