@@ -45,3 +45,27 @@ def tiny_keras_model(tiny_export):
     from zfnet_tf.models import load_model
 
     return load_model(str(tiny_export[0]))
+
+
+@pytest.fixture(scope="session")
+def linear_twin():
+    """A builder: `linear_twin(config, layer)`, the network's geometry up to paper layer `layer`
+    with all-ones kernels, no ReLU and average pooling, one channel. Every input pixel of a
+    unit's receptive field then has a non-zero gradient, and no other pixel does: an
+    independent reference for receptive fields and for what each layer can see."""
+    import keras
+
+    def build(config, layer):
+        inputs = keras.Input((config.input_size, config.input_size, 1))
+        x = inputs
+        for block in config.conv_blocks:
+            if block.padding:
+                x = keras.layers.ZeroPadding2D(block.padding)(x)
+            x = keras.layers.Conv2D(1, block.kernel_size, block.strides, kernel_initializer="ones", use_bias=False)(x)
+            if block.pool:
+                x = keras.layers.AveragePooling2D(3, 2, block.pool_padding)(x)
+            if block.layer == layer:
+                return keras.Model(inputs, x)
+        raise ValueError(f"layer {layer} is not in this network")
+
+    return build

@@ -16,10 +16,12 @@ _EXPORTS = {
     "Deconvnet": "zfnet_tf.deconv",
     "Projection": "zfnet_tf.deconv",
     "receptive_field": "zfnet_tf.deconv",
+    "ImageClassifier": "zfnet_tf.models",
     "ZFNetBackbone": "zfnet_tf.models",
     "ZFNetImageClassifier": "zfnet_tf.models",
     "build_model": "zfnet_tf.models",
     "get_backbone": "zfnet_tf.models",
+    "keras_application": "zfnet_tf.models",
     "load_model": "zfnet_tf.models",
 }
 

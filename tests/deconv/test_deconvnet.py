@@ -81,11 +81,116 @@ def test_output_shapes_and_dtypes(tiny_model):
     assert single.reconstructions.shape == (3, 64, 64, 3) and single.reconstructions.dtype == np.float32
     assert single.feature.shape == (3,) and single.feature.dtype == np.int32
     assert single.activation.shape == (3,) and single.location.shape == (3, 2)
-    many = deconvnet.project(images, 4, feature=np.arange(9))
+    many = deconvnet.project(images, 4, feature=list(range(9)))
     assert many.reconstructions.shape == (3, 9, 64, 64, 3)
     assert many.location.shape == (3, 9, 2)
     assert np.all(many.location < tiny_model.config.feature_map_sizes()["conv4"])
-    assert set(single.as_dict()) == {"reconstructions", "feature", "activation", "location"}
+    assert set(single.as_dict()) == {"reconstructions", "feature", "activation", "location", "box"}
+    assert single.box.shape == (3, 4) and many.box.shape == (3, 9, 4)
+    field = zfnet_tf.receptive_field(tiny_model, 4)
+    for b in range(3):
+        assert tuple(many.box[b, 2]) == field.box(*many.location[b, 2])
+
+
+def test_feature_arrays_pick_maps_per_image(tiny_model):
+    """A list: the same K maps for every image; an array [B]: one map per image; [B, K]: K
+    per image. Each equals the single projections it stands for."""
+    deconvnet = zfnet_tf.Deconvnet(tiny_model)
+    images = np.random.RandomState(7).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    per_image = deconvnet.project(images, 3, feature=np.array([4, 9]))
+    assert per_image.reconstructions.shape == (2, 64, 64, 3)
+    assert per_image.feature.tolist() == [4, 9]
+    for b, feature in enumerate((4, 9)):
+        single = deconvnet.project(images[b : b + 1], 3, feature=feature)
+        np.testing.assert_allclose(per_image.reconstructions[b], single.reconstructions[0], atol=1e-5)
+    table = deconvnet.project(images, 3, feature=np.array([[4, -1], [9, 0]]))
+    assert table.reconstructions.shape == (2, 2, 64, 64, 3)
+    np.testing.assert_allclose(table.reconstructions[:, 0], per_image.reconstructions, atol=1e-5)
+    strongest = deconvnet.project(images, 3, feature=-1)
+    np.testing.assert_array_equal(table.feature[0, 1], strongest.feature[0])
+    with pytest.raises(ValueError, match=r"feature array must have shape \[2\] or \[2, K\]"):
+        deconvnet.project(images, 3, feature=np.array([1, 2, 3]))
+
+
+def add_model(pool):
+    """x -> Add(x, conv(x)) -> pool, one channel, 4x4 input: small enough to do by hand."""
+    inputs = keras.Input((4, 4, 1))
+    conv = keras.layers.Conv2D(1, 1, use_bias=False, name="double")(inputs)
+    added = keras.layers.Add(name="add")([inputs, conv])
+    outputs = pool(2, name="pool")(added)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("double").kernel.assign(np.full((1, 1, 1, 1), 2.0, np.float32))
+    return model
+
+
+def test_hand_worked_add_and_average_pooling():
+    # add = x + 2x = 3x. AveragePooling2D(2) over 3x: output (i, j) is the mean of its 2x2
+    # block. Down from the whole map (all four outputs, "map" mode, the one map): each output
+    # value v spreads v / 4 over its block; the Add hands that to both branches, the skip as
+    # it is and the conv times its kernel 2: d(input) = (1 + 2) * v / 4 over each block.
+    image = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    model = add_model(keras.layers.AveragePooling2D)
+    block_means = 3 * image[0, :, :, 0].reshape(2, 2, 2, 2).mean(axis=(1, 3))  # [2, 2]
+    expected = np.kron(block_means, np.ones((2, 2))) * 3 / 4
+    projection = zfnet_tf.Deconvnet(model).project(image, "pool", feature=0, mode="map")
+    np.testing.assert_allclose(projection.reconstructions[0, :, :, 0], expected, rtol=1e-6)
+    # "max": the strongest output is the bottom-right block, mean of 3 * (10, 11, 14, 15) = 37.5.
+    projection = zfnet_tf.Deconvnet(model).project(image, "pool", feature=0, mode="max")
+    expected = np.zeros((4, 4), np.float32)
+    expected[2:, 2:] = 37.5 * 3 / 4
+    assert projection.activation.tolist() == [37.5] and projection.location.tolist() == [[1, 1]]
+    np.testing.assert_allclose(projection.reconstructions[0, :, :, 0], expected, rtol=1e-6)
+
+
+def test_hand_worked_add_and_max_pooling():
+    # MaxPooling2D(2) over 3x: each block's maximum is its bottom-right pixel (the input
+    # increases along rows and columns); unpooling puts the value there alone, and the Add
+    # and the conv's transpose give it (1 + 2) times.
+    image = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    projection = zfnet_tf.Deconvnet(add_model(keras.layers.MaxPooling2D)).project(image, "pool", feature=0, mode="map")
+    expected = np.zeros((4, 4), np.float32)
+    for y, x in ((1, 1), (1, 3), (3, 1), (3, 3)):
+        expected[y, x] = 3 * image[0, y, x, 0] * 3
+    np.testing.assert_allclose(projection.reconstructions[0, :, :, 0], expected, rtol=1e-6)
+
+
+def test_unsupported_layer_is_named_with_the_supported_set():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="doubling")(x)
+    x = keras.layers.Conv2D(4, 3, name="top")(x)
+    deconvnet = zfnet_tf.Deconvnet(keras.Model(inputs, x))
+    images = np.ones((1, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"layer 'doubling' \(Lambda\) is not supported.*supported layers: Conv2D, Dense"):
+        deconvnet.project(images, "top")
+    # Below the Lambda, the way down never meets it.
+    assert deconvnet.project(images, "conv").reconstructions.shape == (1, 8, 8, 3)
+
+
+def test_unknown_layer_name_lists_the_models_layers(tiny_model):
+    with pytest.raises(ValueError, match=r"no layer named 'conv9'.*'zfnet_backbone/conv1'.*'fc8'"):
+        zfnet_tf.Deconvnet(tiny_model).project(np.zeros((1, 64, 64, 3), np.float32), "conv9")
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
+    with pytest.raises(ValueError, match="layer numbers 1-5 name ZFNet's layers"):
+        zfnet_tf.Deconvnet(model).project(np.zeros((1, 8, 8, 3), np.float32), 1)
+
+
+def test_zfnet_layer_numbers_name_the_top_maps(tiny_model):
+    deconvnet = zfnet_tf.Deconvnet(tiny_model)
+    assert [deconvnet.layer_name(layer) for layer in range(1, 6)] == ["pool1", "pool2", "conv3", "conv4", "pool5"]
+    assert deconvnet.default_layers() == (1, 2, 3, 4, 5)
+    images = np.random.RandomState(8).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    by_number = deconvnet.project(images, 2, feature=3)
+    by_name = deconvnet.project(images, "pool2", feature=3)
+    np.testing.assert_array_equal(by_number.reconstructions, by_name.reconstructions)
+
+
+def test_default_layers_of_vgg16_are_the_last_conv_of_each_block():
+    model = zfnet_tf.keras_application("VGG16", input_size=32, num_classes=2)
+    assert zfnet_tf.Deconvnet(model).default_layers() == (
+        "block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3",
+    )
 
 
 def test_max_mode_stays_inside_the_receptive_field(tiny_model):
@@ -107,9 +212,10 @@ def test_max_mode_stays_inside_the_receptive_field(tiny_model):
     [
         ({"layer": 0}, "layer must be an int in 1..5"),
         ({"layer": 6}, "layer must be an int in 1..5"),
-        ({"layer": 1, "feature": 24}, "feature 24 is out of range for layer 1: it has 24 maps"),
+        ({"layer": 1, "rule": "lrp"}, "rule must be one of"),
+        ({"layer": 1, "feature": 24}, r"feature 24 is out of range for layer 1 \(pool1\): it has 24 maps"),
         ({"layer": 1, "feature": -2}, "feature -2 is out of range"),
-        ({"layer": 1, "feature": [0, 99]}, "out of range for layer 1"),
+        ({"layer": 1, "feature": [0, 99]}, "out of range for layer 1 "),
         ({"layer": 1, "feature": 1.5}, "feature must be an int"),
         ({"layer": 1, "mode": "mean"}, "mode must be one of"),
     ],
@@ -132,13 +238,13 @@ def test_bad_images_name_the_argument(tiny_model, shape, message):
 
 def test_removed_layer_is_named():
     model = zfnet_tf.build_model("tiny", conv_blocks=tuple(b for b in zfnet_tf.get_config("tiny").conv_blocks if b.layer not in (3, 4)))
-    with pytest.raises(ValueError, match="layer 3 was removed"):
+    with pytest.raises(ValueError, match=r"layer 3 is not in this network \(its conv layers: \(1, 2, 5\)\)"):
         zfnet_tf.Deconvnet(model).project(np.zeros((1, 64, 64, 3), np.float32), 3)
     assert zfnet_tf.Deconvnet(model).project(np.ones((1, 64, 64, 3), np.float32), 5).reconstructions.shape == (1, 64, 64, 3)
 
 
 def test_graph_function_rejects_out_of_range_features(tiny_model):
-    function = zfnet_tf.Deconvnet(tiny_model).projection_function(1)
+    function = zfnet_tf.Deconvnet(tiny_model).projection_function(1, features_per_image=1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="feature must be -1 or in"):
         function(tf.zeros((1, 64, 64, 3)), tf.constant([[24]], tf.int32))
 

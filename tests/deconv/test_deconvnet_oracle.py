@@ -1,109 +1,204 @@
-"""The deconvnet against an independent modified-backprop implementation (DESIGN §4).
+"""The deconvnet against an independent modified-backprop implementation (docs/design.md).
 
-The oracle (`zfnet_tf.deconv.modified_backprop`) rebuilds the forward pass from plain `tf.nn`
-ops on the model's weights, with every ReLU's backward replaced by the ReLU of the incoming
-signal and every normalization's backward by identity; here the selected activations are
-picked in NumPy and the gradient w.r.t. the input is seeded with their values. It shares no
-code with `Deconvnet` beyond reading the same weights.
+The oracle (`zfnet_tf.deconv.modified_backprop`) runs the Keras model itself with each ReLU's
+backward replaced by the rule's and each normalization's by identity, and takes
+`tf.GradientTape`'s gradient; here the selected activations are also picked in NumPy. It
+shares no code with `Deconvnet` (no graph walk, no windows, no switches).
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import zfnet_tf
-from zfnet_tf.deconv.modified_backprop import modified_backprop_projection, modified_forward
+from zfnet_tf.config import PRESETS
+from zfnet_tf.deconv.modified_backprop import modified_backprop_projection, modified_gradient
+
+RULES = ("deconvnet", "guided", "gradient")
 
 
-def oracle_projection(model, images, layer, feature, mode):
-    images = tf.constant(images)
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        top = modified_forward(model, images, layer)
-    top_np = top.numpy()
-    maps = top_np[..., feature]  # [B, h, w]
-    seed = np.zeros_like(top_np)
-    for b in range(top_np.shape[0]):
-        if mode == "max":
-            y, x = np.unravel_index(np.argmax(maps[b]), maps[b].shape)
-            seed[b, y, x, feature] = maps[b, y, x]
-        else:
-            seed[b, ..., feature] = maps[b]
-    return tape.gradient(top, images, output_gradients=tf.constant(seed)).numpy()
+def numpy_seed(feature, mode):
+    """The signal the paper starts from, picked in NumPy: the chosen map's strongest activation
+    alone ("max"), or the whole map ("map"); `feature` per image."""
+
+    def seed(top):
+        top = top.numpy()
+        chosen = np.zeros_like(top)
+        for b in range(top.shape[0]):
+            maps = top[b, ..., feature[b]]
+            if mode == "max" and maps.ndim:
+                index = np.unravel_index(np.argmax(maps), maps.shape)
+                chosen[(b, *index, feature[b])] = maps[index]
+            else:
+                chosen[b, ..., feature[b]] = maps
+        return tf.constant(chosen)
+
+    return seed
 
 
-def random_model(normalization, seed, **overrides):
+def assert_close(actual, expected, relative=1e-5):
+    scale = np.abs(expected).max()
+    assert scale > 0, "the oracle projected nothing: the test would prove nothing"
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=relative * scale)
+
+
+def alive_map(deconvnet, images, layer):
+    """A map that fires in every image (its weakest maximum over the images is the largest)."""
+    (top,) = deconvnet.activation_function([layer])(tf.constant(images)).values()
+    top = top.numpy().reshape(len(images), -1, top.shape[-1])
+    return int(top.max(axis=1).min(axis=0).argmax())
+
+
+ALL = tuple((rule, mode) for rule in RULES for mode in ("max", "map"))
+
+
+def check_against_oracle(model, images, layers, cases=ALL):
+    """Each layer's strongest map and one more, by each `(rule, mode)`, against the oracle."""
+    deconvnet = zfnet_tf.Deconvnet(model)
+    for layer in layers:
+        features = [-1, alive_map(deconvnet, images, layer)]
+        for rule, mode in cases:
+            projection = deconvnet.project(images, layer, feature=features, mode=mode, rule=rule)
+            # Both features in one oracle pass: image b's copy k is row k * B + b.
+            chosen = projection.feature.T.reshape(-1)
+            tiled = np.concatenate([images, images])
+            expected = modified_gradient(model, tiled, layer, numpy_seed(chosen, mode), rule).numpy()
+            for k in range(2):
+                assert_close(projection.reconstructions[:, k], expected[k * len(images) : (k + 1) * len(images)])
+
+
+def random_zfnet(preset, seed=7, widths=8, **overrides):
+    """A preset's geometry (kernels, strides, paddings, input size, normalization) at small
+    widths, with random biases so that ReLUs cut at varied levels, not only at zero."""
     tf.keras.utils.set_random_seed(seed)
-    model = zfnet_tf.build_model("tiny", normalization=normalization, **overrides)
-    # Random biases so that ReLUs cut at varied levels, not only at zero.
+    config = zfnet_tf.get_config(preset)
+    blocks = tuple(zfnet_tf.ConvBlockConfig(**{**b.__dict__, "filters": widths}) for b in config.conv_blocks)
+    dense = tuple(16 for _ in config.dense_units)
+    overrides.setdefault("kernel_initializer", "he_normal")  # activations that reach layer 5
+    model = zfnet_tf.build_model(config, conv_blocks=blocks, dense_units=dense, num_classes=4, **overrides)
     for layer in model.backbone.layers:
         if layer.name.startswith("conv") and hasattr(layer, "bias"):
             layer.bias.assign(np.random.RandomState(seed).normal(0, 0.5, layer.bias.shape))
     return model
 
 
-def assert_close(actual, expected):
-    scale = np.abs(expected).max()
-    assert scale > 0, "the oracle projected nothing: the test would prove nothing"
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5 * scale)
+def images_for(model, count=2, seed=1, low=0.0, high=255.0):
+    size = zfnet_tf.models.input_size(model)
+    return np.random.RandomState(seed).uniform(low, high, (count, size, size, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_zfnet_preset_equals_modified_backprop(preset):
+    model = random_zfnet(preset)
+    check_against_oracle(model, images_for(model), model.config.conv_layers, cases=[("deconvnet", "max"), ("deconvnet", "map")])
 
 
 @pytest.mark.parametrize("normalization", ["lcn", "lrn", None])
-@pytest.mark.parametrize("mode", ["max", "map"])
-def test_deconvnet_equals_modified_backprop(normalization, mode):
-    model = random_model(normalization, seed=7, input_size=72)
-    images = np.random.RandomState(1).uniform(0, 255, (3, 72, 72, 3)).astype(np.float32)
-    deconvnet = zfnet_tf.Deconvnet(model)
-    for layer in range(1, 6):
-        feature = layer * 7 % deconvnet.num_features(layer)
-        projection = deconvnet.project(images, layer, feature=feature, mode=mode)
-        expected = oracle_projection(model, images, layer, feature, mode)
-        assert projection.reconstructions.shape == images.shape
-        assert_close(projection.reconstructions, expected)
+def test_each_rule_and_normalization_equals_modified_backprop(normalization):
+    model = random_zfnet("tiny", widths=12, normalization=normalization, input_size=72)
+    check_against_oracle(model, images_for(model), [1, 2, 3, 4, 5])
 
 
-@pytest.mark.parametrize("mode", ["max", "map"])
-def test_deconvnet_equals_modified_backprop_at_zfnet_geometry(mode):
-    """Fig. 3's exact strides and paddings (224 input), at reduced widths for speed."""
-    blocks = tuple(
-        zfnet_tf.ConvBlockConfig(**{**b.__dict__, "filters": 8}) for b in zfnet_tf.get_config().conv_blocks
-    )
+def test_vgg16_equals_modified_backprop():
+    tf.keras.utils.set_random_seed(0)
+    model = zfnet_tf.keras_application("VGG16", input_size=48, num_classes=5)
+    check_against_oracle(model, images_for(model), ["block1_conv2", "block5_conv3", "fc2"])
+    check_against_oracle(model, images_for(model), ["block5_pool", "predictions"], cases=[("guided", "max")])
+
+
+def test_resnet50_equals_modified_backprop():
+    """Batch normalization, Add with its two branches meeting again, zero padding, strided
+    1x1 shortcuts, global average pooling."""
+    tf.keras.utils.set_random_seed(0)
+    model = keras.applications.ResNet50(weights=None, input_shape=(40, 40, 3), classes=5)
+    layers = ["conv2_block3_out", "conv4_block1_out", "avg_pool"]
+    cases = [("deconvnet", "max"), ("gradient", "map")]
+    check_against_oracle(model, images_for(model, low=-120, high=120), layers, cases=cases)
+
+
+def test_sequential_cnn_with_dense_layers_equals_modified_backprop():
     tf.keras.utils.set_random_seed(3)
-    model = zfnet_tf.build_model("zfnet", conv_blocks=blocks, dense_units=(16,), num_classes=4)
-    images = np.random.RandomState(2).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 127.5, offset=-1),
+            keras.layers.Conv2D(8, 3, activation="relu", padding="same", name="conv_a"),
+            keras.layers.BatchNormalization(),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(12, 3, strides=2, activation="relu", name="conv_b"),
+            keras.layers.AveragePooling2D(2),
+            keras.layers.ZeroPadding2D(1),
+            keras.layers.Conv2D(8, 3, name="conv_c"),
+            keras.layers.ReLU(name="relu_c"),
+            keras.layers.GlobalMaxPooling2D(),
+            keras.layers.Dense(10, activation="relu", name="dense_a"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(4, activation="softmax", name="dense_b"),
+        ]
+    )
+    # Inference statistics that are not the identity.
+    batch_norm = model.layers[2]
+    batch_norm.moving_variance.assign(np.random.RandomState(0).uniform(0.5, 2.0, 8))
+    batch_norm.gamma.assign(np.random.RandomState(1).uniform(0.5, 1.5, 8))
+    check_against_oracle(model, images_for(model), ["conv_a", "conv_b", "relu_c", "dense_a", "dense_b"])
+
+
+def test_base_nested_in_a_transfer_head_equals_modified_backprop():
+    tf.keras.utils.set_random_seed(4)
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(48, 48, 3))
+    inputs = keras.Input((48, 48, 3))
+    x = keras.layers.Flatten()(base(inputs))
+    outputs = keras.layers.Dense(3, name="head")(x)
+    model = keras.Model(inputs, outputs)
+    check_against_oracle(model, images_for(model, low=-100, high=100), ["block4_conv3", "vgg16", "head"])
+    # The nested layer is named by its plain name or by its path.
+    deconvnet = zfnet_tf.Deconvnet(model)
+    assert deconvnet.layer_name("vgg16/block4_conv3") == deconvnet.layer_name("block4_conv3") == "block4_conv3"
+
+
+def test_gradient_rule_is_the_true_gradient():
+    """No rule at all: `tape.gradient` through the untouched model, LCN included."""
+    model = random_zfnet("tiny", widths=12, seed=9)
+    images = images_for(model, seed=3)
+    extractor = model.backbone.feature_extractor(["pool2"])
+    deconvnet = zfnet_tf.Deconvnet(model)
+    for mode in ("max", "map"):
+        projection = deconvnet.project(images, 2, feature=5, mode=mode, rule="gradient")
+        image_tensor = tf.constant(images)
+        with tf.GradientTape() as tape:
+            tape.watch(image_tensor)
+            top = extractor(image_tensor)["pool2"]
+        seed = numpy_seed(np.full(2, 5), mode)(top)
+        expected = tape.gradient(top, image_tensor, output_gradients=seed).numpy()
+        assert_close(projection.reconstructions, expected, relative=1e-6)
+
+
+def test_batched_modified_backprop_matches_numpy_selection():
+    model = random_zfnet("tiny", widths=12, seed=5)
+    images = images_for(model, seed=6)
+    for mode in ("max", "map"):
+        batched = modified_backprop_projection(model, images, np.array([[2, 7], [2, 7]], np.int32), 2, mode).numpy()
+        for k, feature in enumerate((2, 7)):
+            expected = modified_gradient(model, images, 2, numpy_seed(np.full(2, feature), mode)).numpy()
+            assert_close(batched[:, k], expected)
+
+
+def test_zfnet_projections_unchanged_from_the_config_walking_deconvnet():
+    """`data/tiny_projections_v0.npz` holds the weights, images and projections of the
+    deconvnet before it read the Keras graph (the one that walked `ZFNetConfig`): the same
+    numbers, layers 1-5, both modes, strongest and chosen maps."""
+    import os
+
+    golden = np.load(os.path.join(os.path.dirname(__file__), "data", "tiny_projections_v0.npz"))
+    model = zfnet_tf.build_model("tiny", num_classes=10)
+    for weight in model.weights:
+        weight.assign(golden["weight/" + weight.path])
     deconvnet = zfnet_tf.Deconvnet(model)
     for layer in range(1, 6):
-        projection = deconvnet.project(images, layer, feature=3, mode=mode)
-        assert_close(projection.reconstructions, oracle_projection(model, images, layer, 3, mode))
-
-
-def test_strongest_feature_and_many_features_match_single_projections():
-    model = random_model("lcn", seed=11)
-    images = np.random.RandomState(4).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    deconvnet = zfnet_tf.Deconvnet(model)
-    for layer in (2, 5):
-        many = deconvnet.project(images, layer, feature=[0, 5, 9])
-        assert many.reconstructions.shape == (2, 3, 64, 64, 3)
-        for k, feature in enumerate([0, 5, 9]):
-            single = deconvnet.project(images, layer, feature=feature)
-            np.testing.assert_allclose(many.reconstructions[:, k], single.reconstructions, atol=1e-5)
-            np.testing.assert_array_equal(many.location[:, k], single.location)
-        strongest = deconvnet.project(images, layer, feature=-1)
-        top = model.backbone.feature_extractor([f"pool{layer}"])(images)[f"pool{layer}"].numpy()
-        expected_feature = top.reshape(2, -1, top.shape[-1]).max(axis=1).argmax(axis=1)
-        np.testing.assert_array_equal(strongest.feature, expected_feature)
-        np.testing.assert_allclose(
-            strongest.activation, top.reshape(2, -1, top.shape[-1]).max(axis=(1, 2)), rtol=1e-6
-        )
-        for b in range(2):
-            expected = oracle_projection(model, images[b : b + 1], layer, int(expected_feature[b]), "max")
-            assert_close(strongest.reconstructions[b : b + 1], expected)
-
-
-@pytest.mark.parametrize("mode", ["max", "map"])
-def test_batched_modified_backprop_matches_numpy_selection(mode):
-    model = random_model("lcn", seed=5)
-    images = np.random.RandomState(6).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    batched = modified_backprop_projection(model, images, np.array([[2, 7], [2, 7]], np.int32), 2, mode).numpy()
-    for k, feature in enumerate((2, 7)):
-        assert_close(batched[:, k], oracle_projection(model, images, 2, feature, mode))
+        for mode in ("max", "map"):
+            projection = deconvnet.project(golden["images"], layer, feature=[-1, 3], mode=mode)
+            for name in ("feature", "location"):
+                np.testing.assert_array_equal(getattr(projection, name), golden[f"layer{layer}/{mode}/{name}"])
+            np.testing.assert_allclose(projection.activation, golden[f"layer{layer}/{mode}/activation"], rtol=1e-6)
+            assert_close(projection.reconstructions, golden[f"layer{layer}/{mode}/reconstructions"], relative=1e-6)

@@ -15,6 +15,7 @@ from zfnet_tf.analysis.feature_layers import (
     top_name,
 )
 from zfnet_tf.deconv import Deconvnet
+from zfnet_tf.models import get_backbone
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Occlusion:
     ):
         self.deconvnet = Deconvnet(model)
         self.deconvnet.num_features(layer)  # checks the layer
-        self.config = self.deconvnet.config
+        self.config = get_backbone(model).config
         size = self.config.input_size
         self.layer = layer
         self.patch_size = int(patch_size) if patch_size is not None else max(1, size // 4)

@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.analysis.feature_layers import count_examples, iterate_batches, top_name
-from zfnet_tf.deconv import Deconvnet, receptive_field
+from zfnet_tf.analysis.feature_layers import count_examples, iterate_batches
+from zfnet_tf.deconv import Deconvnet
+from zfnet_tf.models import input_size
 
 
 @dataclass
@@ -22,21 +23,21 @@ class Top9Result:
     images have `image_index` -1 and `value` -inf.
 
     Attributes:
-        layer: the paper layer (1-5).
+        layer: the layer (a name, or ZFNet's 1-5).
         values: float32 `[C, k]` activations (the layer's top maps, as the deconvnet sees them).
         image_index: int64 `[C, k]` position of the image in the data.
         location: int32 `[C, k, 2]` (row, column) in the layer's maps.
         boxes: int64 `[C, k, 4]` the input box `(top, left, bottom, right)` that activation sees.
         features: int32 `[F]` the maps that were projected.
-        projections: float32 `[F, k, P, P, 3]`: each activation's deconvnet projection, cropped
-            to its receptive field (P = receptive field side, at most the image side); pixels
+        projections: float32 `[F, k, P, Q, 3]`: each activation's deconvnet projection, cropped
+            to its receptive field (P x Q = the receptive field, at most the image); pixels
             outside the image are NaN.
-        patches: float32 `[F, k, P, P, 3]`: the image pixels under the same crop (NaN outside).
+        patches: float32 `[F, k, P, Q, 3]`: the image pixels under the same crop (NaN outside).
         num_images: how many images the pass read.
         image_names: names of the images, when they have names (files).
     """
 
-    layer: int
+    layer: int | str
     values: np.ndarray
     image_index: np.ndarray
     location: np.ndarray
@@ -46,7 +47,7 @@ class Top9Result:
     patches: np.ndarray
     num_images: int
     image_names: list[str] | None = None
-    receptive_field_size: int = 0
+    receptive_field_size: tuple[int, int] = (0, 0)
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -71,7 +72,7 @@ class Top9Result:
             "layer": self.layer,
             "k": int(self.values.shape[1]),
             "num_images": self.num_images,
-            "receptive_field_size": self.receptive_field_size,
+            "receptive_field_size": list(self.receptive_field_size),
             "projected_features": [int(f) for f in self.features],
             "timings_seconds": self.timings,
             "maps": maps,
@@ -98,8 +99,8 @@ class Top9:
     .box`).
 
     Args:
-        model: a ZFNet classifier or backbone.
-        layer: the paper layer, 1-5.
+        model: a ZFNet, or any model the deconvnet supports.
+        layer: a layer name, or ZFNet's 1-5.
         k: how many activations per map (9 in the paper).
         batch_size: images per forward batch.
         projection_batch_size: (image, map) pairs per projection batch.
@@ -116,24 +117,20 @@ class Top9:
         progress: bool = True,
     ):
         self.deconvnet = Deconvnet(model)
-        self.deconvnet.num_features(layer)  # checks the layer
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if projection_batch_size < 1:
             raise ValueError(f"projection_batch_size must be >= 1, got {projection_batch_size}")
-        self.config = self.deconvnet.config
         self.layer = layer
         self.k = int(k)
         self.batch_size = int(batch_size)
         self.projection_batch_size = int(projection_batch_size)
         self.progress = progress
-        self.field = receptive_field(self.config, layer)
-        self.num_maps = self.config.block(layer).filters
-        backbone = self.deconvnet.backbone
-        self._extractor = keras.Model(
-            backbone.input, backbone.get_layer(top_name(self.config, layer)).output
-        )
-        size, state = self.config.input_size, [self.num_maps, self.k]
+        self.size = input_size(model)
+        self.field = self.deconvnet.receptive_field(layer)  # checks the layer
+        self.num_maps = self.deconvnet.num_features(layer)
+        self._extractor = self.deconvnet.activation_function([layer])
+        size, state = self.size, [self.num_maps, self.k]
         self._merge = tf.function(
             self._merge_batch,
             input_signature=[
@@ -166,8 +163,8 @@ class Top9:
         start = time.perf_counter()
         values, image_index, position, cache, num_images = self._stream(data, features)
         scanned = time.perf_counter()
-        grid = self.field.grid_size
-        location = np.stack([position // grid, position % grid], axis=-1).astype(np.int32)
+        grid_width = self.field.grid_size[1]
+        location = np.stack([position // grid_width, position % grid_width], axis=-1).astype(np.int32)
         valid = image_index >= 0
         safe = np.where(valid[..., None], location, 0)
         boxes = np.stack(self.field.box(safe[..., 0], safe[..., 1]), axis=-1)
@@ -199,7 +196,8 @@ class Top9:
         Also returns `[B]` bools: which of the batch's images are now winners of a map in
         `projected` (those the host must keep for the projections).
         """
-        top = tf.cast(self._extractor(images, training=False), tf.float32)  # [B, H, W, C]
+        (top,) = self._extractor(images).values()
+        top = tf.cast(top, tf.float32)  # [B, H, W, C], or [B, C] for a layer without maps
         batch = tf.shape(top)[0]
         flat = tf.reshape(top, [batch, -1, self.num_maps])
         batch_values = tf.transpose(tf.reduce_max(flat, axis=1))  # [C, B]
@@ -217,7 +215,7 @@ class Top9:
         return best_values, best_index, best_position, entering
 
     def _stream(self, data, features: np.ndarray):
-        size = self.config.input_size
+        size = self.size
         values = tf.fill([self.num_maps, self.k], tf.constant(-np.inf, tf.float32))
         image_index = tf.fill([self.num_maps, self.k], tf.constant(-1, tf.int64))
         position = tf.zeros([self.num_maps, self.k], tf.int32)
@@ -254,18 +252,20 @@ class Top9:
 
     # -- projections and crops --------------------------------------------------------------
 
+    def _crop_shape(self) -> tuple[int, int]:
+        return tuple(min(field, self.size) for field in self.field.size)
+
     def _project(self, features, values, image_index, location, cache):
-        size = self.config.input_size
-        side = min(self.field.size, size)
         num_features, k = len(features), self.k
-        projections = np.full((num_features, k, side, side, 3), np.nan, np.float32)
-        patches = np.full((num_features, k, side, side, 3), np.nan, np.float32)
+        shape = (num_features, k, *self._crop_shape(), 3)
+        projections = np.full(shape, np.nan, np.float32)
+        patches = np.full(shape, np.nan, np.float32)
         rows, ranks = np.nonzero(image_index[features] >= 0)  # pairs to project
         if rows.size == 0:
             return projections, patches
         pair_features = features[rows]
         pair_images = image_index[features][rows, ranks]
-        function = self.deconvnet.projection_function(self.layer, "max")
+        function = self.deconvnet.projection_function(self.layer, "max", features_per_image=1)
         for start in range(0, rows.size, self.projection_batch_size):
             chunk = slice(start, start + self.projection_batch_size)
             images = np.stack([cache[int(i)] for i in pair_images[chunk]])
@@ -280,22 +280,18 @@ class Top9:
         return projections, patches
 
     def crop(self, image: np.ndarray, y: int, x: int) -> np.ndarray:
-        """The `[P, P, 3]` receptive-field crop of unit (y, x), NaN where the field leaves the image.
+        """The `[P, Q, 3]` receptive-field crop of unit (y, x), NaN where the field leaves the image.
 
-        The crop is `image[top:bottom, left:right]` of `receptive_field(...).box(y, x)`, placed
-        where it sits inside the unclipped field.
+        The crop is `image[top:bottom, left:right]` of `Deconvnet.receptive_field(...).box(y, x)`,
+        placed where it sits inside the unclipped field.
         """
-        size = self.config.input_size
-        side = min(self.field.size, size)
-        top, left, bottom, right = self.field.box(int(y), int(x))
+        field = self.field
+        top, left, bottom, right = field.box(int(y), int(x))
         # A field wider than the image is shown in image coordinates; a smaller one from
         # where it starts (possibly above or left of the image).
-        if self.field.size >= size:
-            origin_y = origin_x = 0
-        else:
-            origin_y = self.field.start + int(y) * self.field.jump
-            origin_x = self.field.start + int(x) * self.field.jump
-        out = np.full((side, side, 3), np.nan, np.float32)
+        origin_y = 0 if field.size[0] >= self.size else int(y) * field.jump[0] - field.start[0]
+        origin_x = 0 if field.size[1] >= self.size else int(x) * field.jump[1] - field.start[1]
+        out = np.full((*self._crop_shape(), 3), np.nan, np.float32)
         out[top - origin_y : bottom - origin_y, left - origin_x : right - origin_x] = image[
             top:bottom, left:right
         ]

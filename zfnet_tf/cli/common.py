@@ -15,14 +15,32 @@ if TYPE_CHECKING:
 
 def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", help="a trained .keras file")
+    group.add_argument("--model", help="a trained .keras file (a ZFNet or any Keras convnet)")
+    group.add_argument(
+        "--keras-application",
+        metavar="NAME",
+        help="or a keras.applications network, e.g. VGG16 or ResNet50 (RGB 0-255 in, logits out)",
+    )
+    group.add_argument(
+        "--weights",
+        choices=("auto", "imagenet", "none"),
+        default="auto",
+        help="weights of --keras-application: imagenet (Keras downloads them once), none "
+        "(random), auto (default: imagenet if Keras can get them, else random, with a notice)",
+    )
+    group.add_argument("--input-size", type=int, default=224, help="input side of --keras-application")
     if not required:
         group.add_argument(
             "--preset",
             choices=sorted(PRESETS),
             help="or a freshly initialized preset (random weights; for trying things out)",
         )
-        group.add_argument("--seed", type=int, default=0, help="init seed for --preset")
+    group.add_argument("--seed", type=int, default=0, help="init seed for random weights")
+
+
+def parse_layer(text: str) -> int | str:
+    """A `--layer` value: a ZFNet layer number (1-5) or a layer name (`block5_conv3`)."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
 
 
 def add_image_flags(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +57,47 @@ def model_from_args(args: argparse.Namespace) -> "keras.Model":
 
     from zfnet_tf.models import build_model, load_model
 
+    chosen = [flag for flag in ("model", "keras_application", "preset") if getattr(args, flag, None)]
+    if len(chosen) > 1:
+        raise ValueError(f"give one of --model, --keras-application, --preset (got {', '.join(chosen)})")
     if getattr(args, "model", None):
         return load_model(args.model)
+    keras.utils.set_random_seed(getattr(args, "seed", 0))
+    if getattr(args, "keras_application", None):
+        return application_from_args(args)
     if getattr(args, "preset", None):
-        keras.utils.set_random_seed(args.seed)
         return build_model(args.preset)
-    raise ValueError("give --model PATH.keras (or --preset NAME for random weights)")
+    raise ValueError("give --model PATH.keras, --keras-application NAME (or --preset NAME for random weights)")
+
+
+def application_from_args(args: argparse.Namespace) -> "keras.Model":
+    """`--keras-application NAME --weights W --input-size S` as a model; with `--weights auto`,
+    ImageNet's weights when Keras can fetch them (or has them cached), else random ones."""
+    import socket
+    import sys
+
+    from zfnet_tf.models import keras_application
+
+    if args.weights != "auto":
+        return keras_application(
+            args.keras_application, None if args.weights == "none" else "imagenet", args.input_size
+        )
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(30)  # Keras' download has no timeout of its own
+    try:
+        return keras_application(args.keras_application, "imagenet", args.input_size)
+    except ValueError:
+        raise
+    except Exception as error:  # no network, a proxy refusing, a truncated download
+        print(
+            f"note: ImageNet weights for {args.keras_application} could not be fetched "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            "using random weights (--weights imagenet insists, --weights none says so)",
+            file=sys.stderr,
+        )
+        return keras_application(args.keras_application, None, args.input_size)
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def images_from_args(args: argparse.Namespace, size: int) -> "tuple[np.ndarray, list[str]]":

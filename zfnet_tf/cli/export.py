@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.common import add_model_flags, model_from_args, parse_layer
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a .keras model as a TF Serving SavedModel version",
         description="Writes the next version under --base-path (saved_models/NAME/<N>/) with the "
-        "signatures serving_default, classify_bytes, project_layer1..5 and features, after "
-        "checking in a fresh process that it reproduces the model; prints the version's path.",
+        "signatures serving_default, classify_bytes, project_<layer> for each projected layer "
+        "(ZFNet: project_layer1..5) and features, after checking in a fresh process that it "
+        "reproduces the model; prints the version's path.",
     )
-    parser.add_argument("--model", required=True, help="a trained .keras file")
+    add_model_flags(parser, required=True)
     parser.add_argument("--base-path", required=True, help="the model's folder, e.g. saved_models/zfnet")
+    parser.add_argument(
+        "--project-layers", type=parse_layer, nargs="+", metavar="LAYER",
+        help="layers that get a project_<layer> signature: names (block5_conv3) or ZFNet's 1-5 "
+        "(default: ZFNet's 1-5, else the last convolution before each change of map size)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.export import export_model
-    from zfnet_tf.models import load_model
 
-    print(export_model(load_model(args.model), args.base_path))
+    print(export_model(model_from_args(args), args.base_path, layers=args.project_layers))
     return 0

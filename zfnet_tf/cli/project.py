@@ -1,10 +1,10 @@
-"""`zfnet-tf project`: deconvnet projections of layers 1-5 for some images."""
+"""`zfnet-tf project`: deconvnet projections of a model's layers for some images."""
 
 from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.cli.common import add_image_flags, add_model_flags, images_from_args, model_from_args
+from zfnet_tf.cli.common import add_image_flags, add_model_flags, images_from_args, model_from_args, parse_layer
 
 
 def register(subparsers) -> None:
@@ -15,24 +15,29 @@ def register(subparsers) -> None:
     )
     add_model_flags(parser)
     add_image_flags(parser)
-    parser.add_argument("--layers", type=int, nargs="+", choices=range(1, 6), metavar="L",
-                        help="layers to project (default: all the model has)")
+    parser.add_argument("--layers", type=parse_layer, nargs="+", metavar="LAYER",
+                        help="layer names (block5_conv3), or ZFNet's 1-5 (default: ZFNet's 1-5, "
+                        "else the last convolution before each change of map size)")
     parser.add_argument("--feature", type=int, default=-1,
                         help="feature map to project; -1: each image's strongest (default)")
     parser.add_argument("--mode", choices=("max", "map"), default="max",
                         help="max: the map's strongest activation alone; map: the whole map")
+    parser.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
+                        help="deconvnet (Zeiler & Fergus), guided (guided backpropagation) or "
+                        "gradient (a saliency map)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.deconv.figures import write_layer_projections
-    from zfnet_tf.models import get_backbone
+    from zfnet_tf.models import input_size
 
     model = model_from_args(args)
-    images, names = images_from_args(args, get_backbone(model).config.input_size)
+    images, names = images_from_args(args, input_size(model))
     numbers = write_layer_projections(
-        model, images, names, args.out, layers=args.layers, feature=args.feature, mode=args.mode
+        model, images, names, args.out, layers=args.layers, feature=args.feature, mode=args.mode,
+        rule=args.rule,
     )
     print(f"wrote {numbers['figure']}")
     return 0

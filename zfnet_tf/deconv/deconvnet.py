@@ -231,7 +231,8 @@ class Deconvnet:
         self._check_rule(rule)
         images = self._check_images(images)
         path, _ = self._target(layer, images.shape[1], images.shape[2])
-        features, squeeze = self._check_feature(feature, self.num_features(path), images.shape[0], path)
+        label = path if path == layer else f"{layer} ({path})"
+        features, squeeze = self._check_feature(feature, self.num_features(path), images.shape[0], label)
         function = self.projection_function(
             path, mode, rule, features_per_image=features.shape[1], input_size=images.shape[1:3]
         )

@@ -1,4 +1,4 @@
-"""Projections of layers 1-5 for a few images, as a figure and numbers."""
+"""Projections of a model's layers for a few images, as a figure and numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import numpy as np
 
 from zfnet_tf import visualization
 from zfnet_tf.deconv.deconvnet import Deconvnet
-from zfnet_tf.deconv.receptive_field import receptive_field
+
+
+RULE_TITLES = {"deconvnet": "Deconvnet", "guided": "Guided backpropagation", "gradient": "Gradient"}
+
+
+def layer_label(layer: int | str) -> str:
+    """How figures name a layer: "layer 3" for ZFNet's numbers, the layer name otherwise."""
+    return f"layer {layer}" if isinstance(layer, (int, np.integer)) else str(layer)
 
 
 def write_layer_projections(
@@ -19,22 +26,23 @@ def write_layer_projections(
     images: np.ndarray,
     image_names: Sequence[str],
     out_dir: str,
-    layers: Sequence[int] | None = None,
+    layers: Sequence[int | str] | None = None,
     feature: int = -1,
     mode: str = "max",
+    rule: str = "deconvnet",
 ) -> dict:
     """Writes `projections.png` (rows: images; columns: the image, then layers) and
     `projections.json` (feature, activation, location and input box per image and layer).
 
+    `layers` are layer names, or ZFNet's 1-5 (default: `Deconvnet.default_layers()`).
     Returns the numbers written to the JSON, with the PNG path under "figure".
     """
     deconvnet = Deconvnet(model)
-    layers = list(deconvnet.config.conv_layers if layers is None else layers)
+    layers = list(deconvnet.default_layers() if layers is None else layers)
     cells: list[list[np.ndarray]] = [[visualization.image_to_rgb(image)] for image in images]
-    numbers: dict = {"mode": mode, "images": list(image_names), "layers": {}}
+    numbers: dict = {"mode": mode, "rule": rule, "images": list(image_names), "layers": {}}
     for layer in layers:
-        projection = deconvnet.project(images, layer, feature=feature, mode=mode)
-        field = receptive_field(deconvnet.config, layer)
+        projection = deconvnet.project(images, layer, feature=feature, mode=mode, rule=rule)
         rows = []
         for index, reconstruction in enumerate(projection.reconstructions):
             cells[index].append(visualization.projection_to_rgb(reconstruction))
@@ -45,7 +53,7 @@ def write_layer_projections(
                     "feature": int(projection.feature[index]),
                     "activation": float(projection.activation[index]),
                     "location": [y, x],
-                    "input_box": list(field.box(y, x)),
+                    "input_box": [int(v) for v in projection.box[index]],
                 }
             )
         numbers["layers"][str(layer)] = rows
@@ -54,9 +62,10 @@ def write_layer_projections(
         [cell for row in cells for cell in row],
         os.path.join(out_dir, "projections.png"),
         columns=len(layers) + 1,
-        column_labels=["input"] + [f"layer {layer}" for layer in layers],
+        column_labels=["input"] + [layer_label(layer) for layer in layers],
         row_labels=list(image_names),
-        suptitle=f"Deconvnet projections ({'strongest activation' if mode == 'max' else 'whole map'})",
+        suptitle=f"{RULE_TITLES[rule]} projections "
+        f"({'strongest activation' if mode == 'max' else 'whole map'})",
     )
     numbers["figure"] = figure
     with open(os.path.join(out_dir, "projections.json"), "w") as handle:

@@ -107,6 +107,23 @@ def _patched(model: keras.Model, rule: str, target: keras.layers.Layer, captured
 _ABSENT = object()
 
 
+def modified_gradient(model: keras.Model, images, layer, seed, rule: str = "deconvnet"):
+    """The modified backward pass from `layer`'s output to the input pixels.
+
+    Runs the model on `images` with the rule's ReLUs and normalizations, calls `seed(output)`
+    on the layer's output (float32) for the signal to start from (same shape), and returns
+    the gradient of the output, so seeded, with respect to the images.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    target = _find_layer(model, layer)
+    captured: list = []
+    with _patched(model, rule, target, captured), tf.GradientTape() as tape:
+        tape.watch(images)
+        model(images, training=False)
+        top = tf.cast(captured[-1], tf.float32)
+    return tape.gradient(top, images, output_gradients=seed(tf.stop_gradient(top)))
+
+
 def modified_backprop_projection(
     model: keras.Model, images, features, layer, mode: str = "max", rule: str = "deconvnet"
 ):
@@ -117,29 +134,25 @@ def modified_backprop_projection(
     forward and K backward passes through the whole model: the naive way the switch-based
     `Deconvnet` improves on.
     """
+    if mode not in ("max", "map"):
+        raise ValueError(f"mode must be 'max' or 'map', got {mode!r}")
     images = tf.convert_to_tensor(images, tf.float32)
     features = tf.convert_to_tensor(features, tf.int32)
     batch, per_image = tf.shape(features)[0], tf.shape(features)[1]
-    tiled = tf.repeat(images, per_image, axis=0)
     flat_features = tf.reshape(features, [-1])
-    target = _find_layer(model, layer)
-    captured: list = []
-    with _patched(model, rule, target, captured), tf.GradientTape() as tape:
-        tape.watch(tiled)
-        model(tiled, training=False)
-        top = tf.cast(captured[-1], tf.float32)
-    maps = tf.stop_gradient(top)
-    num_maps = maps.shape[-1]
-    reduce_axes = list(range(1, maps.shape.rank - 1))
-    map_max = tf.reduce_max(maps, axis=reduce_axes) if reduce_axes else maps
-    flat_features = tf.where(flat_features < 0, tf.argmax(map_max, axis=1, output_type=tf.int32), flat_features)
-    chosen = tf.reshape(tf.one_hot(flat_features, num_maps, dtype=maps.dtype), [-1] + [1] * len(reduce_axes) + [num_maps])
-    selected = maps * chosen
-    if mode == "max":
-        flat = tf.reshape(selected, [tf.shape(selected)[0], -1])
-        peak = tf.one_hot(tf.argmax(flat, axis=1), tf.shape(flat)[1], dtype=maps.dtype)
-        selected = tf.reshape(flat * peak, tf.shape(selected))
-    elif mode != "map":
-        raise ValueError(f"mode must be 'max' or 'map', got {mode!r}")
-    gradient = tape.gradient(top, tiled, output_gradients=selected)
+
+    def seed(maps):
+        num_maps = maps.shape[-1]
+        axes = list(range(1, maps.shape.rank - 1))
+        map_max = tf.reduce_max(maps, axis=axes) if axes else maps
+        chosen_features = tf.where(flat_features < 0, tf.argmax(map_max, axis=1, output_type=tf.int32), flat_features)
+        chosen = tf.one_hot(chosen_features, num_maps, dtype=maps.dtype)
+        selected = maps * tf.reshape(chosen, [-1] + [1] * len(axes) + [num_maps])
+        if mode == "max":
+            flat = tf.reshape(selected, [tf.shape(selected)[0], -1])
+            peak = tf.one_hot(tf.argmax(flat, axis=1), tf.shape(flat)[1], dtype=maps.dtype)
+            selected = tf.reshape(flat * peak, tf.shape(selected))
+        return selected
+
+    gradient = modified_gradient(model, tf.repeat(images, per_image, axis=0), layer, seed, rule)
     return tf.reshape(gradient, tf.concat([[batch, per_image], tf.shape(images)[1:]], axis=0))

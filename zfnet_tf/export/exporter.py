@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -19,11 +20,13 @@ from zfnet_tf.deconv import Deconvnet
 from zfnet_tf.export.signatures import (
     FEATURES_SIGNATURE,
     build_export_archive,
+    classifier_outputs,
     feature_output_names,
+    projection_layers,
     projection_signature_name,
 )
 from zfnet_tf.export.layout import CLASS_NAMES_FILE, next_version
-from zfnet_tf.models import get_backbone
+from zfnet_tf.models import input_size
 
 VERIFY_TIMEOUT_SECONDS = 1800
 _RENAME_ATTEMPTS = 100
@@ -44,6 +47,7 @@ def class_names_of(model: keras.Model) -> list[str]:
 def export_model(
     model: keras.Model,
     base_path: str | os.PathLike,
+    layers: Sequence[int | str] | None = None,
     verify_timeout: float = VERIFY_TIMEOUT_SECONDS,
 ) -> str:
     """Exports `model` as the next version under `base_path` and returns that version's path.
@@ -56,13 +60,19 @@ def export_model(
     version is never overwritten. On any failure the temporary folder is removed and nothing
     is published.
 
+    Args:
+        model: a ZFNet classifier, or any classifier built from the deconvnet's layers.
+        base_path: the model's folder, e.g. `saved_models/NAME`.
+        layers: the layers that get a `project_*` signature (names, or ZFNet's 1-5);
+            default: `projection_layers(model)`.
+
     Raises:
         ExportVerificationError: the reloaded SavedModel disagreed with the model (the
             message names each signature and output that did).
-        ValueError: `model` is not a ZFNet classifier, or `base_path` is a file.
+        ValueError: the model or a layer cannot be exported (named), or `base_path` is a file.
     """
     base_path = os.fspath(base_path)
-    get_backbone(model)  # a clear error for any other network
+    layers = projection_layers(model, layers)  # a clear error before anything is written
     if os.path.exists(base_path) and not os.path.isdir(base_path):
         raise ValueError(f"--base-path {base_path} exists and is not a folder")
     os.makedirs(base_path, exist_ok=True)
@@ -72,14 +82,14 @@ def export_model(
         # mkdtemp makes the folder private (0700); a version must be readable by a model
         # server running as another user (e.g. in a container).
         os.chmod(staging, 0o755)
-        build_export_archive(model).write_out(staging, verbose=False)
+        build_export_archive(model, layers).write_out(staging, verbose=False)
         names_path = os.path.join(staging, CLASS_NAMES_FILE)
         os.makedirs(os.path.dirname(names_path), exist_ok=True)
         with open(names_path, "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in class_names_of(model)))
         with tempfile.TemporaryDirectory(prefix="zfnet-export-check-") as scratch:
             cases = os.path.join(scratch, "cases.tfrecord")
-            write_verification_cases(model, cases)
+            write_verification_cases(model, cases, layers)
             verify_in_fresh_process(staging, cases, timeout=verify_timeout)
         return _publish(staging, base_path)
     except BaseException:
@@ -118,16 +128,15 @@ def _encoded_reference_images(size: int, seed: int = 1) -> list[bytes]:
     ]
 
 
-def reference_cases(model: keras.Model) -> list[tuple[str, dict, dict]]:
+def reference_cases(model: keras.Model, layers: Sequence[int | str] | None = None) -> list[tuple[str, dict, dict]]:
     """`(signature, inputs, expected outputs)` for each signature, from the Keras model and
     `Deconvnet` (not from the export's own graphs)."""
-    backbone = get_backbone(model)
-    size = backbone.config.input_size
+    layers = projection_layers(model, layers)
+    size = input_size(model)
     images = _reference_images(size)
 
     def classify(batch):
-        logits = np.asarray(model(batch, training=False), dtype=np.float32)
-        return {"logits": logits, "probabilities": np.asarray(tf.nn.softmax(logits))}
+        return {name: value.numpy() for name, value in classifier_outputs(model, batch).items()}
 
     cases = [("serving_default", {"images": images}, classify(images))]
 
@@ -136,29 +145,31 @@ def reference_cases(model: keras.Model) -> list[tuple[str, dict, dict]]:
     cases.append(("classify_bytes", {"image_bytes": np.array(encoded, dtype=object)}, classify(decoded)))
 
     deconvnet = Deconvnet(model)
-    for layer in backbone.config.conv_layers:
+    for layer in layers:
         num_maps = deconvnet.num_features(layer)
         # -1 (each image's strongest map), the first map and the last, one per image. The
         # whole batch goes through at once, as in the signature: a batch of another size
         # may round differently, flip a near-tied pooling switch and so move part of a
         # projection.
         features = np.array([-1, 0, num_maps - 1], np.int32)[: len(images)]
-        projected = deconvnet.projection_function(layer, "max")(
+        projected = deconvnet.projection_function(layer, "max", features_per_image=1)(
             tf.constant(images), tf.constant(features[:, None])
         )
         expected = {key: value.numpy()[:, 0] for key, value in projected.items()}
         cases.append((projection_signature_name(layer), {"images": images, "feature": features}, expected))
 
-    extractor = backbone.feature_extractor(feature_output_names(model))
-    features = {k: np.asarray(v, np.float32) for k, v in extractor(images, training=False).items()}
+    names = feature_output_names(model, layers)
+    activations = deconvnet.activation_function(list(names.values()))(tf.constant(images))
+    by_layer = {deconvnet.layer_name(layer): name for name, layer in names.items()}
+    features = {by_layer[k]: np.asarray(v, np.float32) for k, v in activations.items()}
     cases.append((FEATURES_SIGNATURE, {"images": images}, features))
     return cases
 
 
-def write_verification_cases(model: keras.Model, path: str) -> None:
+def write_verification_cases(model: keras.Model, path: str, layers: Sequence[int | str] | None = None) -> None:
     """Writes `reference_cases` as TF Serving `PredictionLog` records (a TFRecord file)."""
     with tf.io.TFRecordWriter(path) as writer:
-        for signature, inputs, outputs in reference_cases(model):
+        for signature, inputs, outputs in reference_cases(model, layers):
             log = prediction_log_pb2.PredictionLog()
             request = log.predict_log.request
             request.model_spec.signature_name = signature

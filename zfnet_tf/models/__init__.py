@@ -8,7 +8,8 @@ import keras
 
 from zfnet_tf.config import ZFNetConfig, get_config
 from zfnet_tf.models.backbone import ZFNetBackbone
-from zfnet_tf.models.classifier import ZFNetImageClassifier
+from zfnet_tf.models.applications import application_names, keras_application
+from zfnet_tf.models.classifier import ImageClassifier, ZFNetImageClassifier
 
 
 def build_model(
@@ -44,7 +45,8 @@ def get_backbone(model: keras.Model) -> ZFNetBackbone:
 
 
 def load_model(path: str) -> keras.Model:
-    """Loads a `.keras` ZFNet file; a missing or unreadable file raises ValueError naming it."""
+    """Loads a `.keras` model file (a ZFNet, a keras.applications classifier, any Keras model
+    of supported layers); a missing or unreadable file raises ValueError naming it."""
     import os
 
     path = os.fspath(path)
@@ -56,8 +58,30 @@ def load_model(path: str) -> keras.Model:
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many types for corrupt archives
         raise ValueError(f"cannot load model file {path}: {error}") from error
-    get_backbone(model)  # a clear error if it is some other network
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model file {path} holds a {type(model).__name__}, not a Keras model")
     return model
 
 
-__all__ = ["ZFNetBackbone", "ZFNetImageClassifier", "build_model", "get_backbone", "load_model"]
+def input_size(model: keras.Model) -> int:
+    """The side of the square images `model` takes (its input's height and width)."""
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise ValueError(
+            f"model {model.name!r} takes inputs of shape {shape}; zfnet-tf needs square images "
+            "of a fixed size [batch, S, S, channels]"
+        )
+    return int(shape[1])
+
+
+__all__ = [
+    "ImageClassifier",
+    "ZFNetBackbone",
+    "ZFNetImageClassifier",
+    "application_names",
+    "build_model",
+    "get_backbone",
+    "input_size",
+    "keras_application",
+    "load_model",
+]

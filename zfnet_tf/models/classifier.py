@@ -68,3 +68,38 @@ class ZFNetImageClassifier(keras.Model):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="zfnet_tf")
+class ImageClassifier(keras.Model):
+    """Any functional network from images to logits, with its class names saved alongside.
+
+    What a `keras.Model(inputs, outputs)` is, plus `class_names` in its config, so a `.keras`
+    file of a keras.applications network or of a user's own classifier answers with names
+    when exported and served, as `ZFNetImageClassifier` does.
+
+    Args:
+        inputs, outputs, name: as for `keras.Model`.
+        class_names: optional label of each output class.
+    """
+
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        class_names = kwargs.pop("class_names", None)
+        super().__init__(inputs, outputs, name=name, **kwargs)
+        num_classes = int(self.output.shape[-1])
+        if class_names is not None:
+            class_names = [str(n) for n in class_names]
+            if len(class_names) != num_classes:
+                raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes")
+        self.class_names = class_names
+
+    def get_config(self):
+        return {**super().get_config(), "class_names": self.class_names}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        class_names = config.pop("class_names", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.class_names = class_names
+        return model

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf import visualization
-from zfnet_tf.deconv import Deconvnet, receptive_field
+from zfnet_tf.deconv import Deconvnet
 from zfnet_tf.models import get_backbone
 
 
@@ -260,10 +260,8 @@ class FeatureEvolution(keras.callbacks.Callback):
                 tf.constant(self.probe_images[best]), tf.constant(maps[:, None])
             )
             reconstructions = result["reconstructions"].numpy()[:, 0]
-            locations = result["location"].numpy()[:, 0]
-            field = receptive_field(config, layer)
-            for reconstruction, (y, x) in zip(reconstructions, locations):
-                top, left, bottom, right = field.box(int(y), int(x))
+            for reconstruction, box in zip(reconstructions, result["box"].numpy()[:, 0]):
+                top, left, bottom, right = (int(v) for v in box)
                 cell = np.full(reconstruction.shape, 128, np.uint8)
                 cell[top:bottom, left:right] = visualization.projection_to_rgb(
                     reconstruction[top:bottom, left:right]
