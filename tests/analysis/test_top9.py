@@ -61,7 +61,7 @@ def test_patches_are_receptive_field_crops_and_projections_match_the_deconvnet(m
     result = top9.run(images, features=features)
     field = zfnet_tf.receptive_field(model, layer)
     deconvnet = zfnet_tf.Deconvnet(model)
-    assert result.patches.shape == (3, 4, field.size, field.size, 3)
+    assert result.patches.shape == (3, 4, *field.size, 3)
     for row, feature in enumerate(features):
         for rank in range(4):
             index = result.image_index[feature, rank]

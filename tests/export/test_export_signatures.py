@@ -20,6 +20,7 @@ PROJECTION_OUTPUTS = {
     "feature": ("DT_INT32", "(-1)"),
     "activation": ("DT_FLOAT", "(-1)"),
     "location": ("DT_INT32", "(-1, 2)"),
+    "box": ("DT_INT32", "(-1, 4)"),
 }
 
 
@@ -209,7 +210,7 @@ def _top_name(model, layer):
 
 def test_features_signature_equals_the_backbone(fresh_process_outputs, tiny_keras_model):
     given, outputs = fresh_process_outputs
-    names = feature_output_names(tiny_keras_model)
+    names = tuple(feature_output_names(tiny_keras_model))
     assert names == ("pool1", "pool2", "conv3", "conv4", "pool5", "fc6", "fc7")
     expected = tiny_keras_model.backbone.feature_extractor(names)(given["images"], training=False)
     for name in names:

@@ -49,8 +49,8 @@ def test_failed_verification_publishes_nothing(tiny_export, tiny_keras_model, tm
     before = _snapshot(target)
     reference_cases = exporter.reference_cases
 
-    def shifted_projection(model):
-        cases = reference_cases(model)
+    def shifted_projection(model, layers=None):
+        cases = reference_cases(model, layers)
         for signature, _, outputs in cases:
             if signature == "project_layer3":
                 outputs["reconstructions"] = outputs["reconstructions"] + 1.0

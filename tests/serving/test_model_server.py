@@ -171,7 +171,7 @@ def test_grpc_metadata_and_status(channel):
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)
     outputs = signature_map.signature_def["project_layer2"].outputs
-    assert sorted(outputs) == ["activation", "feature", "location", "reconstructions"]
+    assert sorted(outputs) == ["activation", "box", "feature", "location", "reconstructions"]
     assert outputs["location"].dtype == tf.int32.as_datatype_enum
 
     status_request = get_model_status_pb2.GetModelStatusRequest()
@@ -272,7 +272,7 @@ REST_BAD_REQUESTS = [
     ("float feature", "/v1/models/tiny:predict", {"signature_name": "project_layer1", "inputs": {"images": [_image()], "feature": [1.5]}}, 400, r"'feature' is int32: give integers"),
     ("missing input", "/v1/models/tiny:predict", {"signature_name": "project_layer5", "inputs": {"images": [_image()]}}, 400, r"missing: feature"),
     ("feature out of range", "/v1/models/tiny:predict", {"signature_name": "project_layer5", "inputs": {"images": [_image()], "feature": [64]}}, 400, r"feature must be -1 or in \[0, 64\) for layer 5"),
-    ("negative feature", "/v1/models/tiny:predict", {"signature_name": "project_layer1", "inputs": {"images": [_image()], "feature": [-2]}}, 400, r"feature must be -1 or in \[0, 24\) for layer 1 \(got"),
+    ("negative feature", "/v1/models/tiny:predict", {"signature_name": "project_layer1", "inputs": {"images": [_image()], "feature": [-2]}}, 400, r"feature must be -1 or in \[0, 24\) for layer 1 \(pool1\) \(got"),
     ("undecodable bytes", "/v1/models/tiny:predict", {"signature_name": "classify_bytes", "instances": [{"b64": base64.b64encode(b"not an image").decode()}]}, 400, r"classify_bytes: Unknown image file format"),
     ("bad base64", "/v1/models/tiny:predict", {"signature_name": "classify_bytes", "instances": [{"b64": "***"}]}, 400, r"not valid base64"),
     ("unknown model", "/v1/models/nope:predict", {"instances": [_image()]}, 404, r"Servable not found for request: Latest\(nope\)"),

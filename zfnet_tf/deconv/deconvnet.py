@@ -267,7 +267,7 @@ class Deconvnet:
             # A partial, not a lambda: TF keys its retracing warning on the code object, and
             # functions sharing one lambda would look like one function retracing.
             self._functions[key] = tf.function(
-                functools.partial(self.project_tensors, layer=path, mode=mode, rule=rule),
+                functools.partial(self.project_tensors, layer=layer, mode=mode, rule=rule),
                 input_signature=[
                     tf.TensorSpec([None, height, width, channels], tf.float32, name="images"),
                     tf.TensorSpec([None, features_per_image], tf.int32, name="features"),
@@ -306,7 +306,8 @@ class Deconvnet:
             rule, shapes, per_image=per_image, grid=extent(top_shape) if spatial(top_shape) else (1, 1)
         )
 
-        message = f"feature must be -1 or in [0, {num_maps}) for layer {path}"
+        label = path if path == layer else f"{layer} ({path})"
+        message = f"feature must be -1 or in [0, {num_maps}) for layer {label}"
         with tf.control_dependencies(
             [
                 tf.debugging.assert_greater_equal(features, -1, message=message),
