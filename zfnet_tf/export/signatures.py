@@ -143,15 +143,19 @@ def receptive_field_box(model: keras.Model, layer: ProjectableLayer, location: t
 def map_thumbnails(top: tf.Tensor) -> dict[str, tf.Tensor]:
     """Every map of `top` float32 `[N, h, w, C]` as a small int32 0-255 picture, and its maximum.
 
-    Maps are max-pooled by `thumbnail_factor` (a peak survives it, so the brightest pixel is
-    the map's maximum) and each is scaled by its own maximum: weak maps keep their pattern,
+    Maps are shrunk to the maxima of `thumbnail_factor`-sided blocks (a peak survives it, so
+    the brightest pixel is the map's maximum) and each is scaled by its own maximum: weak maps keep their pattern,
     and `maximum` says how strong each is. A map whose maximum is 0 (or less) is all 0.
     """
     height, width = top.shape[1], top.shape[2]
     maximum = tf.reduce_max(top, axis=[1, 2])
     factor = thumbnail_factor(height, width)
     if factor > 1:
-        top = tf.nn.max_pool2d(top, factor, factor, "SAME")
+        # Blocks from the top-left corner ("SAME" pooling would centre them); the last ones
+        # hold fewer pixels.
+        padding = [[0, 0], [0, -height % factor], [0, -width % factor], [0, 0]]
+        top = tf.pad(top, padding, constant_values=float("-inf"))
+        top = tf.nn.max_pool2d(top, factor, factor, "VALID")
     scale = tf.maximum(maximum, 0.0)[:, None, None, :]
     levels = tf.round(tf.clip_by_value(tf.math.divide_no_nan(top, scale), 0.0, 1.0) * 255.0)
     return {"maps": tf.cast(levels, tf.int32), "maximum": maximum}
