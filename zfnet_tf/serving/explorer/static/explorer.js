@@ -454,25 +454,47 @@ async function selectFeature(layer, feature) {
   const generation = state.generation;
   const count = ++state.selectionCount;
   clearError();
-  state.selection = { key: layer.key, label: layer.label, feature };
-  for (const node of document.querySelectorAll("[data-testid=feature-map]")) {
-    node.classList.toggle("selected", Number(node.dataset.feature) === feature);
-  }
+  markTiles(layer, feature, "pending");
   const panel = $("[data-testid=projection]");
   panel.dataset.loading = "true";
   const inputs = { images: imageInput(), feature: [feature] };
-  const strongest = await state.api.predict(layer.project, requestBody(layer.project, inputs));
+  let strongest;
+  try {
+    strongest = await state.api.predict(layer.project, requestBody(layer.project, inputs));
+  } catch (error) {
+    if (count === state.selectionCount) {
+      markTiles(layer, null, "pending");
+      delete panel.dataset.loading;
+    }
+    throw error;
+  }
   if (generation !== state.generation || count !== state.selectionCount) return;
+  state.selection = { key: layer.key, label: layer.label, feature };
+  markTiles(layer, null, "pending");
+  markTiles(layer, feature, "selected");
   renderProjection(layer, feature, strongest);
   timings.projection = performance.now() - started;
   renderOcclusion();
   if (layer.projectMap) {
-    const whole = await state.api.predict(layer.projectMap, requestBody(layer.projectMap, inputs));
-    if (generation !== state.generation || count !== state.selectionCount) return;
-    renderMapProjection(whole);
-    timings.projectionMap = performance.now() - started;
+    try {
+      const whole = await state.api.predict(layer.projectMap, requestBody(layer.projectMap, inputs));
+      if (generation !== state.generation || count !== state.selectionCount) return;
+      renderMapProjection(whole);
+      timings.projectionMap = performance.now() - started;
+    } finally {
+      if (count === state.selectionCount) delete panel.dataset.loading;
+    }
+  } else {
+    delete panel.dataset.loading;
   }
-  delete panel.dataset.loading;
+}
+
+// Marks one tile of the shown layer with `className` (null: none).
+function markTiles(layer, feature, className) {
+  const shown = $("#maps").dataset.layer === layer.label;
+  for (const node of document.querySelectorAll("[data-testid=feature-map]")) {
+    node.classList.toggle(className, shown && Number(node.dataset.feature) === feature);
+  }
 }
 
 function renderProjection(layer, feature, outputs) {
@@ -661,8 +683,9 @@ function renderOcclusion() {
   if (chosen) {
     const grid = occlusionGrid(run, (r, c) => run.totals[r][chosen.key][c][chosen.feature]);
     const unoccluded = run.unoccluded ? run.unoccluded.totals[chosen.key][chosen.feature] : null;
-    const values = grid.flat().filter((v) => v !== null);
-    const high = Math.max(unoccluded ?? 0, ...values, 0);
+    // The float32 values themselves (fround), so the scale is exactly the largest of them.
+    const values = grid.flat().filter((v) => v !== null).map(Math.fround);
+    const high = Math.max(unoccluded === null ? 0 : Math.fround(unoccluded), ...values, 0);
     const canvas = canvasFrom(colormapRgba(grid, 0, high), "heat");
     canvas.dataset.map = "feature";
     canvas.dataset.layer = chosen.label;

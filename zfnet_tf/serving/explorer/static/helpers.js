@@ -158,15 +158,15 @@ export function viridis(x) {
   return [VIRIDIS[3 * index], VIRIDIS[3 * index + 1], VIRIDIS[3 * index + 2], 255];
 }
 
-// A 2-D grid of values (null: not measured yet) coloured over [low, high], as matplotlib's
-// viridis(Normalize(low, high)(values), bytes=True).
+// A 2-D grid of an answer's float32 values (null: not measured yet) coloured over
+// [low, high], as matplotlib's viridis(Normalize(low, high)(values), bytes=True).
 export function colormapRgba(values, low, high) {
   const height = values.length;
   const width = values[0].length;
   const data = new Uint8ClampedArray(width * height * 4);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const v = values[y][x];
+      const v = values[y][x] === null ? null : Math.fround(values[y][x]);
       const scaled = v === null ? null : high > low ? (v - low) / (high - low) : 0;
       data.set(viridis(scaled), 4 * (y * width + x));
     }
