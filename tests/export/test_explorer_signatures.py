@@ -179,5 +179,5 @@ def test_occlusion_positions_and_patch_sizes_per_image(loaded, tiny_keras_model,
             )
         expected = tf.nn.softmax(tiny_keras_model(copies)).numpy()
         np.testing.assert_allclose(outputs["probabilities"][n], expected, rtol=1e-4, atol=1e-6)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"patch_size must be in \[1, 64\]"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"patch_size must be between 1 and 64"):
         run(loaded, "occlusion", images=images[:1], top=tops[:1], left=lefts[:1], patch_size=np.array([0], np.int32))

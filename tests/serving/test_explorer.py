@@ -438,6 +438,36 @@ def test_the_server_serves_the_page_and_samples(server):
     assert httpx.get(base + "/explorer/samples/nosuch.png", timeout=30).status_code == 404
 
 
+def test_the_explorers_signatures_in_row_and_columnar_formats(server, rest, digit_png):
+    """Each example of a row-format ("instances") batch gets what it gets alone in the
+    columnar format: every input of the new signatures is batched."""
+    base = f"http://{server.rest_address}/v1/models/tiny:predict"
+    encoded = base64.b64encode(Path(digit_png).read_bytes()).decode()
+    rows = httpx.post(base, json={"signature_name": "decode_bytes", "instances": [{"b64": encoded}] * 2}, timeout=60)
+    pixels = np.array([p for p in rows.json()["predictions"]], np.int32)
+    np.testing.assert_array_equal(pixels, np.repeat(rest_pixels(rest, digit_png), 2, axis=0))
+    names = httpx.post(base, json={"signature_name": "class_names", "instances": [3, 7]}, timeout=60).json()
+    assert names == {"predictions": [TINY_CLASS_NAMES[3], TINY_CLASS_NAMES[7]]}
+
+    images = np.stack([pixels[0], pixels[0][::-1]]).astype(np.float32)
+    instances = [
+        {"images": images[0].tolist(), "top": [0, 20, -4], "left": [8, 8, 40], "patch_size": 16},
+        {"images": images[1].tolist(), "top": [48, 0, 10], "left": [0, 48, 10], "patch_size": 8},
+    ]
+    answer = httpx.post(base, json={"signature_name": "occlusion", "instances": instances}, timeout=60).json()
+    for instance, prediction in zip(instances, answer["predictions"]):
+        alone = rest.predict(
+            {"images": np.array([instance["images"]], np.float32), "top": np.array([instance["top"]], np.int32),
+             "left": np.array([instance["left"]], np.int32), "patch_size": np.array([instance["patch_size"]], np.int32)},
+            "occlusion",
+        )
+        assert set(prediction) == set(alone)
+        for name, value in alone.items():
+            np.testing.assert_allclose(np.array(prediction[name], np.float32), value[0], rtol=1e-4, atol=1e-6)
+    bad = httpx.post(base, json={"signature_name": "occlusion", "instances": [{**instances[0], "patch_size": 65}]}, timeout=60)
+    assert bad.status_code == 400 and "patch_size must be between 1 and 64" in bad.json()["error"]
+
+
 # -- the same page through `zfnet-tf explore`, and a server that goes away ----------------------
 
 

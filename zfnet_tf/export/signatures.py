@@ -250,7 +250,7 @@ def occlusion_endpoint(model: keras.Model, layers: tuple[ProjectableLayer, ...],
     size = config.input_size
     fill = [float(v) for v in config.mean_rgb]
     measured = classifier_with_features(model, [layer.top_name for layer in layers])
-    message = f"patch_size must be in [1, {size}]"
+    message = f"patch_size must be between 1 and {size}"  # no ']': servers read an assertion's message up to the first one
 
     def occlusion(images, top, left, patch_size):
         checks = [
