@@ -259,18 +259,18 @@ async function loadSamples() {
 }
 
 async function chooseFile(file) {
+  const started = performance.now();
   try {
-    await chooseImage(new Uint8Array(await file.arrayBuffer()), file.name);
+    await chooseImage(new Uint8Array(await file.arrayBuffer()), file.name, started);
   } catch (error) {
     report(error);
   }
 }
 
-async function chooseImage(bytes, name) {
+async function chooseImage(bytes, name, started = performance.now()) {
   if (!state.api || !document.body.dataset.ready) {
     throw new ApiError("The model is not loaded yet: see the message above.");
   }
-  const started = performance.now();
   const generation = ++state.generation;
   clearError();
   resetForNewImage();
