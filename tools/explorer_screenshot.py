@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--sample", help="one of the page's samples, e.g. chelsea, digit3")
     parser.add_argument("--layer", default="5", help="the tab to show (1-5, or a layer name)")
     parser.add_argument("--rank", type=int, default=0, help="which map to click: 0 = the strongest")
+    parser.add_argument("--patch", choices=("0.125", "0.25", "0.375"), default="0.25",
+                        help="the occluding square's side, as a fraction of the image's")
     parser.add_argument("--width", type=int, default=1440)
-    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--height", type=int, default=1200)
     parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
 
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             tile.click()
             wait(driver, "const p = document.querySelector('[data-testid=projection]');"
                  "return p.dataset.feature === arguments[0] && !p.dataset.loading", feature)
+            driver.execute_script("document.querySelector('#occlusion-patch').value = arguments[0]", args.patch)
             driver.find_element(By.CSS_SELECTOR, "[data-testid=occlusion-run]").click()
             wait(driver, "return document.querySelector('[data-testid=occlusion]').dataset.complete === 'true'")
             driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")

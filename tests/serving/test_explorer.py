@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -358,8 +359,11 @@ def test_occlusion_appears_and_equals_the_signature(server, rest, driver, digit_
     shown_class = int(class_canvas.get_attribute("data-class"))
     unoccluded = rest.predict({"images": pixels})["probabilities"][0]
     assert shown_class == int(np.argmax(unoccluded))
+    # Coloured from 0 to the largest probability (with or without the square).
+    high = float(class_canvas.get_attribute("data-high"))
+    assert high == pytest.approx(max(float(probabilities[..., shown_class].max()), float(unoccluded[shown_class])), rel=1e-6)
     shown = canvas_pixels(driver, "[data-testid=occlusion] canvas[data-map=class]")
-    np.testing.assert_array_equal(shown, viridis(probabilities[..., shown_class], 0.0, 1.0))
+    np.testing.assert_array_equal(shown, viridis(probabilities[..., shown_class], 0.0, high))
 
     # With no map clicked, the paper's choice: the top layer's strongest map (total activation).
     feature_canvas = driver.find_element("css selector", "[data-testid=occlusion] canvas[data-map=feature]")
@@ -472,9 +476,13 @@ def test_the_explorers_signatures_in_row_and_columnar_formats(server, rest, digi
 
 
 def test_the_page_through_explore_and_a_server_that_goes_away(tiny_export, driver, digit_png, tmp_path):
+    """The second server serves the export without its class names file, so its metadata has
+    none, as `tensorflow_model_server`'s: the page asks the `class_names` signature."""
     _, base_path = tiny_export
+    shutil.copytree(base_path / "1", tmp_path / "tiny" / "1")
+    (tmp_path / "tiny" / "1" / "assets.extra" / "class_names.txt").unlink()
     second = ServerProcess(
-        ["--model_name=tiny", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0"],
+        ["--model_name=tiny", f"--model_base_path={tmp_path / 'tiny'}", "--file_system_poll_wait_seconds=0"],
         ready_model="tiny",
         log_path=str(tmp_path / "second.log"),
     ).start()
@@ -493,8 +501,12 @@ def test_the_page_through_explore_and_a_server_that_goes_away(tiny_export, drive
 
             pixels = rest_pixels(rest, digit_png).astype(np.float32)
             probabilities = rest.predict({"images": pixels})["probabilities"][0]
+            assert "class_names" not in httpx.get(proxy.url + "/v1/models/tiny/metadata").json()["metadata"]
             rows = driver.find_elements("css selector", "[data-testid=class-row]")
-            assert [int(r.get_attribute("data-class")) for r in rows] == np.argsort(-probabilities, kind="stable")[:5].tolist()
+            expected = np.argsort(-probabilities, kind="stable")[:5]
+            assert [int(r.get_attribute("data-class")) for r in rows] == expected.tolist()
+            for row, index in zip(rows, expected):
+                assert TINY_CLASS_NAMES[index] in row.text
             tile = driver.find_element("css selector", "#maps [data-testid=feature-map]")
             feature = int(tile.get_attribute("data-feature"))
             tile.click()

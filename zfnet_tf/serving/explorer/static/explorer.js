@@ -21,6 +21,7 @@ import {
 
 const TOP_K = 5;
 const OCCLUSION_IN_FLIGHT = 2;
+const CLASS_NAMES_BATCH = 64;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -184,11 +185,20 @@ async function loadClassNames(metadata) {
     state.classNames = metadata.classNames;
     return;
   }
-  // tensorflow_model_server's metadata has no class names: the export serves them itself.
+  // tensorflow_model_server's metadata has no class names: the export serves them itself,
+  // asked in batches a server's batch limit (zfnet-tf serve's default: 64) lets through.
   if (state.api.signatures.class_names && state.numClasses > 0) {
-    const indices = Array.from({ length: state.numClasses }, (_, i) => i);
-    const outputs = await state.api.predict("class_names", requestBody("class_names", { class_index: indices }));
-    state.classNames = outputs.class_name;
+    const batches = [];
+    for (let start = 0; start < state.numClasses; start += CLASS_NAMES_BATCH) {
+      const indices = [];
+      for (let i = start; i < Math.min(start + CLASS_NAMES_BATCH, state.numClasses); i++) indices.push(i);
+      batches.push(state.api.predict("class_names", requestBody("class_names", { class_index: indices })));
+    }
+    try {
+      state.classNames = (await Promise.all(batches)).flatMap((outputs) => outputs.class_name);
+    } catch (error) {
+      report(new ApiError(`No class names (classes are shown by number): ${error.message}`));
+    }
   }
 }
 
@@ -657,6 +667,14 @@ function occlusionFeature(run) {
   return { key: top.key, label: top.label, feature: strongestFirst(totals)[0], strongest: true };
 }
 
+// The top of a map's colour scale: its largest value or the unoccluded one, so that the
+// colours span what the square changes (0 stays the bottom: "the square killed it").
+// The float32 values themselves (fround): the scale is exactly the largest of them.
+function scaleTop(grid, unoccluded) {
+  const values = grid.flat().filter((v) => v !== null).map(Math.fround);
+  return Math.max(unoccluded === null ? 0 : Math.fround(unoccluded), ...values, 0);
+}
+
 function occlusionGrid(run, value) {
   return run.starts.map((_, r) => run.starts.map((__, c) => (run.probabilities[r] ? value(r, c) : null)));
 }
@@ -670,11 +688,13 @@ function renderOcclusion() {
   if (cls !== null) {
     const grid = occlusionGrid(run, (r, c) => run.probabilities[r][c][cls]);
     const unoccluded = run.unoccluded ? run.unoccluded.probabilities[cls] : null;
-    const canvas = canvasFrom(colormapRgba(grid, 0, 1), "heat");
+    const high = scaleTop(grid, unoccluded);
+    const canvas = canvasFrom(colormapRgba(grid, 0, high), "heat");
     canvas.dataset.map = "class";
     canvas.dataset.class = String(cls);
+    canvas.dataset.high = String(high);
     figures.push(
-      occlusionFigure(canvas, `probability of “${className(cls)}”`, 0, 1, unoccluded, (r, c) =>
+      occlusionFigure(canvas, `probability of “${className(cls)}”`, 0, high, unoccluded, (r, c) =>
         format(run.probabilities[r][c][cls]),
       ),
     );
@@ -683,9 +703,7 @@ function renderOcclusion() {
   if (chosen) {
     const grid = occlusionGrid(run, (r, c) => run.totals[r][chosen.key][c][chosen.feature]);
     const unoccluded = run.unoccluded ? run.unoccluded.totals[chosen.key][chosen.feature] : null;
-    // The float32 values themselves (fround), so the scale is exactly the largest of them.
-    const values = grid.flat().filter((v) => v !== null).map(Math.fround);
-    const high = Math.max(unoccluded === null ? 0 : Math.fround(unoccluded), ...values, 0);
+    const high = scaleTop(grid, unoccluded);
     const canvas = canvasFrom(colormapRgba(grid, 0, high), "heat");
     canvas.dataset.map = "feature";
     canvas.dataset.layer = chosen.label;
