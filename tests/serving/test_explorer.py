@@ -29,7 +29,8 @@ from zfnet_tf.serving.process import ExplorerProcess, ServerProcess
 from zfnet_tf.visualization import projection_to_rgb
 
 SIZE = 64
-ARTIFACTS = Path(os.environ.get("ZFNET_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "explorer"
+REPOSITORY = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("ZFNET_TEST_ARTIFACTS", REPOSITORY / "test-artifacts")) / "explorer"
 WAIT_SECONDS = 60
 
 
@@ -90,8 +91,10 @@ def wait_for(driver, script, *args, timeout=WAIT_SECONDS, what="the page"):
         if value:
             return value
         time.sleep(0.05)
-    error = driver.execute_script("const e = document.querySelector('[data-testid=error]'); return e.hidden ? '' : e.textContent")
-    raise AssertionError(f"{what} did not get there within {timeout} s (page error: {error!r}; logs: {driver.get_log('browser')})")
+    raise AssertionError(
+        f"{what} did not get there within {timeout} s "
+        f"(page error: {error_text(driver)!r}; logs: {driver.get_log('browser')})"
+    )
 
 
 def open_page(driver, base_url, query=""):
@@ -125,10 +128,18 @@ def canvas_pixels(driver, selector):
     return np.array(values, np.uint8).reshape(height, width, 4)
 
 
+ERROR_TEXT = (
+    "const e = document.querySelector('[data-testid=error]');"
+    "return e.hidden ? '' : e.querySelector('.error-message').textContent"
+)
+
+
 def error_text(driver):
-    return driver.execute_script(
-        "const e = document.querySelector('[data-testid=error]'); return e.hidden ? '' : e.querySelector('.error-message').textContent"
-    )
+    return driver.execute_script(ERROR_TEXT)
+
+
+def wait_for_error(driver):
+    return wait_for(driver, ERROR_TEXT, what="the error")
 
 
 def screenshot(driver, name):
@@ -262,6 +273,36 @@ def test_uploaded_digit_shows_the_rest_answer(server, rest, driver, digit_png):
     assert error_text(driver) == ""
     timings = driver.execute_script("return window.explorer.timings")
     print(f"page timings (ms): {timings}")
+
+
+DROP_OR_PASTE = """
+const [bytes, kind] = arguments;
+const files = new DataTransfer();
+files.items.add(new File([Uint8Array.from(bytes)], kind + '.png', {type: 'image/png'}));
+const init = {bubbles: true, cancelable: true};
+if (kind === 'dropped') {
+  document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {...init, dataTransfer: files}));
+} else {
+  document.dispatchEvent(new ClipboardEvent('paste', {...init, clipboardData: files}));
+}
+"""
+
+
+def test_drop_paste_and_samples_choose_images_too(server, rest, driver, digit_png):
+    open_page(driver, f"http://{server.rest_address}")
+    expected = rest_pixels(rest, digit_png)[0]
+    for kind in ("dropped", "pasted"):
+        generation = driver.execute_script("return window.explorer.state.generation") + 1
+        driver.execute_script(DROP_OR_PASTE, list(Path(digit_png).read_bytes()), kind)
+        wait_for_classes(driver, generation)
+        np.testing.assert_array_equal(canvas_pixels(driver, "#image")[..., :3], expected)
+        assert driver.find_element("css selector", "#status").text == f"{kind}.png"
+    sample = httpx.get(f"http://{server.rest_address}/explorer/samples/digit4.png", timeout=30).content
+    generation = driver.execute_script("return window.explorer.state.generation") + 1
+    driver.find_element("css selector", "[data-sample=digit4]").click()
+    wait_for_classes(driver, generation)
+    decoded = rest.predict({"image_bytes": np.array([sample], dtype=object)}, "decode_bytes")["pixels"][0]
+    np.testing.assert_array_equal(canvas_pixels(driver, "#image")[..., :3], decoded)
 
 
 def test_each_layer_tab_lists_every_map_strongest_first(server, rest, driver, digit_png, tiny_keras_model):
@@ -401,8 +442,7 @@ def test_a_broken_file_shows_an_error_and_the_server_answers_on(server, rest, dr
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"a text file renamed to .png")
     choose_file(driver, broken)
-    message = wait_for(driver, "const e = document.querySelector('[data-testid=error]'); return !e.hidden && e.querySelector('.error-message').textContent",
-                       what="the error")
+    message = wait_for_error(driver)
     assert "broken.png" in message and "Unknown image file format" in message
     screenshot(driver, "broken_file.png")
     assert server.alive()
@@ -414,8 +454,7 @@ def test_a_broken_file_shows_an_error_and_the_server_answers_on(server, rest, dr
 
 def test_an_unknown_model_shows_the_servers_error(server, driver):
     driver.get(f"http://{server.rest_address}/?model=nosuch")
-    message = wait_for(driver, "const e = document.querySelector('[data-testid=error]'); return !e.hidden && e.querySelector('.error-message').textContent",
-                       what="the error")
+    message = wait_for_error(driver)
     assert "HTTP 404" in message and "nosuch" in message
 
 
@@ -521,8 +560,7 @@ def test_the_page_through_explore_and_a_server_that_goes_away(tiny_export, drive
         for tab, expected in ((proxy_tab, "cannot reach the model server"), (direct_tab, "Cannot reach the model server")):
             driver.switch_to.window(tab)
             driver.find_elements("css selector", "#maps [data-testid=feature-map]")[1].click()
-            message = wait_for(driver, "const e = document.querySelector('[data-testid=error]'); return !e.hidden && e.querySelector('.error-message').textContent",
-                               what="the error")
+            message = wait_for_error(driver)
             assert expected in message
         driver.switch_to.window(proxy_tab)
         screenshot(driver, "explore_server_gone.png")

@@ -171,7 +171,7 @@ def test_grpc_metadata_and_status(channel):
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)
     outputs = signature_map.signature_def["project_layer2"].outputs
-    assert sorted(outputs) == ["activation", "feature", "location", "reconstructions"]
+    assert sorted(outputs) == ["activation", "box", "feature", "location", "reconstructions"]
     assert outputs["location"].dtype == tf.int32.as_datatype_enum
 
     status_request = get_model_status_pb2.GetModelStatusRequest()
