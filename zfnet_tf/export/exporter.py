@@ -130,13 +130,14 @@ def reference_thumbnails(top: np.ndarray) -> dict[str, np.ndarray]:
     padded[:, :height, :width] = top
     pooled = padded.reshape(count, rows, factor, cols, factor, channels).max(axis=(2, 4))
     scale = np.maximum(maximum, np.float32(0))[:, None, None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(scale > 0, pooled / np.where(scale > 0, scale, np.float32(1)), np.float32(0))
+    ratio = np.where(scale > 0, pooled / np.where(scale > 0, scale, np.float32(1)), np.float32(0))
     levels = np.round(np.clip(ratio, np.float32(0), np.float32(1)) * np.float32(255))
     return {"maps": levels.astype(np.int32), "maximum": maximum}
 
 
-def reference_occlusion(model: keras.Model, images: np.ndarray, tops: np.ndarray, lefts: np.ndarray, patch_sizes) -> dict:
+def reference_occlusion(
+    model: keras.Model, images: np.ndarray, tops: np.ndarray, lefts: np.ndarray, patch_sizes: np.ndarray
+) -> dict[str, np.ndarray]:
     """The `occlusion` signature's outputs from occluded copies made in NumPy, run through the
     Keras model."""
     layers = projectable_layers(model)
