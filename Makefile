@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_DIR ?= demo_output
 
-.PHONY: install test demo bench clean
+.PHONY: install browser test demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,21 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 
-test: install
+# The explorer's browser tests drive Debian's chromium through its chromedriver: install them
+# when missing (as root, e.g. on CI); elsewhere those tests are skipped with a message.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing chromium and chromium-driver for the browser tests ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		(apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+			(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)); \
+	else \
+		echo "chromium/chromedriver missing: the browser tests will be skipped (as root: apt-get install chromium chromium-driver)"; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest
 
 demo: install
@@ -24,4 +38,4 @@ bench: install
 	$(BIN)/python bench/bench_projection.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info test-artifacts

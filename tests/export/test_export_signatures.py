@@ -89,11 +89,35 @@ def test_saved_model_cli_lists_the_contract(tiny_export, tiny_keras_model):
         "classify_bytes": {"inputs": {"image_bytes": ("DT_STRING", "(-1)")}, "outputs": classes},
         "features": {"inputs": images, "outputs": feature_outputs},
     }
-    for layer in range(1, 6):
-        expected[f"project_layer{layer}"] = {
-            "inputs": {**images, "feature": ("DT_INT32", "(-1)")},
-            "outputs": PROJECTION_OUTPUTS,
+    expected["decode_bytes"] = {
+        "inputs": {"image_bytes": ("DT_STRING", "(-1)")},
+        "outputs": {"pixels": ("DT_INT32", "(-1, 64, 64, 3)")},
+    }
+    expected["class_names"] = {
+        "inputs": {"class_index": ("DT_INT32", "(-1)")},
+        "outputs": {"class_name": ("DT_STRING", "(-1)")},
+    }
+    occlusion_outputs = {"probabilities": ("DT_FLOAT", "(-1, -1, 10)")}
+    for layer, name in enumerate(widths, start=1):
+        for prefix in ("project", "project_map"):
+            expected[f"{prefix}_layer{layer}"] = {
+                "inputs": {**images, "feature": ("DT_INT32", "(-1)")},
+                "outputs": PROJECTION_OUTPUTS,
+            }
+        # The tiny model's maps are all smaller than the 64-pixel thumbnail limit.
+        expected[f"maps_layer{layer}"] = {
+            "inputs": images,
+            "outputs": {
+                "maps": ("DT_INT32", f"(-1, {sizes[name]}, {sizes[name]}, {widths[name]})"),
+                "maximum": ("DT_FLOAT", f"(-1, {widths[name]})"),
+            },
         }
+        occlusion_outputs[f"total_layer{layer}"] = ("DT_FLOAT", f"(-1, -1, {widths[name]})")
+    positions = ("DT_INT32", "(-1, -1)")
+    expected["occlusion"] = {
+        "inputs": {**images, "top": positions, "left": positions, "patch_size": ("DT_INT32", "(-1)")},
+        "outputs": occlusion_outputs,
+    }
     assert signatures == expected
     assert "Method name is: tensorflow/serving/predict" in result.stdout
 

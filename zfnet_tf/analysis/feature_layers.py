@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.config import ZFNetConfig
-from zfnet_tf.models import get_backbone
+# classifier_with_features lives with the models (the export builds one too); analyses import it from here.
+from zfnet_tf.models import classifier_with_features, get_backbone  # noqa: F401
 
 PAPER_LAYERS = (1, 2, 3, 4, 5, 6, 7)
 
@@ -54,19 +55,6 @@ def available_layers(config: ZFNetConfig) -> tuple[int, ...]:
 def last_fc_layer(config: ZFNetConfig) -> int | None:
     """7, or 6 when fc7 was removed, or None when there are no fully connected layers."""
     return 5 + min(2, len(config.dense_units)) if config.dense_units else None
-
-
-def classifier_with_features(model: keras.Model, names: Sequence[str]) -> keras.Model:
-    """One model from images to `{name: backbone output, ..., "logits": logits}`.
-
-    The classifier and its backbone share one input, so this is a single forward pass.
-    """
-    backbone = get_backbone(model)
-    if model is backbone:
-        raise ValueError("this analysis needs the classifier (with fc8), not the backbone alone")
-    outputs = {name: backbone.get_layer(name).output for name in names}
-    outputs["logits"] = model.output
-    return keras.Model(model.input, outputs, name="zfnet_features_and_logits")
 
 
 def resolve_fill(config: ZFNetConfig, fill) -> np.ndarray:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
+# The REST port of the serve command printed below; `zfnet-tf serve` shows the page there.
+EXPLORER_ADDRESS = "http://localhost:8501/"
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -37,13 +40,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {path}")
     base = os.path.abspath(args.export_base)
     answer = os.path.join(args.out, "project_layer5_answer.json")
+    serve = f"zfnet-tf serve --model_name=demo --model_base_path={base} --rest_api_port=8501"
     print(
         "\nServe the export and fetch a layer-5 projection of the digit (two shells):\n"
-        f"  zfnet-tf serve --model_name=demo --model_base_path={base} --rest_api_port=8501\n"
+        f"  {serve}\n"
         f"  curl -s -X POST -d @{paths['project_request']} "
         f"http://localhost:8501/v1/models/demo:predict -o {answer}\n"
         "or, as PNGs, with the client:\n"
         f"  zfnet-tf client project --model-name demo --layer 5 "
         f"--out {os.path.join(args.out, 'served')} {paths['digit_png']}"
+    )
+    print(
+        "\nSee what every layer responds to, live, in the browser: run\n"
+        f"  {serve}\n"
+        f"and open the explorer at {EXPLORER_ADDRESS}"
     )
     return 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import keras
+import numpy as np
 from keras import tree
 from keras.src.models.functional import Functional
 
@@ -156,6 +157,13 @@ class LayerGraph:
             raise ValueError(f"layer name {name!r} is ambiguous in this model: use one of {matches}")
         raise ValueError(f"no layer named {name!r} in this model; its layers: {list(self.layer_paths)}")
 
+    def output_name(self) -> str:
+        """The canonical name of the layer that computes the model's (first) output."""
+        node = self.node_of(self.output_keys[0])
+        if node is None:
+            raise ValueError("the model's output is its input")
+        return self.canonical(node.path)
+
     def node_of(self, key: int) -> GraphNode | None:
         """The node that computes tensor `key` (None for the model input)."""
         index = self._producer.get(key)
@@ -201,3 +209,33 @@ class LayerGraph:
                         specs[out_key] = spec
                 self._shapes_by_size[key] = {k: tuple(spec.shape) for k, spec in specs.items()}
         return self._shapes_by_size[key]
+
+
+def neutral_color(model: keras.Model) -> np.ndarray:
+    """The RGB colour the model's input preprocessing turns into zero (float32 `[3]`): the
+    grey of occluders and of pixels a transform uncovers, "no signal" to the network.
+
+    Read from the first layer the input meets: ZFNet subtracts its mean RGB (`Rescaling`),
+    keras.applications models carry their `preprocess_input` as a fixed 1x1 convolution
+    (`zfnet_tf.models.keras_application`). A model that starts with no such affine map (or
+    one that maps 0 to 0) gets mid-grey.
+    """
+    graph = LayerGraph(model)
+    first = graph.nodes[0].layer if graph.nodes else None
+    if isinstance(first, keras.layers.Rescaling):
+        scale = np.broadcast_to(np.asarray(first.scale, np.float64), (3,))
+        offset = np.broadcast_to(np.asarray(first.offset, np.float64), (3,))
+        if np.any(offset != 0):
+            return (-offset / scale).astype(np.float32)
+    if (
+        isinstance(first, keras.layers.Conv2D)
+        and not first.trainable
+        and tuple(first.kernel_size) == (1, 1)
+        and first.use_bias
+        and tuple(first.kernel.shape) == (1, 1, 3, 3)
+    ):
+        matrix = np.asarray(first.kernel, np.float64)[0, 0]  # y = x @ matrix + bias
+        bias = np.asarray(first.bias, np.float64)
+        if np.any(bias != 0):
+            return np.linalg.solve(matrix.T, -bias).astype(np.float32)
+    return np.full(3, 127.5, np.float32)

@@ -11,10 +11,12 @@ import importlib
 _EXPORTS = {
     "CLASS_NAMES_FILE": "zfnet_tf.export.layout",
     "ExportVerificationError": "zfnet_tf.export.exporter",
-    "class_names_of": "zfnet_tf.export.exporter",
+    "class_names_of": "zfnet_tf.export.signatures",
     "export_model": "zfnet_tf.export.exporter",
     "build_export_archive": "zfnet_tf.export.signatures",
     "feature_output_names": "zfnet_tf.export.signatures",
+    "projectable_layers": "zfnet_tf.export.signatures",
+    "ProjectableLayer": "zfnet_tf.export.signatures",
     "signature_names": "zfnet_tf.export.signatures",
     "list_versions": "zfnet_tf.export.layout",
     "next_version": "zfnet_tf.export.layout",

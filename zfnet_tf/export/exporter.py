@@ -16,14 +16,21 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from zfnet_tf.data.datasets import resize_to_square
-from zfnet_tf.deconv import Deconvnet
+from zfnet_tf.deconv import Deconvnet, neutral_color
 from zfnet_tf.export.signatures import (
+    CLASS_NAMES_SIGNATURE,
+    DECODE_SIGNATURE,
     FEATURES_SIGNATURE,
+    OCCLUSION_SIGNATURE,
     build_export_archive,
+    class_names_of,
     classifier_outputs,
     feature_output_names,
-    projection_layers,
+    maps_signature_name,
+    occlusion_output_name,
+    projectable_layers,
     projection_signature_name,
+    thumbnail_factor,
 )
 from zfnet_tf.export.layout import CLASS_NAMES_FILE, next_version
 from zfnet_tf.models import input_size
@@ -34,14 +41,6 @@ _RENAME_ATTEMPTS = 100
 
 class ExportVerificationError(RuntimeError):
     """The written SavedModel did not reproduce the Keras model; no version was published."""
-
-
-def class_names_of(model: keras.Model) -> list[str]:
-    """`model.class_names`, else "class_0", "class_1", ..."""
-    names = getattr(model, "class_names", None)
-    if names:
-        return [str(n) for n in names]
-    return [f"class_{i}" for i in range(int(model.output.shape[-1]))]
 
 
 def export_model(
@@ -64,7 +63,7 @@ def export_model(
         model: a ZFNet classifier, or any classifier built from the deconvnet's layers.
         base_path: the model's folder, e.g. `saved_models/NAME`.
         layers: the layers that get a `project_*` signature (names, or ZFNet's 1-5);
-            default: `projection_layers(model)`.
+            default: `projectable_layers(model)`.
 
     Raises:
         ExportVerificationError: the reloaded SavedModel disagreed with the model (the
@@ -72,7 +71,8 @@ def export_model(
         ValueError: the model or a layer cannot be exported (named), or `base_path` is a file.
     """
     base_path = os.fspath(base_path)
-    layers = projection_layers(model, layers)  # a clear error before anything is written
+    # A clear error for a layer the model lacks, before anything is written.
+    layers = tuple(layer.layer for layer in projectable_layers(model, layers))
     if os.path.exists(base_path) and not os.path.isdir(base_path):
         raise ValueError(f"--base-path {base_path} exists and is not a folder")
     os.makedirs(base_path, exist_ok=True)
@@ -128,12 +128,58 @@ def _encoded_reference_images(size: int, seed: int = 1) -> list[bytes]:
     ]
 
 
+def reference_thumbnails(top: np.ndarray) -> dict[str, np.ndarray]:
+    """NumPy's `map_thumbnails`: block maxima (windows past the edge hold fewer pixels), each
+    map scaled by its own maximum to 0-255 levels."""
+    top = np.asarray(top, np.float32)
+    count, height, width, channels = top.shape
+    maximum = top.max(axis=(1, 2))
+    factor = thumbnail_factor(height, width)
+    rows, cols = -(-height // factor), -(-width // factor)
+    padded = np.full((count, rows * factor, cols * factor, channels), -np.inf, np.float32)
+    padded[:, :height, :width] = top
+    pooled = padded.reshape(count, rows, factor, cols, factor, channels).max(axis=(2, 4))
+    scale = np.maximum(maximum, np.float32(0))[:, None, None, :]
+    ratio = np.where(scale > 0, pooled / np.where(scale > 0, scale, np.float32(1)), np.float32(0))
+    levels = np.round(np.clip(ratio, np.float32(0), np.float32(1)) * np.float32(255))
+    return {"maps": levels.astype(np.int32), "maximum": maximum}
+
+
+def reference_occlusion(
+    model: keras.Model,
+    images: np.ndarray,
+    tops: np.ndarray,
+    lefts: np.ndarray,
+    patch_sizes: np.ndarray,
+    layers: Sequence[int | str] | None = None,
+) -> dict[str, np.ndarray]:
+    """The `occlusion` signature's outputs from occluded copies made in NumPy, run through the
+    Keras model (classes) and the layers' outputs (`Deconvnet.activation_function`)."""
+    projectable = projectable_layers(model, layers)
+    deconvnet = Deconvnet(model)
+    maps = deconvnet.activation_function([layer.layer for layer in projectable])
+    fill = neutral_color(model)
+    outputs = {"probabilities": []}
+    outputs.update({occlusion_output_name(layer): [] for layer in projectable})
+    for image, image_tops, image_lefts, patch in zip(images, tops, lefts, patch_sizes):
+        copies = np.repeat(image[None], len(image_tops), axis=0)
+        for copy, top, left in zip(copies, image_tops, image_lefts):
+            copy[max(top, 0) : max(top + patch, 0), max(left, 0) : max(left + patch, 0)] = fill
+        outputs["probabilities"].append(classifier_outputs(model, copies)["probabilities"].numpy())
+        answer = maps(tf.constant(copies))
+        for layer in projectable:
+            top_maps = np.asarray(answer[deconvnet.layer_name(layer.layer)], np.float32)
+            totals = top_maps.sum(axis=(1, 2)) if top_maps.ndim == 4 else top_maps
+            outputs[occlusion_output_name(layer)].append(totals)
+    return {name: np.stack(values) for name, values in outputs.items()}
+
+
 def reference_cases(model: keras.Model, layers: Sequence[int | str] | None = None) -> list[tuple[str, dict, dict]]:
-    """`(signature, inputs, expected outputs)` for each signature, from the Keras model and
-    `Deconvnet` (not from the export's own graphs)."""
-    layers = projection_layers(model, layers)
+    """`(signature, inputs, expected outputs)` for each signature, from the Keras model,
+    `Deconvnet`, `ReceptiveField` and NumPy (not from the export's own graphs)."""
     size = input_size(model)
     images = _reference_images(size)
+    projectable = projectable_layers(model, layers)
 
     def classify(batch):
         return {name: value.numpy() for name, value in classifier_outputs(model, batch).items()}
@@ -145,24 +191,51 @@ def reference_cases(model: keras.Model, layers: Sequence[int | str] | None = Non
     cases.append(("classify_bytes", {"image_bytes": np.array(encoded, dtype=object)}, classify(decoded)))
 
     deconvnet = Deconvnet(model)
-    for layer in layers:
-        num_maps = deconvnet.num_features(layer)
-        # -1 (each image's strongest map), the first map and the last, one per image. The
-        # whole batch goes through at once, as in the signature: a batch of another size
-        # may round differently, flip a near-tied pooling switch and so move part of a
-        # projection.
-        features = np.array([-1, 0, num_maps - 1], np.int32)[: len(images)]
-        projected = deconvnet.projection_function(layer, "max", features_per_image=1)(
-            tf.constant(images), tf.constant(features[:, None])
-        )
-        expected = {key: value.numpy()[:, 0] for key, value in projected.items()}
-        cases.append((projection_signature_name(layer), {"images": images, "feature": features}, expected))
+    projections = {}
+    for mode in ("max", "map"):
+        for layer in projectable:
+            num_maps = deconvnet.num_features(layer.layer)
+            # -1 (each image's strongest map), the first map and the last, one per image. The
+            # whole batch goes through at once, as in the signature: a batch of another size
+            # may round differently, flip a near-tied pooling switch and so move part of a
+            # projection.
+            features = np.array([-1, 0, num_maps - 1], np.int32)[: len(images)]
+            projected = deconvnet.projection_function(layer.layer, mode, features_per_image=1)(
+                tf.constant(images), tf.constant(features[:, None])
+            )
+            expected = {key: value.numpy()[:, 0] for key, value in projected.items()}
+            rows, cols = expected["location"][:, 0], expected["location"][:, 1]
+            box = deconvnet.receptive_field(layer.layer).box(rows, cols)
+            expected["box"] = np.stack(box, axis=-1).astype(np.int32)
+            name = projection_signature_name(layer, mode)
+            projections[name] = (name, {"images": images, "feature": features}, expected)
 
     names = feature_output_names(model, layers)
     activations = deconvnet.activation_function(list(names.values()))(tf.constant(images))
     by_layer = {deconvnet.layer_name(layer): name for name, layer in names.items()}
     features = {by_layer[k]: np.asarray(v, np.float32) for k, v in activations.items()}
+
+    class_names = class_names_of(model)
+    indices = np.array(sorted({0, len(class_names) - 1, len(class_names) // 2}), np.int32)
+    patch = max(1, size // 4)
+    tops = np.array([[0, size // 2, size - patch], [-patch // 2, 0, size - 1]], np.int32)
+    lefts = np.array([[0, size - patch, size // 3], [size // 2, -1, 0]], np.int32)
+    patch_sizes = np.array([patch, size // 3], np.int32)
+    occlusion_inputs = {"images": images[:2], "top": tops, "left": lefts, "patch_size": patch_sizes}
+
+    cases += [projections[projection_signature_name(layer)] for layer in projectable]
     cases.append((FEATURES_SIGNATURE, {"images": images}, features))
+    cases.append((DECODE_SIGNATURE, {"image_bytes": np.array(encoded, dtype=object)},
+                  {"pixels": np.round(decoded).astype(np.int32)}))
+    cases.append((CLASS_NAMES_SIGNATURE, {"class_index": indices},
+                  {"class_name": np.array([class_names[i].encode("utf-8") for i in indices], dtype=object)}))
+    cases += [
+        (maps_signature_name(layer), {"images": images}, reference_thumbnails(features[layer.top_name]))
+        for layer in projectable
+    ]
+    cases += [projections[projection_signature_name(layer, "map")] for layer in projectable]
+    cases.append((OCCLUSION_SIGNATURE, occlusion_inputs,
+                  reference_occlusion(model, images[:2], tops, lefts, patch_sizes, layers)))
     return cases
 
 

@@ -1,4 +1,5 @@
-"""A model server in a child process on free local ports: for tests, benchmarks and demos.
+"""A model server (or the explorer's proxy) in a child process on free local ports: for tests,
+benchmarks and demos.
 
     with ServerProcess(["--model_name=tiny", "--model_base_path=saved_models/tiny"],
                        ready_model="tiny") as server:
@@ -129,6 +130,67 @@ class ServerProcess:
             self._log = None
 
     def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ExplorerProcess:
+    """`zfnet-tf explore` in a child process on a free local port, in front of `model_server`.
+
+    `url` is the page's address once `start` returns; `stop` returns what it printed.
+    """
+
+    def __init__(self, model_server: str, model_name: str, host: str = "127.0.0.1"):
+        self.model_server = model_server
+        self.model_name = model_name
+        self.host = host
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "ExplorerProcess":
+        self.port = free_port(self.host)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "zfnet_tf.cli.main", "explore", "--model_server", self.model_server,
+             "--model_name", self.model_name, "--host", self.host, "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"zfnet-tf explore exited with code {self.process.returncode}:\n{self.stop()}")
+            try:
+                with urllib.request.urlopen(self.url + "/explorer/config.json", timeout=5) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.2)
+        output = self.stop()
+        raise RuntimeError(f"zfnet-tf explore did not serve {self.url} within {timeout:g} s:\n{output}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> str:
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            output, _ = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+        return output or ""
+
+    def __enter__(self) -> "ExplorerProcess":
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from tensorflow_serving.apis import get_model_status_pb2
 
 from zfnet_tf.serving.errors import ServingError, invalid_argument
+from zfnet_tf.serving.explorer import explorer_routes
 from zfnet_tf.serving.json_codec import parse_predict_body, request_to_arrays, response_body
 from zfnet_tf.serving.manager import ModelManager
 from zfnet_tf.serving.servable import Servable
@@ -56,7 +57,8 @@ def error_response(error: ServingError) -> JSONResponse:
 
 
 def create_app(manager: ModelManager, max_threads: int | None = None) -> Starlette:
-    """The REST app: model status, metadata and Predict for every model of `manager`.
+    """The REST app: model status, metadata and Predict for every model of `manager`, and
+    the explorer page at `/` (`zfnet_tf.serving.explorer`).
 
     Requests run in worker threads (TensorFlow releases the GIL while it computes);
     `max_threads` caps how many at once (default: AnyIO's 40).
@@ -111,6 +113,6 @@ def create_app(manager: ModelManager, max_threads: int | None = None) -> Starlet
             anyio.to_thread.current_default_thread_limiter().total_tokens = max_threads
         yield
 
-    return Starlette(
-        routes=[Route("/v1/models/{path:path}", models, methods=["GET", "POST"])], lifespan=lifespan
-    )
+    routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"])]
+    routes += explorer_routes(lambda: list(manager.models))
+    return Starlette(routes=routes, lifespan=lifespan)

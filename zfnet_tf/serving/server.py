@@ -166,6 +166,8 @@ class ModelServer:
         )
         self._rest_server = uvicorn.Server(config)
         logger.info("Exporting HTTP/REST API at:%s:%d ...", self.host, self.rest_api_port)
+        shown_host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "") else self.host
+        logger.info("Explorer page at http://%s:%d/", shown_host, self.rest_api_port)
         self._rest_server.run(sockets=[self._rest_socket])
 
     def stop(self) -> None:

@@ -1,0 +1,57 @@
+"""`zfnet-tf explore`: the explorer page in front of any TF Serving REST API."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "explore",
+        help="serve the explorer page for a model on a TF Serving REST API (tensorflow_model_server too)",
+        description="Serves the explorer page and forwards its requests to --model_server, e.g. "
+        "zfnet-tf explore --model_server http://localhost:8501 --model_name zfnet --port 8080 "
+        "(zfnet-tf serve shows the same page on its own REST port).",
+    )
+    parser.add_argument("--model_server", required=True,
+                        help="REST address of the model server, e.g. http://localhost:8501")
+    parser.add_argument("--model_name", required=True, help="the served model to show")
+    parser.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 to share the page)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds to wait for one answer of the model server (default 300)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import socket
+
+    import uvicorn
+
+    from zfnet_tf.serving.explorer.proxy import create_proxy_app, normalize_server_address, probe
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be a port number, got {args.port}")
+    if args.timeout <= 0:
+        raise ValueError(f"--timeout must be positive, got {args.timeout}")
+    upstream = normalize_server_address(args.model_server)
+    app = create_proxy_app(upstream, args.model_name, timeout=args.timeout)
+    # Bind before printing the address, so a taken port fails with a clear message.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as error:
+        sock.close()
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+    problem = probe(upstream, args.model_name)
+    if problem:
+        print(f"warning: {problem} (the page will show the error until the server answers)", flush=True)
+    shown_host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1", "") else args.host
+    print(f"Explorer of model {args.model_name} on {upstream}: http://{shown_host}:{args.port}/", flush=True)
+    logging.basicConfig(level=logging.WARNING)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

@@ -1,0 +1,57 @@
+"""Sample images the page offers: scikit-image's photos and scikit-learn's digits, as PNGs.
+
+They are sent at their own size: the page hands every image, uploaded or sample, to the
+model's `decode_bytes` signature, which resizes and crops it the way the model's data
+pipeline does, so a sample looks to the model as it does in `zfnet_tf.data`.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+
+# skimage.data's RGB photographs (a subset of what the demo figures use, plus the cat).
+PHOTOS = {
+    "chelsea": "a tabby cat (scikit-image)",
+    "astronaut": "astronaut Eileen Collins (scikit-image)",
+    "coffee": "a cup of coffee (scikit-image)",
+    "rocket": "a rocket on its launch pad (scikit-image)",
+}
+# One 8x8 scan of each digit from scikit-learn's digits: the first of each class.
+DIGITS = tuple(str(d) for d in range(10))
+
+
+@functools.lru_cache(maxsize=1)
+def sample_list() -> tuple[dict, ...]:
+    """`{"name", "label", "kind"}` of every sample, photos first."""
+    photos = tuple({"name": name, "label": label, "kind": "photo"} for name, label in PHOTOS.items())
+    digits = tuple(
+        {"name": f"digit{d}", "label": f"handwritten {d} (scikit-learn digits)", "kind": "digit"} for d in DIGITS
+    )
+    return photos + digits
+
+
+def _png(pixels) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=None)
+def sample_png(name: str) -> bytes:
+    """The PNG bytes of sample `name`; KeyError for an unknown name."""
+    if name in PHOTOS:
+        import skimage.data
+
+        return _png(getattr(skimage.data, name)()[..., :3])
+    if name.startswith("digit") and name[len("digit"):] in DIGITS:
+        import numpy as np
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        index = int(np.flatnonzero(digits.target == int(name[len("digit"):]))[0])
+        # 0-16 ink levels to 0-255, as zfnet_tf.data's digits (the demo model's training data).
+        return _png(np.round(digits.images[index] * (255.0 / 16.0)).astype(np.uint8))
+    raise KeyError(name)
