@@ -21,6 +21,8 @@ _EXPORTS = {
     "build_model": "zfnet_tf.models",
     "get_backbone": "zfnet_tf.models",
     "load_model": "zfnet_tf.models",
+    "pretrained": "zfnet_tf.models.pretrained",
+    "save_model": "zfnet_tf.models",
 }
 
 __all__ = sorted(_EXPORTS)

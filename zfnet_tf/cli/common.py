@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
+    from zfnet_tf.config import ZFNetConfig
+
 
 def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> None:
     group = parser.add_argument_group("model")
@@ -47,11 +49,13 @@ def model_from_args(args: argparse.Namespace) -> "keras.Model":
     raise ValueError("give --model PATH.keras (or --preset NAME for random weights)")
 
 
-def images_from_args(args: argparse.Namespace, size: int) -> "tuple[np.ndarray, list[str]]":
+def images_from_args(args: argparse.Namespace, config: "ZFNetConfig") -> "tuple[np.ndarray, list[str]]":
+    """`--images` (else scikit-image's sample photos) as inputs of a model with `config`."""
     from zfnet_tf.data import load_image_files, sample_images
 
+    size, resize = config.input_size, config.image_resize_size
     if getattr(args, "images", None):
         import os
 
-        return load_image_files(args.images, size), [os.path.basename(p) for p in args.images]
-    return sample_images(size)
+        return load_image_files(args.images, size, resize), [os.path.basename(p) for p in args.images]
+    return sample_images(size, resize_size=resize)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from zfnet_tf.models import get_backbone
 
     model = model_from_args(args)
-    images, names = images_from_args(args, get_backbone(model).config.input_size)
+    images, names = images_from_args(args, get_backbone(model).config)
     numbers = write_layer_projections(
         model, images, names, args.out, layers=args.layers, feature=args.feature, mode=args.mode
     )

@@ -132,7 +132,10 @@ def reference_cases(model: keras.Model) -> list[tuple[str, dict, dict]]:
     cases = [("serving_default", {"images": images}, classify(images))]
 
     encoded = _encoded_reference_images(size)
-    decoded = np.stack([resize_to_square(tf.io.decode_png(e, channels=3), size).numpy() for e in encoded])
+    resize = backbone.config.image_resize_size
+    decoded = np.stack(
+        [resize_to_square(tf.io.decode_png(e, channels=3), size, resize).numpy() for e in encoded]
+    )
     cases.append(("classify_bytes", {"image_bytes": np.array(encoded, dtype=object)}, classify(decoded)))
 
     deconvnet = Deconvnet(model)

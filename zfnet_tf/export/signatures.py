@@ -50,14 +50,15 @@ def feature_output_names(model: keras.Model) -> tuple[str, ...]:
     return tuple(names)
 
 
-def decode_image_bytes(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
+def decode_image_bytes(image_bytes: tf.Tensor, size: int, resize_size: int | None = None) -> tf.Tensor:
     """JPEG/PNG/GIF/BMP bytes `[N]` to float32 `[N, size, size, 3]` RGB 0-255, the way
-    `zfnet_tf.data` prepares images: smaller side to `size`, then the centre square."""
+    `zfnet_tf.data` prepares images: smaller side to `resize_size` (default `size`), then the
+    centre `size` square (`resize_to_square`)."""
 
     def decode_one(data):
         # uint8 output scales 16-bit PNGs down to 0-255 instead of handing on 0-65535.
         image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
-        return resize_to_square(image, size)
+        return resize_to_square(image, size, resize_size)
 
     return tf.map_fn(
         decode_one,
@@ -71,8 +72,9 @@ def build_export_archive(model: keras.Model) -> keras.export.ExportArchive:
 
     * `serving_default`: `images` float32 `[N, S, S, 3]` RGB 0-255 -> `logits`,
       `probabilities` float32 `[N, C]`.
-    * `classify_bytes`: `image_bytes` string `[N]` (JPEG/PNG, any size; decoded and resized
-      in the graph) -> as `serving_default`.
+    * `classify_bytes`: `image_bytes` string `[N]` (JPEG/PNG, any size; decoded, resized and
+      cropped in the graph as the config says: `config.image_resize_size`) -> as
+      `serving_default`.
     * `project_layer{l}` for each conv layer the model has: `images`, `feature` int32 `[N]`
       (-1: that image's strongest map) -> `reconstructions` float32 `[N, S, S, 3]`, `feature`
       int32 `[N]`, `activation` float32 `[N]`, `location` int32 `[N, 2]` (the strongest
@@ -97,7 +99,7 @@ def build_export_archive(model: keras.Model) -> keras.export.ExportArchive:
         return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
     def classify_bytes(image_bytes):
-        return classify(decode_image_bytes(image_bytes, size))
+        return classify(decode_image_bytes(image_bytes, size, config.image_resize_size))
 
     def features(images):
         outputs = extractor(images, training=False)

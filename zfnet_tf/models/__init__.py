@@ -60,4 +60,31 @@ def load_model(path: str) -> keras.Model:
     return model
 
 
-__all__ = ["ZFNetBackbone", "ZFNetImageClassifier", "build_model", "get_backbone", "load_model"]
+def save_model(model: keras.Model, path: str) -> str:
+    """Writes `model` to the `.keras` file `path` atomically: to a temporary file beside it,
+    renamed into place once complete, so `path` is never a partial file; returns `path`."""
+    import os
+
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"model file must end with .keras, got {path}")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+__all__ = [
+    "ZFNetBackbone",
+    "ZFNetImageClassifier",
+    "build_model",
+    "get_backbone",
+    "load_model",
+    "save_model",
+]

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from zfnet_tf.data.pipelines import evaluation_data, make_training_data
 from zfnet_tf.config import get_config
-from zfnet_tf.models import build_model
+from zfnet_tf.models import build_model, save_model
 from zfnet_tf.training import callbacks as zcallbacks
 from zfnet_tf.training.recipe import TrainingRecipe, get_recipe
 from zfnet_tf.training.strategy import get_strategy, is_chief, is_multi_worker, worker_index
@@ -225,9 +225,7 @@ def _save_model_atomically(model: keras.Model, path: str) -> None:
     """
     inference_model = model.__class__.from_config(model.get_config())
     inference_model.set_weights(model.get_weights())
-    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp.keras")
-    inference_model.save(temporary)
-    os.replace(temporary, path)
+    save_model(inference_model, path)
 
 
 def train(

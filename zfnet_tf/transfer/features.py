@@ -66,7 +66,12 @@ class FeatureExtractor:
     def extract(self, collection: ImageCollection) -> np.ndarray:
         """float32 `[len(collection), D]` features, one forward pass over the collection."""
         indices = np.arange(len(collection))
-        batches = collection.images(indices, self.image_size).batch(self.batch_size).prefetch(1)
+        config = self.backbone.config
+        batches = (
+            collection.images(indices, config.input_size, config.image_resize_size)
+            .batch(self.batch_size)
+            .prefetch(1)
+        )
         iterator = iter(batches)
         outputs = []
         while True:
