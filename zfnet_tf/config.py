@@ -294,6 +294,15 @@ IMGCLSMOB_FIELDS: dict[str, Any] = dict(
 )
 PRESETS["zfnet_imgclsmob"] = PRESETS["zfnet"].replace(**IMGCLSMOB_FIELDS)
 PRESETS["zfnetb_imgclsmob"] = PRESETS["zfnet_conv512_1024_512"].replace(**IMGCLSMOB_FIELDS)
+# pytorchcv's names of the published networks -> the presets of their architectures.
+PRETRAINED_PRESETS = {"zfnet": "zfnet_imgclsmob", "zfnetb": "zfnetb_imgclsmob"}
+
+
+def pretrained_preset(name: str) -> str:
+    """The preset of pytorchcv's network `name`, or a ValueError listing the known names."""
+    if name not in PRETRAINED_PRESETS:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(PRETRAINED_PRESETS)}")
+    return PRETRAINED_PRESETS[name]
 
 
 def get_config(preset: str | ZFNetConfig = "zfnet", **overrides: Any) -> ZFNetConfig:

@@ -19,6 +19,7 @@ from pytorchcv.models.zfnet import zfnet, zfnetb
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+LRN_GAINS = (20.0, 4.0)
 
 
 def main(name: str, state_path: str, images_path: str, out_path: str) -> None:
@@ -28,6 +29,14 @@ def main(name: str, state_path: str, images_path: str, out_path: str) -> None:
         for module in net.modules():
             if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and module.bias is not None:
                 module.bias.uniform_(-0.05, 0.05)
+        # Larger layer-1 and -2 responses put the response normalization in its non-linear
+        # range (alpha * sum x^2 comparable to k, as in a trained network), where its constants
+        # and its place before the pool change the outputs; at init scale it is nearly a
+        # constant factor.
+        for stage, gain in (("stage1", LRN_GAINS[0]), ("stage2", LRN_GAINS[1])):
+            conv = getattr(net.features, stage).unit1.conv
+            conv.weight.mul_(gain)
+            conv.bias.mul_(gain)
     torch.save(net.state_dict(), state_path)
 
     # zfnet-tf names of the modules' outputs (pytorchcv's AlexConv applies the LRN itself).

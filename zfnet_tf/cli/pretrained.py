@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-# Kept here (not imported from the model code) so that `zfnet-tf --help` loads no TensorFlow;
-# `zfnet_tf.models.pretrained.PRETRAINED_PRESETS` is the authority and a test holds them equal.
-NAMES = ("zfnet", "zfnetb")
+from zfnet_tf.config import PRETRAINED_PRESETS, pretrained_preset
 
 
 def register(subparsers) -> None:
@@ -18,7 +16,7 @@ def register(subparsers) -> None:
         "ImageNet class names. zfnet: Fig. 3, 39.79/17.27 top-1/top-5 error; zfnetb: layers "
         "3-5 at 512-1024-512 maps, 36.37/14.90. Needs: pip install 'zfnet-tf[pretrained]'.",
     )
-    parser.add_argument("name", metavar="{" + ",".join(NAMES) + "}", help="which network")
+    parser.add_argument("name", metavar="{" + ",".join(PRETRAINED_PRESETS) + "}", help="which network")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--weights", metavar="FILE",
                         help="a local state dict (.pth) of that network instead of the download")
@@ -26,11 +24,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    pretrained_preset(args.name)  # an unknown name fails before TensorFlow loads
+    if not args.out.endswith(".keras"):
+        raise ValueError(f"--out must end with .keras, got {args.out}")
     from zfnet_tf.models import save_model
     from zfnet_tf.models.pretrained import pretrained
 
-    if not args.out.endswith(".keras"):
-        raise ValueError(f"--out must end with .keras, got {args.out}")
     model = pretrained(args.name, args.weights)
     save_model(model, args.out)
     print(f"wrote {args.out}: {args.name}, {model.count_params():,} parameters, "

@@ -23,13 +23,11 @@ from typing import Mapping
 
 import numpy as np
 
-from zfnet_tf.config import PRESETS, ZFNetConfig
+from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS, ZFNetConfig, pretrained_preset
 from zfnet_tf.data.imagenet import imagenet_classes
 from zfnet_tf.models import build_model
 from zfnet_tf.models.classifier import ZFNetImageClassifier
 
-# pytorchcv's model name -> the preset of its architecture.
-PRETRAINED_PRESETS = {"zfnet": "zfnet_imgclsmob", "zfnetb": "zfnetb_imgclsmob"}
 # A download that receives no byte for this long is taken for a missing network and stopped.
 STALL_SECONDS = 30.0
 _WORKER_MODULE = "zfnet_tf.pytorch_weights"
@@ -245,11 +243,10 @@ def pretrained(name: str, weights: str | os.PathLike | None = None) -> ZFNetImag
         ValueError: an unknown name, a missing or unreadable file, another architecture's
             weights (naming the tensor and both shapes), a missing extra, or no network.
     """
-    if name not in PRETRAINED_PRESETS:
-        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(PRETRAINED_PRESETS)}")
+    preset = pretrained_preset(name)
     state = read_torch_weights(name, weights)
     source = os.fspath(weights) if weights is not None else f"pytorchcv's {name} file"
-    check_state_dict(state, PRESETS[PRETRAINED_PRESETS[name]], name, source)
-    model = build_model(PRETRAINED_PRESETS[name], class_names=list(imagenet_classes().names))
+    check_state_dict(state, PRESETS[preset], name, source)
+    model = build_model(preset, class_names=list(imagenet_classes().names))
     load_torch_state_dict(model, state, name, source)
     return model

@@ -1,0 +1,170 @@
+"""`zfnet-tf pretrained`: a .keras file that computes what pytorchcv computes, and each bad
+input answered by one line, a non-zero exit and no file."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import zfnet_tf
+from zfnet_tf.cli.main import main
+from zfnet_tf.config import PRESETS
+from zfnet_tf.data import imagenet_classes
+from zfnet_tf.models import pretrained as pretrained_module
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_writes_a_keras_file_that_matches_pytorchcv(pytorchcv_reference, imported_zfnet, tmp_path, capsys):
+    state_path, reference, images = pytorchcv_reference("zfnet")
+    out = tmp_path / "models" / "zfnet.keras"
+    assert main(["pretrained", "zfnet", "--weights", state_path, "--out", str(out)]) == 0
+    assert f"wrote {out}: zfnet, 62,357,608 parameters" in capsys.readouterr().out
+    assert os.listdir(out.parent) == ["zfnet.keras"]  # no temporary file left
+
+    model = zfnet_tf.load_model(str(out))
+    assert model.config == PRESETS["zfnet_imgclsmob"]
+    assert model.class_names == list(imagenet_classes().names)
+    logits = model(images, training=False).numpy()
+    np.testing.assert_array_equal(logits, imported_zfnet(images, training=False).numpy())
+    scale = np.abs(reference["logits"]).max()
+    np.testing.assert_allclose(logits, reference["logits"], rtol=1e-4, atol=1e-4 * scale)
+
+
+def run_failing(argv, out, capsys):
+    """Runs the command; returns its one-line error after checking it left no file."""
+    started = time.monotonic()
+    assert main(argv) == 2
+    elapsed = time.monotonic() - started
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("zfnet-tf pretrained: error: ")
+    assert not os.path.exists(out)
+    assert not [n for n in os.listdir(os.path.dirname(out)) if n.endswith(".keras")]
+    return lines[0], elapsed
+
+
+def test_the_other_architectures_file_names_the_tensor_and_both_shapes(pytorchcv_reference, tmp_path, capsys):
+    state_path = pytorchcv_reference("zfnet")[0]
+    out = str(tmp_path / "zfnetb.keras")
+    message, _ = run_failing(["pretrained", "zfnetb", "--weights", state_path, "--out", out], out, capsys)
+    assert "'features.stage3.unit1.conv.weight' has shape (384, 256, 3, 3)" in message
+    assert "zfnetb needs (512, 256, 3, 3)" in message
+    assert "it holds the weights of zfnet" in message
+
+
+def test_truncated_and_foreign_files_are_named(pytorchcv_reference, tmp_path, capsys):
+    state_path = pytorchcv_reference("zfnet")[0]
+    truncated = tmp_path / "cut.pth"
+    with open(state_path, "rb") as handle:
+        truncated.write_bytes(handle.read(1 << 20))
+    foreign = tmp_path / "photo.pth"
+    foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    out = str(tmp_path / "zfnet.keras")
+    for path in (truncated, foreign):
+        message, _ = run_failing(["pretrained", "zfnet", "--weights", str(path), "--out", out], out, capsys)
+        assert f"{path} is not a readable PyTorch state dict" in message
+    message, _ = run_failing(
+        ["pretrained", "zfnet", "--weights", str(tmp_path / "missing.pth"), "--out", out], out, capsys
+    )
+    assert f"weights file not found: {tmp_path / 'missing.pth'}" in message
+
+
+def test_unknown_name_lists_the_known_ones(tmp_path, capsys):
+    out = str(tmp_path / "vgg.keras")
+    message, _ = run_failing(["pretrained", "vgg16", "--out", out], out, capsys)
+    assert message.endswith("unknown pretrained model 'vgg16'; known: zfnet, zfnetb")
+
+
+def _unimportable(tmp_path, package):
+    """A folder that, first on PYTHONPATH, makes `import package` fail as if it were missing."""
+    root = tmp_path / f"without_{package}"
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text(f"raise ImportError(\"No module named '{package}'\")\n")
+    return str(root)
+
+
+@pytest.mark.parametrize("package, argv, expected", [
+    ("torch", ["--weights", "any.pth"], "PyTorch is not installed"),
+    ("pytorchcv", [], "pytorchcv is not installed"),
+])
+def test_a_missing_extra_says_which_to_install(package, argv, expected, tmp_path, monkeypatch, capsys):
+    (tmp_path / "any.pth").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", _unimportable(tmp_path, package))
+    monkeypatch.setenv("HOME", str(tmp_path))  # never touch a real ~/.torch cache
+    out = str(tmp_path / "zfnet.keras")
+    message, _ = run_failing(["pretrained", "zfnet", "--out", out, *argv], out, capsys)
+    assert expected in message
+    assert "pip install 'zfnet-tf[pretrained]'" in message
+
+
+def _offline(monkeypatch, tmp_path, proxy_port):
+    """No route to the internet: every HTTP(S) request goes to a local proxy port, and pytorchcv's
+    cache (~/.torch/models) is an empty folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy_port}")
+    for variable in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def test_no_network_fails_fast_naming_the_file(tmp_path, monkeypatch, capsys):
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _offline(monkeypatch, tmp_path, port)
+    out = str(tmp_path / "zfnet.keras")
+    message, elapsed = run_failing(["pretrained", "zfnet", "--out", out], out, capsys)
+    assert "no network: could not fetch https://github.com/osmr/imgclsmob/releases/download/" in message
+    assert "zfnet-1727-d010ddca.pth" in message
+    assert elapsed < 60
+
+
+def test_a_download_that_receives_nothing_is_stopped(tmp_path, monkeypatch, capsys):
+    """A proxy that accepts connections and never answers (a dropped-packet network): the
+    worker would wait forever; the importer stops it after STALL_SECONDS without data."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    monkeypatch.setattr(pretrained_module, "STALL_SECONDS", 3.0)
+    _offline(monkeypatch, tmp_path, server.getsockname()[1])
+    out = str(tmp_path / "zfnetb.keras")
+    try:
+        message, elapsed = run_failing(["pretrained", "zfnetb", "--out", out], out, capsys)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert "no network: fetching https://github.com/osmr/imgclsmob/releases/download/" in message
+    assert "zfnetb-1490-f6bec24e.pth.zip received no data for 3 s" in message
+    assert held, "the worker never tried the network"
+    assert elapsed < 30
+
+
+def test_tool_script_is_the_same_command(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "pretrained.py"), "alexnet", "--out",
+         str(tmp_path / "a.keras")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "zfnet-tf pretrained: error: unknown pretrained model 'alexnet'; known: zfnet, zfnetb"
+    )
