@@ -100,3 +100,12 @@ def imported_zfnet(pytorchcv_reference):
     import zfnet_tf
 
     return zfnet_tf.pretrained("zfnet", pytorchcv_reference("zfnet")[0])
+
+
+@pytest.fixture(scope="session")
+def imported_zfnet_export(imported_zfnet, tmp_path_factory):
+    """`(base_path, version_path)`: `imported_zfnet` exported once (version 1)."""
+    from zfnet_tf.export import export_model
+
+    base_path = tmp_path_factory.mktemp("imported_export") / "zfnet"
+    return str(base_path), export_model(imported_zfnet, base_path)

@@ -2,6 +2,7 @@
 input answered by one line, a non-zero exit and no file."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,6 +35,48 @@ def test_writes_a_keras_file_that_matches_pytorchcv(pytorchcv_reference, importe
     np.testing.assert_array_equal(logits, imported_zfnet(images, training=False).numpy())
     scale = np.abs(reference["logits"]).max()
     np.testing.assert_allclose(logits, reference["logits"], rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_served_imported_model_answers_with_imagenet_names(
+    imported_zfnet, imported_zfnet_export, tmp_path, capsys
+):
+    """The export behind `zfnet-tf serve`: `client classify` (bytes, transformed in the graph)
+    names ImageNet classes as Keras ranks them, and `client project` prepares the photo with
+    the model's transform (shorter side 256, centre 224), which the server tells it."""
+    import skimage.data
+    from PIL import Image
+
+    from zfnet_tf.data import resize_to_square
+    from zfnet_tf.serving.process import ServerProcess
+
+    photo = tmp_path / "chelsea.png"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    expected_input = resize_to_square(skimage.data.chelsea(), 224, 256).numpy()
+    probabilities = tf_softmax(imported_zfnet(expected_input[None], training=False).numpy()[0])
+    order = np.argsort(-probabilities)[:5]
+    base_path = imported_zfnet_export[0]
+    with ServerProcess(
+        ["--model_name=zfnet", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0"],
+        ready_model="zfnet",
+    ) as server:
+        assert main(["client", "classify", "--server", server.rest_address, "--model-name", "zfnet",
+                     str(photo)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert main(["client", "project", "--protocol", "grpc", "--server", server.grpc_address,
+                     "--model-name", "zfnet", "--layer", "1", "--out", str(tmp_path / "served"),
+                     str(photo)]) == 0
+    assert lines[0] == str(photo) and len(lines) == 6
+    ranked = [re.fullmatch(r"  \d\. (.+)  ([0-9.]+)", line).groups() for line in lines[1:]]
+    assert [name for name, _ in ranked] == [imported_zfnet.class_names[i] for i in order]
+    assert all(name in imagenet_classes().names for name, _ in ranked)
+    np.testing.assert_allclose([float(p) for _, p in ranked], probabilities[order], atol=1e-4)
+    seen = np.asarray(Image.open(tmp_path / "served" / "chelsea_input.png"), np.float32)
+    assert np.abs(seen - expected_input).max() <= 1.0  # the PNG rounds to integers
+
+
+def tf_softmax(logits):
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
 
 
 def run_failing(argv, out, capsys):

@@ -11,7 +11,7 @@ import tensorflow as tf
 import zfnet_tf
 from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS
 from zfnet_tf.data import imagenet_classes, resize_to_square
-from zfnet_tf.export.layout import CLASS_NAMES_FILE
+from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE
 from zfnet_tf.models.pretrained import torch_layout
 
 # pytorchcv's model table (model_metainfos.csv) and DESIGN §12.
@@ -65,16 +65,12 @@ def test_imported_model_has_the_imagenet_classes(imported_zfnet):
     assert (names[0], names[281], names[999]) == ("tench", "tabby", "toilet tissue")
 
 
-@pytest.fixture(scope="module")
-def export_path(imported_zfnet, tmp_path_factory):
-    from zfnet_tf.export import export_model
+def test_export_serves_what_keras_and_pytorch_compute(imported_zfnet_export, imported_zfnet, pytorchcv_reference):
+    import json
 
-    return export_model(imported_zfnet, tmp_path_factory.mktemp("exports") / "zfnet")
-
-
-def test_export_serves_what_keras_and_pytorch_compute(export_path, imported_zfnet, pytorchcv_reference):
     import skimage.data
 
+    export_path = imported_zfnet_export[1]
     _, reference, images = pytorchcv_reference("zfnet")
     loaded = tf.saved_model.load(export_path)
     served = loaded.signatures["serving_default"](images=tf.constant(images))
@@ -91,3 +87,5 @@ def test_export_serves_what_keras_and_pytorch_compute(export_path, imported_zfne
 
     with open(f"{export_path}/{CLASS_NAMES_FILE}", encoding="utf-8") as handle:
         assert handle.read().splitlines() == list(imagenet_classes().names)
+    with open(f"{export_path}/{IMAGE_TRANSFORM_FILE}", encoding="utf-8") as handle:
+        assert json.load(handle) == {"input_size": 224, "resize_size": 256}

@@ -22,7 +22,7 @@ from zfnet_tf.export.signatures import (
     feature_output_names,
     projection_signature_name,
 )
-from zfnet_tf.export.layout import CLASS_NAMES_FILE, next_version
+from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE, next_version
 from zfnet_tf.models import get_backbone
 
 VERIFY_TIMEOUT_SECONDS = 1800
@@ -39,6 +39,12 @@ def class_names_of(model: keras.Model) -> list[str]:
     if names:
         return [str(n) for n in names]
     return [f"class_{i}" for i in range(int(model.output.shape[-1]))]
+
+
+def image_transform_of(model: keras.Model) -> dict[str, int]:
+    """The model's evaluation transform as `IMAGE_TRANSFORM_FILE` holds it."""
+    config = get_backbone(model).config
+    return {"input_size": config.input_size, "resize_size": config.image_resize_size}
 
 
 def export_model(
@@ -77,6 +83,8 @@ def export_model(
         os.makedirs(os.path.dirname(names_path), exist_ok=True)
         with open(names_path, "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in class_names_of(model)))
+        with open(os.path.join(staging, IMAGE_TRANSFORM_FILE), "w", encoding="utf-8") as f:
+            json.dump(image_transform_of(model), f)
         with tempfile.TemporaryDirectory(prefix="zfnet-export-check-") as scratch:
             cases = os.path.join(scratch, "cases.tfrecord")
             write_verification_cases(model, cases)
