@@ -373,10 +373,14 @@ def project_image_files(
     layer: int,
     feature: int,
     out_dir: str,
+    resize_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """Projects layer `layer`'s feature `feature` (-1: strongest) of each image through the
-    server (each image prepared as the model's export says: `image_resize_size`) and writes `<name>_layer<l>_feature<f>.png` (the projection, grey = 0) and
+    server and writes `<name>_layer<l>_feature<f>.png` (the projection, grey = 0) and
     `<name>_input.png` (the image as the model saw it) to `out_dir`.
+
+    Each image's shorter side is resized to `resize_size` (default: what the server says the
+    model takes, `ServingClient.image_resize_size`) before the centre crop.
 
     Returns one dict per image: the PNG paths, `feature`, `activation` and `location`.
     """
@@ -389,7 +393,9 @@ def project_image_files(
         raise ValueError(f"--layer must be in 1..5, got {layer}")
     if feature < -1:
         raise ValueError(f"--feature must be -1 (strongest) or a map index, got {feature}")
-    images = load_image_files(list(paths), client.input_size(), client.image_resize_size())
+    size = client.input_size()
+    resize = client.image_resize_size() if resize_size is None else resize_size
+    images = load_image_files(list(paths), size, resize)
     outputs = client.project(images, layer, feature)
     os.makedirs(out_dir, exist_ok=True)
     results = []

@@ -65,6 +65,10 @@ def test_served_imported_model_answers_with_imagenet_names(
         assert main(["client", "project", "--protocol", "grpc", "--server", server.grpc_address,
                      "--model-name", "zfnet", "--layer", "1", "--out", str(tmp_path / "served"),
                      str(photo)]) == 0
+        # As with tensorflow_model_server, which sends no transform: the flag gives it.
+        assert main(["client", "project", "--server", server.rest_address, "--model-name", "zfnet",
+                     "--layer", "1", "--resize-size", "300", "--out", str(tmp_path / "flag"),
+                     str(photo)]) == 0
     assert lines[0] == str(photo) and len(lines) == 6
     ranked = [re.fullmatch(r"  \d\. (.+)  ([0-9.]+)", line).groups() for line in lines[1:]]
     assert [name for name, _ in ranked] == [imported_zfnet.class_names[i] for i in order]
@@ -72,6 +76,8 @@ def test_served_imported_model_answers_with_imagenet_names(
     np.testing.assert_allclose([float(p) for _, p in ranked], probabilities[order], atol=1e-4)
     seen = np.asarray(Image.open(tmp_path / "served" / "chelsea_input.png"), np.float32)
     assert np.abs(seen - expected_input).max() <= 1.0  # the PNG rounds to integers
+    seen = np.asarray(Image.open(tmp_path / "flag" / "chelsea_input.png"), np.float32)
+    assert np.abs(seen - resize_to_square(skimage.data.chelsea(), 224, 300).numpy()).max() <= 1.0
 
 
 def tf_softmax(logits):
