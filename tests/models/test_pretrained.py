@@ -12,7 +12,7 @@ import zfnet_tf
 from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS
 from zfnet_tf.data import imagenet_classes, resize_to_square
 from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE
-from zfnet_tf.models.pretrained import torch_layout
+from zfnet_tf.pytorch_weights import torch_layout
 
 # pytorchcv's model table (model_metainfos.csv) and DESIGN §12.
 PUBLISHED_PARAMETERS = {"zfnet": 62_357_608, "zfnetb": 107_627_624}

@@ -24,13 +24,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    pretrained_preset(args.name)  # an unknown name fails before TensorFlow loads
+    from zfnet_tf.pytorch_weights import read_torch_weights
+
+    pretrained_preset(args.name)
     if not args.out.endswith(".keras"):
         raise ValueError(f"--out must end with .keras, got {args.out}")
+    # Read and check the weights before TensorFlow loads: bad input fails within seconds, in
+    # one line, without TensorFlow's start-up messages.
+    state = read_torch_weights(args.name, args.weights, progress=lambda line: print(line, flush=True))
     from zfnet_tf.models import save_model
     from zfnet_tf.models.pretrained import pretrained
 
-    model = pretrained(args.name, args.weights)
+    model = pretrained(args.name, state)
     save_model(model, args.out)
     print(f"wrote {args.out}: {args.name}, {model.count_params():,} parameters, "
           f"{model.num_classes} ImageNet classes")
