@@ -21,11 +21,23 @@ from zfnet_tf import pytorch_weights
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_writes_a_keras_file_that_matches_pytorchcv(pytorchcv_reference, imported_zfnet, tmp_path, capsys):
-    state_path, reference, images = pytorchcv_reference("zfnet")
-    out = tmp_path / "models" / "zfnet.keras"
-    assert main(["pretrained", "zfnet", "--weights", state_path, "--out", str(out)]) == 0
-    assert f"wrote {out}: zfnet, 62,357,608 parameters" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def written(pytorchcv_reference, tmp_path_factory):
+    """`(path, printed)`: `zfnet-tf pretrained zfnet --weights <pytorchcv's state dict>` run once."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("written") / "models" / "zfnet.keras"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["pretrained", "zfnet", "--weights", pytorchcv_reference("zfnet")[0], "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
+def test_writes_a_keras_file_that_matches_pytorchcv(written, pytorchcv_reference, imported_zfnet):
+    _, reference, images = pytorchcv_reference("zfnet")
+    out, printed = written
+    assert printed == f"wrote {out}: zfnet, 62,357,608 parameters, 1000 ImageNet classes\n"
     assert os.listdir(out.parent) == ["zfnet.keras"]  # no temporary file left
 
     model = zfnet_tf.load_model(str(out))
@@ -35,6 +47,45 @@ def test_writes_a_keras_file_that_matches_pytorchcv(pytorchcv_reference, importe
     np.testing.assert_array_equal(logits, imported_zfnet(images, training=False).numpy())
     scale = np.abs(reference["logits"]).max()
     np.testing.assert_allclose(logits, reference["logits"], rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_evaluate_scores_imagenet_validation_images_through_the_models_transform(
+    written, imported_zfnet, tmp_path, capsys
+):
+    """`zfnet-tf evaluate --dataset imagenet2012` on the written model, TFDS mocked with four
+    photos as validation images, labelled so that the model (on each photo resized to 256,
+    centre 224) is right, right, right only in its top 5, and wrong: errors 2/4 and 1/4."""
+    import json
+
+    import skimage.data
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from zfnet_tf.data import resize_to_square
+
+    photos = [getattr(skimage.data, name)()[..., :3] for name in ("astronaut", "chelsea", "coffee", "rocket")]
+    inputs = np.stack([resize_to_square(photo, 224, 256).numpy() for photo in photos])
+    ranked = np.argsort(-imported_zfnet(inputs, training=False).numpy(), axis=1)
+    labels = [ranked[0, 0], ranked[1, 0], ranked[2, 3], ranked[3, -1]]
+
+    def as_dataset(builder, *args, **kwargs):
+        return tf.data.Dataset.from_generator(
+            lambda: ({"image": photo, "label": label, "file_name": f"{i}.JPEG"}
+                     for i, (photo, label) in enumerate(zip(photos, labels))),
+            output_signature={
+                "image": tf.TensorSpec([None, None, 3], tf.uint8),
+                "label": tf.TensorSpec([], tf.int64),
+                "file_name": tf.TensorSpec([], tf.string),
+            },
+        )
+
+    result = tmp_path / "errors.json"
+    with tfds.testing.mock_data(num_examples=len(photos), as_dataset_fn=as_dataset):
+        assert main(["evaluate", "--model", str(written[0]), "--dataset", "imagenet2012", "--data-dir",
+                     str(tmp_path), "--crops", "center", "--batch-size", "2", "--out", str(result)]) == 0
+    assert "top-1 error 50.00%  top-5 error 25.00%  (4 images)" in capsys.readouterr().out
+    numbers = json.loads(result.read_text())["results"][0]
+    assert (numbers["num_examples"], numbers["top1_error"], numbers["top5_error"]) == (4, 0.5, 0.25)
 
 
 def test_served_imported_model_answers_with_imagenet_names(
