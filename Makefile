@@ -4,8 +4,12 @@ BIN := $(VENV)/bin
 # Quiet TensorFlow's C++ start-up banner; errors still print.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 DEMO_DIR ?= demo_output
+# PyTorch for the `pretrained` extra (zfnet-tf pretrained; its tests), pinned: an open range
+# makes pip resolve the newest release, a multi-GB CUDA build, even where a CPU build of this
+# one is at hand.
+TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install browser test demo bench clean
+.PHONY: install install-pretrained browser test demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +32,11 @@ browser:
 		echo "chromium/chromedriver missing: the browser tests will be skipped (as root: apt-get install chromium chromium-driver)"; \
 	fi
 
-test: install browser
+
+install-pretrained: install
+	$(BIN)/pip install '$(TORCH_SPEC)' -e '.[dev,pretrained]'
+
+test: install-pretrained browser
 	$(BIN)/python -m pytest
 
 demo: install

@@ -69,3 +69,67 @@ def linear_twin():
         raise ValueError(f"layer {layer} is not in this network")
 
     return build
+
+
+# -- imgclsmob's ZFNets (zfnet_tf.pretrained) against pytorchcv ----------------------------------
+
+PYTORCHCV_PHOTOS = ("astronaut", "chelsea", "coffee")
+
+
+@pytest.fixture(scope="session")
+def pytorchcv_reference(tmp_path_factory):
+    """`get(name)` -> `(state_dict_path, outputs, images)` for pytorchcv's "zfnet" / "zfnetb".
+
+    pytorchcv builds the network offline with seeded random weights in a subprocess (torch never
+    enters this process, which runs TensorFlow: DESIGN §8); it saves the state dict and its
+    logits and layer outputs (NHWC) on scikit-image's photos, prepared by the models'
+    evaluation transform (shorter side 256, centre 224). Each network is built once.
+    """
+    import importlib.util
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    missing = [m for m in ("torch", "pytorchcv") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"needs the pretrained extra ({', '.join(missing)} missing)")
+    from zfnet_tf.data import sample_images
+
+    root = tmp_path_factory.mktemp("pytorchcv")
+    images, _ = sample_images(224, PYTORCHCV_PHOTOS, resize_size=256)
+    images_path = root / "images.npz"
+    np.savez(images_path, images=images)
+    script = os.path.join(os.path.dirname(__file__), "models", "pytorchcv_reference.py")
+    built = {}
+
+    def get(name):
+        if name not in built:
+            state, outputs = root / f"{name}.pth", root / f"{name}_outputs.npz"
+            result = subprocess.run(
+                [sys.executable, script, name, str(state), str(images_path), str(outputs)],
+                capture_output=True, text=True, timeout=600,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            with np.load(outputs) as stored:
+                built[name] = (str(state), {k: stored[k] for k in stored.files}, images)
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def imported_zfnet(pytorchcv_reference):
+    """`zfnet_tf.pretrained("zfnet", <pytorchcv's random-weight state dict>)`, built once."""
+    import zfnet_tf
+
+    return zfnet_tf.pretrained("zfnet", pytorchcv_reference("zfnet")[0])
+
+
+@pytest.fixture(scope="session")
+def imported_zfnet_export(imported_zfnet, tmp_path_factory):
+    """`(base_path, version_path)`: `imported_zfnet` exported once (version 1)."""
+    from zfnet_tf.export import export_model
+
+    base_path = tmp_path_factory.mktemp("imported_export") / "zfnet"
+    return str(base_path), export_model(imported_zfnet, base_path)

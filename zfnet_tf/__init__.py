@@ -23,6 +23,8 @@ _EXPORTS = {
     "get_backbone": "zfnet_tf.models",
     "keras_application": "zfnet_tf.models",
     "load_model": "zfnet_tf.models",
+    "pretrained": "zfnet_tf.models.pretrained",
+    "save_model": "zfnet_tf.models",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,11 +11,19 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 NORMALIZATIONS = ("lcn", "lrn", None)
+# Fig. 3 normalizes the pooled maps; AlexNet-style networks (imgclsmob's ZFNets) normalize
+# the ReLU output and pool the normalized maps.
+NORMALIZATION_POSITIONS = ("after_pool", "before_pool")
 POOL_PADDINGS = ("same", "valid")
 
 # ImageNet's mean RGB: subtracting it maps RGB 0-255 inputs to roughly [-128, 128], the range
 # the paper's filter renormalization (RMS 0.1) was chosen for.
 IMAGENET_MEAN_RGB = (123.68, 116.78, 103.94)
+# torchvision's ImageNet statistics (mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225) of
+# RGB in [0, 1]) in 0-255 units: `(x - mean) / std` on RGB 0-255 equals torchvision's
+# `Normalize` after `ToTensor`'s division by 255.
+TORCHVISION_MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+TORCHVISION_STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 @dataclass(frozen=True)
@@ -85,13 +93,26 @@ class ZFNetConfig:
         num_classes: width of the softmax layer fc8.
         input_size: square input side in pixels; inputs are RGB in [0, 255].
         normalization: "lcn" (paper), "lrn" (AlexNet's local response normalization) or None.
+        normalization_position: "after_pool" (Fig. 3: conv, ReLU, pool, normalization) or
+            "before_pool" (conv, ReLU, normalization, pool: AlexNet and imgclsmob's ZFNets),
+            for the blocks whose `normalize` is set.
         lcn_kernel_size, lcn_sigma: the Gaussian window of the contrast normalization.
+        lrn_depth_radius, lrn_bias, lrn_alpha, lrn_beta: the response normalization
+            `x / (bias + alpha * sum of x**2 over 2 * depth_radius + 1 maps) ** beta`; alpha
+            multiplies the plain sum (PyTorch's and Caffe's alpha is divided by the size).
         dropout: rate of the dropout after fc6 and fc7.
         kernel_init_stddev: standard deviation of the normal weight init (paper: 1e-2);
             `kernel_initializer` other than "paper" replaces it by a Keras initializer.
         filter_rms_limit: conv filters whose RMS exceeds it are rescaled to it after every
             update (paper Sec. 3: 0.1); None disables the constraint.
-        mean_rgb: subtracted from the input inside the model.
+        mean_rgb: subtracted from the input (RGB 0-255) inside the model.
+        std_rgb: divides the input after the mean subtraction (1: the paper's raw range).
+        resize_size: the evaluation transform: an image's shorter side is resized (bilinear)
+            to it and the centre `input_size` square is the model's input, wherever images
+            are prepared for this model (files, datasets, `classify_bytes`, `evaluate`'s
+            centre and 10 crops). None keeps the paper presets' data handling: single images
+            and dataset images are resized to `input_size` whole, and `evaluate` and training
+            crop from the paper's 256-for-224 resize (`zfnet_tf.data.resize_size`).
     """
 
     conv_blocks: tuple[ConvBlockConfig, ...] = field(default_factory=_zfnet_blocks)
@@ -99,13 +120,20 @@ class ZFNetConfig:
     num_classes: int = 1000
     input_size: int = 224
     normalization: str | None = "lcn"
+    normalization_position: str = "after_pool"
     lcn_kernel_size: int = 9
     lcn_sigma: float = 2.0
+    lrn_depth_radius: int = 2
+    lrn_bias: float = 2.0
+    lrn_alpha: float = 1e-4
+    lrn_beta: float = 0.75
     dropout: float = 0.5
     kernel_initializer: str = "paper"
     kernel_init_stddev: float = 1e-2
     filter_rms_limit: float | None = 0.1
     mean_rgb: tuple[float, float, float] = IMAGENET_MEAN_RGB
+    std_rgb: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    resize_size: int | None = None
 
     def __post_init__(self) -> None:
         blocks = tuple(
@@ -114,6 +142,7 @@ class ZFNetConfig:
         object.__setattr__(self, "conv_blocks", blocks)
         object.__setattr__(self, "dense_units", tuple(int(u) for u in self.dense_units))
         object.__setattr__(self, "mean_rgb", tuple(float(m) for m in self.mean_rgb))
+        object.__setattr__(self, "std_rgb", tuple(float(s) for s in self.std_rgb))
         layers = [b.layer for b in blocks]
         if not blocks or layers != sorted(set(layers)):
             raise ValueError(f"conv_blocks must be non-empty, in increasing layer order: {layers}")
@@ -127,16 +156,40 @@ class ZFNetConfig:
             raise ValueError(f"dense_units must be positive, got {self.dense_units}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.normalization_position not in NORMALIZATION_POSITIONS:
+            raise ValueError(
+                f"normalization_position must be one of {NORMALIZATION_POSITIONS}, "
+                f"got {self.normalization_position!r}"
+            )
         if self.lcn_kernel_size < 1 or self.lcn_kernel_size % 2 == 0:
             raise ValueError(f"lcn_kernel_size must be odd and >= 1, got {self.lcn_kernel_size}")
+        if self.lrn_depth_radius < 0:
+            raise ValueError(f"lrn_depth_radius must be >= 0, got {self.lrn_depth_radius}")
+        if self.lrn_bias <= 0 or self.lrn_alpha < 0 or self.lrn_beta < 0:
+            raise ValueError(
+                "lrn_bias must be > 0 and lrn_alpha, lrn_beta >= 0, got "
+                f"{self.lrn_bias}, {self.lrn_alpha}, {self.lrn_beta}"
+            )
         if len(self.mean_rgb) != 3:
             raise ValueError(f"mean_rgb needs 3 values, got {self.mean_rgb}")
+        if len(self.std_rgb) != 3 or min(self.std_rgb) <= 0:
+            raise ValueError(f"std_rgb needs 3 positive values, got {self.std_rgb}")
+        if self.resize_size is not None and self.resize_size < self.input_size:
+            raise ValueError(
+                f"resize_size must be None or >= input_size {self.input_size}, got {self.resize_size}"
+            )
         self.feature_map_sizes()  # raises for an input too small for the network
 
     @property
     def conv_layers(self) -> tuple[int, ...]:
         """The paper's numbers of the convolutional layers present, e.g. (1, 2, 5)."""
         return tuple(b.layer for b in self.conv_blocks)
+
+    @property
+    def image_resize_size(self) -> int:
+        """The side an image's shorter side is resized to before the centre `input_size` crop
+        that makes it a model input (`resize_size`, else `input_size`: the whole image)."""
+        return self.input_size if self.resize_size is None else self.resize_size
 
     def block(self, layer: int) -> ConvBlockConfig:
         for b in self.conv_blocks:
@@ -219,6 +272,37 @@ PRESETS: dict[str, ZFNetConfig] = {
         kernel_initializer="he_normal",
     ),
 }
+
+
+# imgclsmob's ImageNet-1k ZFNets (pytorchcv's `zfnet` and `zfnetb`, DESIGN §12): the geometry of
+# Fig. 3 (and of Table 3's 512-1024-512 variant) with AlexNet-style response normalization before
+# pools 1-2, PyTorch's `local_response_norm(size=5, alpha=1e-4, beta=0.75, k=2)` (its alpha is
+# divided by the size: 2e-5 here), torchvision's input normalization and evaluation transform
+# (shorter side 256, centre 224), and no filter renormalization (they were trained without it).
+# Random weights as presets; `zfnet_tf.pretrained` loads the published ones.
+IMGCLSMOB_FIELDS: dict[str, Any] = dict(
+    normalization="lrn",
+    normalization_position="before_pool",
+    lrn_depth_radius=2,
+    lrn_bias=2.0,
+    lrn_alpha=2e-5,
+    lrn_beta=0.75,
+    mean_rgb=TORCHVISION_MEAN_RGB,
+    std_rgb=TORCHVISION_STD_RGB,
+    resize_size=256,
+    filter_rms_limit=None,
+)
+PRESETS["zfnet_imgclsmob"] = PRESETS["zfnet"].replace(**IMGCLSMOB_FIELDS)
+PRESETS["zfnetb_imgclsmob"] = PRESETS["zfnet_conv512_1024_512"].replace(**IMGCLSMOB_FIELDS)
+# pytorchcv's names of the published networks -> the presets of their architectures.
+PRETRAINED_PRESETS = {"zfnet": "zfnet_imgclsmob", "zfnetb": "zfnetb_imgclsmob"}
+
+
+def pretrained_preset(name: str) -> str:
+    """The preset of pytorchcv's network `name`, or a ValueError listing the known names."""
+    if name not in PRETRAINED_PRESETS:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(PRETRAINED_PRESETS)}")
+    return PRETRAINED_PRESETS[name]
 
 
 def get_config(preset: str | ZFNetConfig = "zfnet", **overrides: Any) -> ZFNetConfig:

@@ -99,6 +99,23 @@ def test_correspondence_with_files_and_dataset_indices(tmp_path, image_files):
     assert outputs(out) == (["correspondence.png"], ["correspondence.json"])
 
 
+def test_correspondence_refuses_file_boxes_for_a_cropping_model(tmp_path, image_files, capsys):
+    """Boxes in image-file pixels are mapped through a resize to the input size only; a model
+    whose transform crops (resize_size > input_size) must get model-input boxes instead."""
+    import keras
+
+    import zfnet_tf
+
+    keras.utils.set_random_seed(0)
+    model_path = str(tmp_path / "cropping.keras")
+    zfnet_tf.build_model("tiny", resize_size=80).save(model_path)
+    boxes = tmp_path / "parts.csv"
+    boxes.write_text(f"image,part,top,left,bottom,right\n{image_files[0]},left,10,10,30,30\n")
+    code = main(["correspondence", "--model", model_path, "--boxes", str(boxes), "--out", str(tmp_path / "c")])
+    assert code == 2
+    assert "this one crops 64 of 80 pixels" in capsys.readouterr().err
+
+
 def test_filters_side_by_side(tmp_path):
     out = tmp_path / "filters"
     assert main(["filters", "--preset", "tiny", "--compare-preset", "tiny", "--seed", "1",

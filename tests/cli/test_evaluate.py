@@ -25,9 +25,11 @@ def numpy_errors(model, images, labels, crops):
     return top1, top5
 
 
-def test_centre_and_ten_crop_errors_match_numpy(tmp_path, capsys):
+@pytest.mark.parametrize("resize_size, side", [(None, 73), (80, 80)])
+def test_centre_and_ten_crop_errors_match_numpy(tmp_path, capsys, resize_size, side):
+    """Crops of 64 from the paper's 73 (64 * 256 / 224), or from the config's `resize_size`."""
     keras.utils.set_random_seed(3)
-    model = zfnet_tf.build_model("tiny", class_names=[str(d) for d in range(10)])
+    model = zfnet_tf.build_model("tiny", class_names=[str(d) for d in range(10)], resize_size=resize_size)
     path = str(tmp_path / "model.keras")
     model.save(path)
     out = str(tmp_path / "errors.json")
@@ -38,12 +40,14 @@ def test_centre_and_ten_crop_errors_match_numpy(tmp_path, capsys):
     with open(out) as handle:
         results = {r["crops"]: r for r in json.load(handle)["results"]}
 
-    loaded = load_examples("digits", "test", image_size=73)  # 64 * 256 / 224
+    loaded = load_examples("digits", "test", image_size=side)
     examples = list(loaded.dataset.take(COUNT).as_numpy_iterator())
     images = np.stack([image for image, _ in examples])
     labels = np.array([label for _, label in examples])
-    centre = [images[:, 4:68, 4:68]]
-    corners = [images[:, t : t + 64, l : l + 64] for t, l in ((0, 0), (0, 9), (9, 0), (9, 9), (4, 4))]
+    margin, half = side - 64, (side - 64) // 2
+    centre = [images[:, half : half + 64, half : half + 64]]
+    offsets = ((0, 0), (0, margin), (margin, 0), (margin, margin), (half, half))
+    corners = [images[:, t : t + 64, l : l + 64] for t, l in offsets]
     ten = corners + [c[:, :, ::-1] for c in corners]
     for name, crops in (("center", centre), ("ten", ten)):
         top1, top5 = numpy_errors(model, images, labels, crops)

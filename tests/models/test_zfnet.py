@@ -3,6 +3,7 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import zfnet_tf
 from zfnet_tf.config import PRESETS
@@ -123,3 +124,89 @@ def test_config_dict_round_trip():
     assert dataclasses.is_dataclass(zfnet_tf.get_config("tiny"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         zfnet_tf.get_config("tiny").input_size = 3
+
+
+def test_normalization_before_or_after_the_pool():
+    """Fig. 3 pools, then normalizes; `before_pool` (AlexNet, imgclsmob's ZFNets) normalizes the
+    ReLU maps and pools the normalized maps."""
+    images = np.random.RandomState(4).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+
+    def lrn(x, config):
+        return tf.nn.local_response_normalization(
+            x, config.lrn_depth_radius, config.lrn_bias, config.lrn_alpha, config.lrn_beta
+        )
+
+    def pool(x):
+        return tf.nn.max_pool2d(x, 3, 2, "SAME")
+
+    for position in ("after_pool", "before_pool"):
+        keras.utils.set_random_seed(5)
+        model = zfnet_tf.build_model(
+            "tiny", normalization="lrn", normalization_position=position, lrn_alpha=2e-3, lrn_bias=1.0
+        )
+        config = model.config
+        outputs = model.backbone.feature_extractor(["conv1", "pool1", "norm1", "conv2"])(images)
+        conv1 = outputs["conv1"]
+        if position == "after_pool":
+            np.testing.assert_allclose(outputs["pool1"], pool(conv1), rtol=1e-6)
+            np.testing.assert_allclose(outputs["norm1"], lrn(pool(conv1), config), rtol=1e-5)
+            next_input = outputs["norm1"]
+        else:
+            np.testing.assert_allclose(outputs["norm1"], lrn(conv1, config), rtol=1e-5)
+            np.testing.assert_allclose(outputs["pool1"], pool(lrn(conv1, config)), rtol=1e-5)
+            next_input = outputs["pool1"]
+        conv2 = model.backbone.get_layer("conv2")
+        np.testing.assert_allclose(outputs["conv2"], conv2(next_input), rtol=1e-5, atol=1e-5)
+        # The two orders really differ here (the normalization is far from a constant factor).
+        assert np.abs(pool(lrn(conv1, config)) - lrn(pool(conv1), config)).max() > 1e-2
+
+
+def test_input_transform_divides_by_std():
+    config = zfnet_tf.get_config("zfnet_imgclsmob")
+    model = zfnet_tf.build_model("zfnet_imgclsmob")
+    pixels = np.random.RandomState(6).uniform(0, 255, (1, 2, 2, 3)).astype(np.float32)
+    # torchvision: ToTensor (/255), then Normalize(mean, std) of [0, 1] RGB.
+    expected = (pixels / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(model.backbone.get_layer("preprocess")(pixels), expected, rtol=1e-5, atol=1e-5)
+    assert (config.resize_size, config.input_size, config.image_resize_size) == (256, 224, 256)
+
+
+def test_new_config_fields_are_checked():
+    for overrides, message in (
+        ({"normalization_position": "between"}, "normalization_position must be one of"),
+        ({"std_rgb": (1.0, 0.0, 1.0)}, "std_rgb needs 3 positive values"),
+        ({"resize_size": 60}, "resize_size must be None or >= input_size 64, got 60"),
+        ({"lrn_depth_radius": -1}, "lrn_depth_radius must be >= 0"),
+        ({"lrn_bias": 0.0}, "lrn_bias must be > 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            zfnet_tf.get_config("tiny", **overrides)
+
+
+def test_keras_file_saved_before_the_new_fields_loads_unchanged(tmp_path):
+    """A `.keras` file whose config predates the pretrained-model fields (normalization
+    position, LRN constants, std, resize) loads with today's defaults and computes the same."""
+    import json
+    import zipfile
+
+    keras.utils.set_random_seed(7)
+    model = zfnet_tf.build_model("tiny", normalization="lrn")
+    path, old_path = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(path)
+    new_fields = {"normalization_position", "lrn_depth_radius", "lrn_bias", "lrn_alpha", "lrn_beta",
+                  "std_rgb", "resize_size"}
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(old_path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                saved = json.loads(data)
+                backbone = saved["config"]["backbone"]["config"]["config"]
+                assert new_fields <= set(backbone)
+                for name in new_fields:
+                    del backbone[name]
+                data = json.dumps(saved).encode()
+            target.writestr(item, data)
+    loaded = zfnet_tf.load_model(str(old_path))
+    assert loaded.config == model.config
+    images = np.random.RandomState(8).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))

@@ -8,6 +8,7 @@ version 2 appears in it).
 
 import base64
 import concurrent.futures
+import json
 import re
 import shutil
 import time
@@ -159,10 +160,11 @@ def test_rest_metadata_lists_the_signatures_and_class_names(http, tiny_keras_mod
     assert [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "64", "64", "3"]
     assert signatures["project_layer5"]["inputs"]["feature"]["dtype"] == "DT_INT32"
     assert body["metadata"]["class_names"] == tiny_keras_model.class_names
+    assert body["metadata"]["image_transform"] == {"input_size": 64, "resize_size": 64}
     assert http.get("/v1/models/tiny/versions/1/metadata").json()["model_spec"]["version"] == "1"
 
 
-def test_grpc_metadata_and_status(channel):
+def test_grpc_metadata_and_status(channel, tiny_keras_model):
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.name = "tiny"
@@ -173,6 +175,18 @@ def test_grpc_metadata_and_status(channel):
     outputs = signature_map.signature_def["project_layer2"].outputs
     assert sorted(outputs) == ["activation", "box", "feature", "location", "reconstructions"]
     assert outputs["location"].dtype == tf.int32.as_datatype_enum
+
+    # This server's own fields: the export's class names and image transform.
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["class_names", "image_transform"])
+    request.model_spec.name = "tiny"
+    response = stub.GetModelMetadata(request, timeout=30)
+    unpacked = {}
+    for field in ("class_names", "image_transform"):
+        proto = tf.make_tensor_proto("")
+        response.metadata[field].Unpack(proto)
+        unpacked[field] = tf.make_ndarray(proto)
+    assert [n.decode() for n in unpacked["class_names"]] == tiny_keras_model.class_names
+    assert json.loads(unpacked["image_transform"].item()) == {"input_size": 64, "resize_size": 64}
 
     status_request = get_model_status_pb2.GetModelStatusRequest()
     status_request.model_spec.name = "tiny_pinned"

@@ -37,6 +37,22 @@ def test_features_are_the_backbone_output_in_pool_order(tiny_backbone_model, poo
     assert extractor.batches_processed == 3 and extractor.images_processed == 21
 
 
+def test_features_follow_the_models_evaluation_transform(pool):
+    """A model whose config resizes to 80 and crops 64 (as imported ImageNet models do with
+    256 / 224) gets the features of the images so prepared, not of whole images."""
+    from zfnet_tf.data import load_image_file
+
+    keras.utils.set_random_seed(0)
+    model = zfnet_tf.build_model("tiny", num_classes=3, resize_size=80)
+    features = FeatureExtractor(model, batch_size=8).extract(pool)
+    indices = [0, 20]
+    cropped = np.stack([load_image_file(pool.sources[i], 64, 80) for i in indices])
+    whole = np.stack([load_image_file(pool.sources[i], 64) for i in indices])
+    expected, uncropped = (keras.ops.convert_to_numpy(model.backbone(x, training=False)) for x in (cropped, whole))
+    np.testing.assert_allclose(features[indices], expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(features[indices] - uncropped).max() > 1e-2
+
+
 def test_all_splits_and_sizes_cost_one_forward_pass_and_the_disk_cache_costs_none(
     tiny_backbone_model, pool, tmp_path
 ):

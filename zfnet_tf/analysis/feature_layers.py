@@ -11,7 +11,7 @@ The paper numbers layers 1-7 (Fig. 3). Two views of a convolutional layer matter
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import keras
 import numpy as np
@@ -42,7 +42,8 @@ def output_name(config: ZFNetConfig, layer: int) -> str:
     if not isinstance(layer, (int, np.integer)) or not 1 <= layer <= 5:
         raise ValueError(f"layer must be an int in 1..7, got {layer!r}")
     block = config.block(layer)
-    if block.normalize and config.normalization is not None:
+    normalized_last = config.normalization_position == "after_pool" or not block.pool
+    if block.normalize and config.normalization is not None and normalized_last:
         return f"norm{layer}"
     return top_name(config, layer)
 

@@ -157,10 +157,14 @@ def _check_limit(limit):
         raise ValueError(f"--limit must be >= 1, got {limit}")
 
 
-def _dataset(args, size: int, split: str | None = None, limit: int | None = None):
+def _dataset(args, config, split: str | None = None, limit: int | None = None):
+    """`--dataset` as un-batched `(image, label)` inputs of a model with `config`."""
     from zfnet_tf.data import load_dataset
 
-    dataset, class_names = load_dataset(args.dataset, split or args.split, args.data_dir, image_size=size)
+    dataset, class_names = load_dataset(
+        args.dataset, split or args.split, args.data_dir, image_size=config.input_size,
+        resize_size=config.image_resize_size,
+    )
     if limit is not None:
         dataset = dataset.take(limit)
     return dataset, class_names
@@ -182,7 +186,7 @@ def _labels_from_args(args, count: int, class_names) -> list[int] | None:
     return labels
 
 
-def _stream(args, model, size: int):
+def _stream(args, model):
     """Data for whole-dataset passes: `(dataset or image array, image names or None)`."""
     from zfnet_tf.cli.common import images_from_args
 
@@ -190,14 +194,14 @@ def _stream(args, model, size: int):
     if args.dataset and args.images:
         raise ValueError("give either --dataset or --images, not both")
     if args.dataset:
-        return _dataset(args, size, limit=args.limit)[0], None
-    images, names = images_from_args(args, size)
+        return _dataset(args, _config(model), limit=args.limit)[0], None
+    images, names = images_from_args(args, model)
     if args.limit is not None:
         images, names = images[: args.limit], names[: args.limit]
     return images, names
 
 
-def _arrays(args, model, size: int):
+def _arrays(args, model):
     """A few images as arrays: `(images, labels or None, names, class names)`."""
     from zfnet_tf.analysis.feature_layers import images_and_labels
     from zfnet_tf.cli.common import images_from_args
@@ -206,21 +210,22 @@ def _arrays(args, model, size: int):
     class_names = getattr(model, "class_names", None)
     if args.dataset and args.images:
         raise ValueError("give either --dataset or --images, not both")
+    config = _config(model)
     if args.dataset:
-        dataset, dataset_classes = _dataset(args, size)
-        images, labels = images_and_labels(dataset, size, args.limit)
+        dataset, dataset_classes = _dataset(args, config)
+        images, labels = images_and_labels(dataset, config.input_size, args.limit)
         names = [f"{args.dataset}[{args.split}][{i}]" for i in range(len(images))]
         return images, labels, names, class_names or dataset_classes
-    images, names = images_from_args(args, size)
+    images, names = images_from_args(args, model)
     if args.limit is not None:
         images, names = images[: args.limit], names[: args.limit]
     return images, _labels_from_args(args, len(images), class_names), names, class_names
 
 
-def _size(model) -> int:
+def _config(model):
     from zfnet_tf.models import get_backbone
 
-    return get_backbone(model).config.input_size
+    return get_backbone(model).config
 
 
 def _report(numbers: dict) -> int:
@@ -236,7 +241,7 @@ def run_top9(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_top9
 
     model = model_from_args(args)
-    data, names = _stream(args, model, _size(model))
+    data, names = _stream(args, model)
     return _report(
         write_top9(model, data, args.out, layer=args.layer, k=args.k, features=args.features,
                    image_names=names, batch_size=args.batch_size, maps_per_figure=args.maps_per_figure)
@@ -247,7 +252,7 @@ def run_occlusion(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_occlusion
 
     model = model_from_args(args)
-    images, labels, names, class_names = _arrays(args, model, _size(model))
+    images, labels, names, class_names = _arrays(args, model)
     return _report(
         write_occlusion(model, images, args.out, labels=labels, image_names=names, class_names=class_names,
                         layer=args.layer, patch_size=args.patch_size, stride=args.stride, fill=args.fill,
@@ -259,9 +264,12 @@ def run_invariance(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import default_sweeps, write_invariance
 
     model = model_from_args(args)
-    size = _size(model)
-    images, labels, names, _ = _arrays(args, model, size)
-    sweeps = {name: amounts for name, amounts in default_sweeps(size).items() if name in args.transforms}
+    images, labels, names, _ = _arrays(args, model)
+    sweeps = {
+        name: amounts
+        for name, amounts in default_sweeps(_config(model).input_size).items()
+        if name in args.transforms
+    }
     return _report(
         write_invariance(model, images, args.out, labels=labels, image_names=names, layers=args.layers,
                          sweeps=sweeps, fill=args.fill)
@@ -272,14 +280,14 @@ def run_correspondence(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_correspondence
 
     model = model_from_args(args)
-    images, boxes, names = _correspondence_inputs(args, _size(model))
+    images, boxes, names = _correspondence_inputs(args, _config(model))
     return _report(
         write_correspondence(model, images, boxes, args.out, image_names=names, layers=args.layers,
                              random_draws=args.random_draws, seed=args.random_seed, fill=args.fill)
     )
 
 
-def _correspondence_inputs(args, size: int):
+def _correspondence_inputs(args, config):
     """Reads the box file: images (files or dataset indices) and `{part: boxes}` in input pixels."""
     import numpy as np
 
@@ -287,6 +295,7 @@ def _correspondence_inputs(args, size: int):
     from zfnet_tf.analysis.feature_layers import images_and_labels
     from zfnet_tf.data import load_image_file
 
+    size = config.input_size
     entries = load_boxes(args.boxes)
     given = {os.path.basename(p): p for p in (args.images or [])}
     indices = sorted({e["image"] for e in entries if isinstance(e["image"], int)})
@@ -296,7 +305,7 @@ def _correspondence_inputs(args, size: int):
             raise ValueError(f"box file {args.boxes} names dataset indices {indices[:5]}: give --dataset")
         if indices[0] < 0:
             raise ValueError(f"box file {args.boxes}: dataset index {indices[0]} is negative")
-        dataset_images, _ = images_and_labels(_dataset(args, size)[0], size, indices[-1] + 1)
+        dataset_images, _ = images_and_labels(_dataset(args, config)[0], size, indices[-1] + 1)
         if indices[-1] >= len(dataset_images):
             raise ValueError(f"box file {args.boxes}: index {indices[-1]} is past the dataset's {len(dataset_images)} images")
     for entry in entries:
@@ -307,6 +316,13 @@ def _correspondence_inputs(args, size: int):
             image = entry["image"] = given[os.path.basename(image)]
         if not os.path.isfile(image):
             raise ValueError(f"box file {args.boxes}: image file not found: {image}")
+        if config.image_resize_size != size:
+            # box_in_input maps file pixels through a resize to the input size only.
+            raise ValueError(
+                f"box file {args.boxes}: boxes in image-file pixels need a model that sees whole "
+                f"images; this one crops {size} of {config.image_resize_size} pixels: give the "
+                "boxes in model-input pixels of --dataset indices instead"
+            )
         from PIL import Image
 
         with Image.open(image) as opened:
@@ -341,7 +357,7 @@ def run_filters(args: argparse.Namespace) -> int:
         other = build_model(args.compare_preset)
         models[args.compare_preset if args.compare_preset != name else f"{name} (2)"] = other
     # Layer-2 projections read the data at each model's own input size.
-    data = {key: _stream(args, m, _size(m))[0] for key, m in models.items()}
+    data = {key: _stream(args, m)[0] for key, m in models.items()}
     return _report(write_filters(models, args.out, data=data, dead_fraction=args.dead_fraction,
                                  batch_size=args.batch_size))
 
@@ -350,12 +366,12 @@ def run_layer_features(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_layer_features
 
     model = model_from_args(args)
-    size = _size(model)
+    config = _config(model)
     for flag, value in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    train, _ = _dataset(args, size, "train", args.train_limit)
-    test, _ = _dataset(args, size, "test", args.test_limit)
+    train, _ = _dataset(args, config, "train", args.train_limit)
+    test, _ = _dataset(args, config, "test", args.test_limit)
     return _report(
         write_layer_features(model, train, test, args.out, layers=args.layers, classifiers=args.classifiers,
                              max_dimensions=args.max_dimensions, regularization=args.regularization,

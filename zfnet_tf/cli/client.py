@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     project.add_argument("--feature", type=int, default=-1,
                          help="feature map; -1: each image's strongest (default)")
     project.add_argument("--out", required=True, help="output folder for the PNGs")
+    project.add_argument("--resize-size", type=int,
+                         help="resize images' shorter side to this before the centre crop (default: "
+                         "the model's, from this project's server; the input size otherwise)")
     project.set_defaults(func=run_project)
 
 
@@ -74,7 +77,9 @@ def run_project(args: argparse.Namespace) -> int:
 
     with _client(args) as client:
         results = _failing_to_value_error(
-            lambda: project_image_files(client, args.images, args.layer, args.feature, args.out)
+            lambda: project_image_files(
+                client, args.images, args.layer, args.feature, args.out, args.resize_size
+            )
         )
     for result in results:
         row, col = result["location"]

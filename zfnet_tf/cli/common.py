@@ -100,11 +100,15 @@ def application_from_args(args: argparse.Namespace) -> "keras.Model":
         socket.setdefaulttimeout(previous)
 
 
-def images_from_args(args: argparse.Namespace, size: int) -> "tuple[np.ndarray, list[str]]":
+def images_from_args(args: argparse.Namespace, model: "keras.Model") -> "tuple[np.ndarray, list[str]]":
+    """`--images` (else scikit-image's sample photos) as inputs of `model`, through its
+    evaluation transform (`zfnet_tf.models.image_transform`)."""
     from zfnet_tf.data import load_image_files, sample_images
+    from zfnet_tf.models import image_transform
 
+    size, resize = image_transform(model)
     if getattr(args, "images", None):
         import os
 
-        return load_image_files(args.images, size), [os.path.basename(p) for p in args.images]
-    return sample_images(size)
+        return load_image_files(args.images, size, resize), [os.path.basename(p) for p in args.images]
+    return sample_images(size, resize_size=resize)

@@ -31,10 +31,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.deconv.figures import write_layer_projections
-    from zfnet_tf.models import input_size
 
     model = model_from_args(args)
-    images, names = images_from_args(args, input_size(model))
+    images, names = images_from_args(args, model)
     numbers = write_layer_projections(
         model, images, names, args.out, layers=args.layers, feature=args.feature, mode=args.mode,
         rule=args.rule,

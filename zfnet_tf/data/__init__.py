@@ -1,9 +1,16 @@
 """Datasets and images: TFDS, folders, and real images that ship inside installed packages."""
 
 from zfnet_tf.data.augmentation import center_crop, random_crop_and_flip, resize_size, ten_crops
-from zfnet_tf.data.datasets import DATASETS, LoadedDataset, load_dataset, load_examples
+from zfnet_tf.data.datasets import (
+    DATASETS,
+    LoadedDataset,
+    load_dataset,
+    load_examples,
+    resize_to_square,
+)
 from zfnet_tf.data.folders import IMAGE_EXTENSIONS, list_image_folder
 from zfnet_tf.data.folders import find_undecodable_images, skip_undecodable_images
+from zfnet_tf.data.imagenet import ImageNetClasses, imagenet_classes
 from zfnet_tf.data.images import load_image_file, load_image_files
 from zfnet_tf.data.pipelines import (
     TrainingData,
@@ -27,10 +34,13 @@ __all__ = [
     "make_training_data",
     "random_crop_and_flip",
     "resize_size",
+    "resize_to_square",
     "skip_undecodable_images",
     "ten_crops",
     "training_pipeline",
     "IMAGE_EXTENSIONS",
+    "ImageNetClasses",
+    "imagenet_classes",
     "list_image_folder",
     "load_image_file",
     "load_image_files",

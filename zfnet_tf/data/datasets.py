@@ -41,14 +41,28 @@ def digits_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     return (train_x, train_y) if split == "train" else (test_x, test_y)
 
 
-def resize_to_square(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Smaller side to `size`, then the centre `size` x `size` square; float32 RGB 0-255."""
+def resize_to_square(image: tf.Tensor, size: int, resize_size: int | None = None) -> tf.Tensor:
+    """The evaluation transform: the shorter side resized to `resize_size` (default `size`:
+    the whole image), bilinear with antialiasing, then the centre `size` x `size` square;
+    float32 RGB 0-255.
+
+    Sizes and offsets are torchvision's `Resize(resize_size)` and `CenterCrop(size)`, the
+    transform ImageNet models are usually evaluated with (e.g. 256 and 224): the longer side
+    becomes `floor(resize_size * long / short)` and the crop starts at `(side - size) / 2`
+    rounded half to even. `ZFNetConfig.image_resize_size` says which `resize_size` a model
+    takes.
+    """
+    resize = size if resize_size is None else int(resize_size)
+    if resize < size:
+        raise ValueError(f"resize_size must be >= the crop size {size}, got {resize}")
     image = tf.cast(image, tf.float32)
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.cast(size, tf.float32) / tf.reduce_min(shape)
-    new_shape = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
-    image = tf.image.resize(image, new_shape, antialias=True)
-    image = tf.image.resize_with_crop_or_pad(image, size, size)
+    shape = tf.shape(image)[:2]
+    # Integer arithmetic gives torchvision's int(resize * long / short) exactly.
+    new_shape = resize * shape // tf.reduce_min(shape)
+    image = tf.image.resize(image, new_shape, method="bilinear", antialias=True)
+    # tf.round rounds half to even, as Python's round in torchvision's CenterCrop.
+    top, left = tf.unstack(tf.cast(tf.round(tf.cast(new_shape - size, tf.float32) / 2), tf.int32))
+    image = image[top : top + size, left : left + size, :]
     image = tf.clip_by_value(image, 0.0, 255.0)
     image.set_shape([size, size, 3])
     return image
@@ -96,9 +110,10 @@ def load_dataset(
     split: str = "test",
     data_dir: str | None = None,
     image_size: int = 224,
+    resize_size: int | None = None,
 ) -> tuple[tf.data.Dataset, list[str]]:
     """`load_examples` without the count: `(dataset, class_names)`."""
-    loaded = load_examples(name, split, data_dir, image_size)
+    loaded = load_examples(name, split, data_dir, image_size, resize_size=resize_size)
     return loaded.dataset, loaded.class_names
 
 
@@ -108,6 +123,7 @@ def load_examples(
     data_dir: str | None = None,
     image_size: int = 224,
     shard: tuple[int, int] | None = None,
+    resize_size: int | None = None,
 ) -> LoadedDataset:
     """An un-augmented, unbatched dataset of `(image float32 [S, S, 3] in 0-255, label int32)`.
 
@@ -120,6 +136,8 @@ def load_examples(
             of class sub-folders, one per split); the TFDS data dir otherwise (for
             "imagenet2012": the manual download folder).
         image_size: output side; images are resized (smaller side) and centre-cropped.
+        resize_size: the side the smaller side is resized to before the centre crop
+            (default `image_size`; a model's is `config.image_resize_size`).
         shard: `(num_shards, index)`: keep every `num_shards`-th example from `index` on,
             chosen before decoding (TFDS: whole files), for one worker of several.
             `num_examples` stays the size of the whole split.
@@ -139,7 +157,9 @@ def load_examples(
         dataset = _shard(tf.data.Dataset.from_tensor_slices((images[..., None], labels)), shard)
         dataset = dataset.map(
             lambda image, label: (
-                resize_to_square(tf.image.grayscale_to_rgb(tf.cast(image, tf.float32)), image_size),
+                resize_to_square(
+                    tf.image.grayscale_to_rgb(tf.cast(image, tf.float32)), image_size, resize_size
+                ),
                 label,
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -154,7 +174,7 @@ def load_examples(
         dataset = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int32)))
         dataset = _shard(dataset, shard)
         dataset = dataset.map(
-            lambda path, label: (resize_to_square(_decode_file(path), image_size), label),
+            lambda path, label: (resize_to_square(_decode_file(path), image_size, resize_size), label),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         # A file whose header and structure check out can still be truncated: drop it rather
@@ -187,7 +207,10 @@ def load_examples(
     )
     class_names = list(builder.info.features["label"].names)
     dataset = dataset.map(
-        lambda image, label: (resize_to_square(image, image_size), tf.cast(label, tf.int32)),
+        lambda image, label: (
+            resize_to_square(image, image_size, resize_size),
+            tf.cast(label, tf.int32),
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return LoadedDataset(dataset, class_names, _tfds_num_examples(builder, tfds_split, dataset))

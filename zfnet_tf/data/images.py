@@ -11,9 +11,11 @@ import tensorflow as tf
 from zfnet_tf.data.datasets import resize_to_square
 
 
-def load_image_file(path: str | os.PathLike, size: int) -> np.ndarray:
-    """Decodes a JPEG/PNG/GIF/BMP file to RGB, resizes the smaller side to `size` and takes the
-    centre square: float32 `[size, size, 3]` in 0-255. Raises ValueError naming the file."""
+def load_image_file(path: str | os.PathLike, size: int, resize_size: int | None = None) -> np.ndarray:
+    """Decodes a JPEG/PNG/GIF/BMP file to RGB, resizes the smaller side to `resize_size`
+    (default `size`) and takes the centre `size` square (`resize_to_square`): float32
+    `[size, size, 3]` in 0-255. A model's sizes are `config.input_size` and
+    `config.image_resize_size`. Raises ValueError naming the file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"image file not found: {path}")
@@ -22,11 +24,13 @@ def load_image_file(path: str | os.PathLike, size: int) -> np.ndarray:
         image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
         raise ValueError(f"cannot decode image file {path}: {error.message.splitlines()[0]}") from None
-    return resize_to_square(image, size).numpy()
+    return resize_to_square(image, size, resize_size).numpy()
 
 
-def load_image_files(paths: Sequence[str | os.PathLike], size: int) -> np.ndarray:
+def load_image_files(
+    paths: Sequence[str | os.PathLike], size: int, resize_size: int | None = None
+) -> np.ndarray:
     """`load_image_file` for each path, stacked to `[N, size, size, 3]`."""
     if not paths:
         raise ValueError("no image files given")
-    return np.stack([load_image_file(p, size) for p in paths])
+    return np.stack([load_image_file(p, size, resize_size) for p in paths])

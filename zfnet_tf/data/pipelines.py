@@ -159,9 +159,16 @@ def evaluation_data(
     split: str = "test",
     data_dir: str | None = None,
     crops: str = "center",
+    image_resize_size: int | None = None,
 ) -> tuple[tf.data.Dataset, list[str], int]:
-    """`(batches, class_names, num_examples)` of a split for `evaluate`, resized as in training."""
-    loaded = load_examples(name, split, data_dir, resize_size(input_size))
+    """`(batches, class_names, num_examples)` of a split for `evaluate`.
+
+    Images are resized (smaller side) to `image_resize_size` and cropped to `input_size`; by
+    default to `resize_size(input_size)`, as in training (the paper's 256 for 224). A model's
+    is `config.resize_size`.
+    """
+    side = resize_size(input_size) if image_resize_size is None else image_resize_size
+    loaded = load_examples(name, split, data_dir, side)
     return (
         evaluation_pipeline(loaded.dataset, input_size, batch_size, crops=crops),
         loaded.class_names,

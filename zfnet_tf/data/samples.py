@@ -10,12 +10,18 @@ from zfnet_tf.data.datasets import resize_to_square
 SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "rocket")
 
 
-def sample_images(size: int, names: tuple[str, ...] = SAMPLE_NAMES) -> tuple[np.ndarray, list[str]]:
-    """scikit-image's sample photos as a float32 `[N, size, size, 3]` batch and their names."""
+def sample_images(
+    size: int, names: tuple[str, ...] = SAMPLE_NAMES, resize_size: int | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """scikit-image's sample photos as a float32 `[N, size, size, 3]` batch and their names
+    (`resize_to_square(photo, size, resize_size)`)."""
     import skimage.data
 
     unknown = [n for n in names if n not in SAMPLE_NAMES]
     if unknown:
         raise ValueError(f"unknown sample image(s) {unknown}; available: {SAMPLE_NAMES}")
-    images = [resize_to_square(getattr(skimage.data, name)()[..., :3], size).numpy() for name in names]
+    images = [
+        resize_to_square(getattr(skimage.data, name)()[..., :3], size, resize_size).numpy()
+        for name in names
+    ]
     return np.stack(images), list(names)

@@ -58,6 +58,17 @@ class Projection:
         }
 
 
+class LayerOutputs(keras.Model):
+    """Images to a dict of layer outputs, through a `Deconvnet.activation_function`."""
+
+    def __init__(self, function, **kwargs):
+        super().__init__(**{"name": "layer_outputs", **kwargs})
+        self._outputs = function
+
+    def call(self, images):
+        return self._outputs(tf.cast(images, tf.float32))
+
+
 def layer_key(layer: int | str) -> str:
     """The name a layer goes by in signature and file names: `layer3` for ZFNet's layer 3,
     the layer name (`/` of nested models as `_`) otherwise."""
@@ -200,6 +211,12 @@ class Deconvnet:
                 autograph=False,
             )
         return self._functions[key]
+
+    def feature_model(self, layers: Sequence[int | str], input_size: Sequence[int] | None = None) -> keras.Model:
+        """A Keras model from images to `{name: output}` of the named layers (as
+        `activation_function`), for `Model.predict`'s batching, progress bar and
+        `tf.data` input. It owns no variables: it runs the model's own layers."""
+        return LayerOutputs(self.activation_function(layers, input_size))
 
     # -- projecting -------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -366,7 +366,7 @@ class Conv2DRule(LayerRule):
 
     def backward(self, node, signals, projector):
         layer = node.layer
-        out_key, in_key = node.outputs[0], node.inputs[0]
+        out_key = node.outputs[0]
         signal = activation_backward(layer, activation_name(layer.activation), signals[0], out_key, projector)
         signal = projector.clean(signal, out_key)
         span, strides, pads, dilation = self.geometry(node, projector.shapes)

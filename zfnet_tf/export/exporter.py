@@ -32,8 +32,8 @@ from zfnet_tf.export.signatures import (
     projection_signature_name,
     thumbnail_factor,
 )
-from zfnet_tf.export.layout import CLASS_NAMES_FILE, next_version
-from zfnet_tf.models import input_size
+from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE, next_version
+from zfnet_tf.models import image_transform, input_size
 
 VERIFY_TIMEOUT_SECONDS = 1800
 _RENAME_ATTEMPTS = 100
@@ -41,6 +41,12 @@ _RENAME_ATTEMPTS = 100
 
 class ExportVerificationError(RuntimeError):
     """The written SavedModel did not reproduce the Keras model; no version was published."""
+
+
+def image_transform_of(model: keras.Model) -> dict[str, int]:
+    """The model's evaluation transform as `IMAGE_TRANSFORM_FILE` holds it."""
+    size, resize_size = image_transform(model)
+    return {"input_size": size, "resize_size": resize_size}
 
 
 def export_model(
@@ -87,6 +93,8 @@ def export_model(
         os.makedirs(os.path.dirname(names_path), exist_ok=True)
         with open(names_path, "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in class_names_of(model)))
+        with open(os.path.join(staging, IMAGE_TRANSFORM_FILE), "w", encoding="utf-8") as f:
+            json.dump(image_transform_of(model), f)
         with tempfile.TemporaryDirectory(prefix="zfnet-export-check-") as scratch:
             cases = os.path.join(scratch, "cases.tfrecord")
             write_verification_cases(model, cases, layers)
@@ -187,7 +195,10 @@ def reference_cases(model: keras.Model, layers: Sequence[int | str] | None = Non
     cases = [("serving_default", {"images": images}, classify(images))]
 
     encoded = _encoded_reference_images(size)
-    decoded = np.stack([resize_to_square(tf.io.decode_png(e, channels=3), size).numpy() for e in encoded])
+    resize = image_transform(model)[1]
+    decoded = np.stack(
+        [resize_to_square(tf.io.decode_png(e, channels=3), size, resize).numpy() for e in encoded]
+    )
     cases.append(("classify_bytes", {"image_bytes": np.array(encoded, dtype=object)}, classify(decoded)))
 
     deconvnet = Deconvnet(model)

@@ -10,6 +10,10 @@ import os
 # Inside a version: the labels of the logits, one a line (servers and clients answer with
 # them). `assets.extra` is the SavedModel folder for files the graph does not read.
 CLASS_NAMES_FILE = os.path.join("assets.extra", "class_names.txt")
+# How an image becomes an input of `serving_default` and `project_layer{l}`, for clients that
+# prepare images themselves (`classify_bytes` does it in the graph): a JSON object
+# `{"input_size": S, "resize_size": R}`, the shorter side resized to R, then the centre S crop.
+IMAGE_TRANSFORM_FILE = os.path.join("assets.extra", "image_transform.json")
 
 
 def list_versions(base_path: str | os.PathLike) -> list[int]:

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from zfnet_tf.data.datasets import resize_to_square
 from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
-from zfnet_tf.models import ZFNetBackbone, get_backbone, input_size
+from zfnet_tf.models import ZFNetBackbone, get_backbone, image_transform, input_size
 
 CLASSIFY_SIGNATURES = ("serving_default", "classify_bytes")
 FEATURES_SIGNATURE = "features"
@@ -149,14 +149,15 @@ def thumbnail_factor(height: int, width: int) -> int:
     return max(1, math.ceil(max(height, width) / MAP_THUMBNAIL_SIDE))
 
 
-def decode_image_bytes(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
+def decode_image_bytes(image_bytes: tf.Tensor, size: int, resize_size: int | None = None) -> tf.Tensor:
     """JPEG/PNG/GIF/BMP bytes `[N]` to float32 `[N, size, size, 3]` RGB 0-255, the way
-    `zfnet_tf.data` prepares images: smaller side to `size`, then the centre square."""
+    `zfnet_tf.data` prepares images: smaller side to `resize_size` (default `size`), then the
+    centre `size` square (`resize_to_square`)."""
 
     def decode_one(data):
         # uint8 output scales 16-bit PNGs down to 0-255 instead of handing on 0-65535.
         image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
-        return resize_to_square(image, size)
+        return resize_to_square(image, size, resize_size)
 
     return tf.map_fn(
         decode_one,
@@ -187,13 +188,13 @@ def map_thumbnails(top: tf.Tensor) -> dict[str, tf.Tensor]:
     return {"maps": tf.cast(levels, tf.int32), "maximum": maximum}
 
 
-def decode_endpoint(size: int):
+def decode_endpoint(size: int, resize_size: int | None = None):
     """`decode_bytes`: `image_bytes` string `[N]` -> `pixels` int32 `[N, S, S, 3]`: the
     image as the model sees it (decoded, resized and cropped as by `classify_bytes`),
     rounded to whole RGB levels so a page can show it and send it back as short JSON."""
 
     def decode(image_bytes):
-        pixels = tf.round(decode_image_bytes(image_bytes, size))
+        pixels = tf.round(decode_image_bytes(image_bytes, size, resize_size))
         return {"pixels": tf.cast(pixels, tf.int32)}
 
     return decode, [tf.TensorSpec([None], tf.string, name="image_bytes")]
@@ -327,6 +328,7 @@ def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None 
     projectable = projectable_layers(model, layers)
     size = input_size(model)
     channels = int(model.inputs[0].shape[-1])
+    resize_size = image_transform(model)[1]
     deconvnet = Deconvnet(model)
     feature_names = feature_output_names(model, layers)
     extractor = deconvnet.activation_function(list(feature_names.values()))
@@ -337,7 +339,7 @@ def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None 
         return classifier_outputs(model, images)
 
     def classify_bytes(image_bytes):
-        return classify(decode_image_bytes(image_bytes, size))
+        return classify(decode_image_bytes(image_bytes, size, resize_size))
 
     def features(images):
         outputs = extractor(images)
@@ -350,7 +352,7 @@ def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None 
     for layer in projectable:
         endpoints[projection_signature_name(layer)] = projection_endpoint(deconvnet, layer, "max", images_spec)
     endpoints[FEATURES_SIGNATURE] = (features, [images_spec])
-    endpoints[DECODE_SIGNATURE] = decode_endpoint(size)
+    endpoints[DECODE_SIGNATURE] = decode_endpoint(size, resize_size)
     endpoints[CLASS_NAMES_SIGNATURE] = class_names_endpoint(class_names_of(model))
     for layer in projectable:
         endpoints[maps_signature_name(layer)] = maps_endpoint(deconvnet, layer, images_spec)

@@ -76,6 +76,34 @@ def load_model(path: str) -> keras.Model:
     return model
 
 
+def save_model(model: keras.Model, path: str) -> str:
+    """Writes `model` to the `.keras` file `path` atomically: to a temporary file beside it,
+    renamed into place once complete, so `path` is never a partial file; returns `path`."""
+    import os
+
+    from zfnet_tf.files import atomic_path
+
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"model file must end with .keras, got {path}")
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+    return path
+
+
+def image_transform(model: keras.Model) -> tuple[int, int]:
+    """`(size, resize_size)` of the model's evaluation transform: the shorter side of an image
+    resized to `resize_size`, then the centre `size` square (`zfnet_tf.data.resize_to_square`).
+    A ZFNet's config says it; other classifiers carry `resize_size` (`ImageClassifier`), else
+    the whole image is resized to the input (`resize_size == size`)."""
+    try:
+        config = get_backbone(model).config
+        return config.input_size, config.image_resize_size
+    except ValueError:
+        size = input_size(model)
+        return size, int(getattr(model, "resize_size", None) or size)
+
+
 def input_size(model: keras.Model) -> int:
     """The side of the square images `model` takes (its input's height and width)."""
     shape = tuple(model.inputs[0].shape)
@@ -97,5 +125,7 @@ __all__ = [
     "get_backbone",
     "input_size",
     "keras_application",
+    "image_transform",
     "load_model",
+    "save_model",
 ]

@@ -85,4 +85,8 @@ def keras_application(
         from zfnet_tf.data.imagenet import imagenet_classes
 
         class_names = list(imagenet_classes().names)
-    return ImageClassifier(images, network(x), name=name.lower(), class_names=class_names)
+    # ImageNet's evaluation transform: the shorter side to 256/224 of the input, the centre square.
+    resize_size = round(input_size * 256 / 224)
+    return ImageClassifier(
+        images, network(x), name=name.lower(), class_names=class_names, resize_size=resize_size
+    )

@@ -20,7 +20,9 @@ def normalization_layer(config: ZFNetConfig, name: str) -> keras.layers.Layer | 
     if config.normalization == "lcn":
         return LocalContrastNormalization(config.lcn_kernel_size, config.lcn_sigma, name=name)
     if config.normalization == "lrn":
-        return LocalResponseNormalization(name=name)
+        return LocalResponseNormalization(
+            config.lrn_depth_radius, config.lrn_bias, config.lrn_alpha, config.lrn_beta, name=name
+        )
     return None
 
 
@@ -29,11 +31,14 @@ class ZFNetBackbone(keras.Model):
     """ZFNet's layers 1-7: images (RGB 0-255) to the fc7 feature vector.
 
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks" (arXiv 1311.2901),
-    Fig. 3; every variant comes from a `ZFNetConfig`. The mean RGB is subtracted inside the model
-    so that training, export and serving all take raw 0-255 pixels.
+    Fig. 3; every variant comes from a `ZFNetConfig`. The input transform (`(x - mean_rgb) /
+    std_rgb`) runs inside the model so that training, export and serving all take raw 0-255
+    pixels.
 
     Every intermediate has a stable layer name: `preprocess`, `conv{l}_pad`, `conv{l}` (ReLU
-    output), `pool{l}`, `norm{l}`, `flatten`, `fc6`, `fc7` (ReLU outputs, before dropout).
+    output), `pool{l}`, `norm{l}` (after the pool, or before it with
+    `normalization_position="before_pool"`), `flatten`, `fc6`, `fc7` (ReLU outputs, before
+    dropout).
     `feature_names` lists those a given config has, and `feature_extractor` returns a model
     that outputs any of them. The pools run without switches here (XLA-compatible); the
     deconvnet asks the same layers for switches.
@@ -53,8 +58,11 @@ class ZFNetBackbone(keras.Model):
         )
 
         images = keras.Input((config.input_size, config.input_size, 3), name="images")
+        # One multiply-add per channel: (x - mean) / std == x * (1 / std) + (-mean / std).
         x = keras.layers.Rescaling(
-            1.0, offset=[-m for m in config.mean_rgb], name="preprocess"
+            [1.0 / s for s in config.std_rgb],
+            offset=[-m / s for m, s in zip(config.mean_rgb, config.std_rgb)],
+            name="preprocess",
         )(images)
         names = []
         for block in config.conv_blocks:
@@ -72,15 +80,17 @@ class ZFNetBackbone(keras.Model):
                 name=f"conv{block.layer}",
             )(x)
             names.append(f"conv{block.layer}")
-            if block.pool:
-                x = MaxPoolWithSwitches(
-                    3, 2, block.pool_padding, return_switches=False, name=f"pool{block.layer}"
-                )(x)
-                names.append(f"pool{block.layer}")
             norm = normalization_layer(config, f"norm{block.layer}") if block.normalize else None
-            if norm is not None:
-                x = norm(x)
-                names.append(f"norm{block.layer}")
+            stages = [norm] if norm is not None else []
+            if block.pool:
+                pool = MaxPoolWithSwitches(
+                    3, 2, block.pool_padding, return_switches=False, name=f"pool{block.layer}"
+                )
+                before = config.normalization_position == "before_pool"
+                stages = stages + [pool] if before else [pool] + stages
+            for stage in stages:
+                x = stage(x)
+                names.append(stage.name)
         x = keras.layers.Flatten(name="flatten")(x)
         for index, units in enumerate(config.dense_units):
             layer_name = f"fc{6 + index}"

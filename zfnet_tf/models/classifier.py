@@ -81,11 +81,16 @@ class ImageClassifier(keras.Model):
     Args:
         inputs, outputs, name: as for `keras.Model`.
         class_names: optional label of each output class.
+        resize_size: the evaluation transform's resize (the shorter side of an image to this,
+            then the centre input-sized square; `zfnet_tf.models.image_transform`); default:
+            the input size (the whole image).
     """
 
     def __init__(self, inputs, outputs, name=None, **kwargs):
         class_names = kwargs.pop("class_names", None)
+        resize_size = kwargs.pop("resize_size", None)
         super().__init__(inputs, outputs, name=name, **kwargs)
+        self.resize_size = None if resize_size is None else int(resize_size)
         num_classes = int(self.output.shape[-1])
         if class_names is not None:
             class_names = [str(n) for n in class_names]
@@ -94,12 +99,14 @@ class ImageClassifier(keras.Model):
         self.class_names = class_names
 
     def get_config(self):
-        return {**super().get_config(), "class_names": self.class_names}
+        return {**super().get_config(), "class_names": self.class_names, "resize_size": self.resize_size}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
         class_names = config.pop("class_names", None)
+        resize_size = config.pop("resize_size", None)
         model = super().from_config(config, custom_objects=custom_objects)
         model.class_names = class_names
+        model.resize_size = resize_size
         return model

@@ -137,6 +137,7 @@ class ServingClient:
         self._signatures: dict[str, SignatureSpec] | None = None
         self._class_names = list(class_names) if class_names is not None else None
         self._served_class_names: list[str] | None = None
+        self._served_image_transform: dict | None = None
         if protocol == "rest":
             import httpx
 
@@ -176,6 +177,7 @@ class ServingClient:
                 body = self._rest("GET", "/metadata")
                 signature_map = body["metadata"]["signature_def"]["signature_def"]
                 self._served_class_names = body["metadata"].get("class_names")
+                self._served_image_transform = body["metadata"].get("image_transform")
             else:
                 signature_map = self._grpc_signature_map()
             self._signatures = {
@@ -204,6 +206,18 @@ class ServingClient:
         """Side of the square images the `serving_default` signature takes."""
         shape = self.signatures()["serving_default"].inputs["images"].shape
         return int(shape[1])
+
+    def image_resize_size(self) -> int:
+        """The side an image's shorter side is resized to before the centre `input_size`
+        crop, as the model's export says (`image_transform`, sent by this project's server);
+        `input_size` (the whole image) when the server does not say."""
+        if self.protocol == "rest":
+            self.signatures()
+        elif self._served_image_transform is None:
+            value = self._grpc_metadata_tensor("image_transform")
+            self._served_image_transform = None if value is None else json.loads(value.item())
+        transform = self._served_image_transform or {}
+        return int(transform.get("resize_size", self.input_size()))
 
     # -- predict ----------------------------------------------------------------------------
 
@@ -315,20 +329,26 @@ class ServingClient:
         as_json = json_format.MessageToDict(signature_map, preserving_proto_field_name=True)
         return as_json.get("signature_def", {})
 
-    def _grpc_class_names(self) -> list[str] | None:
+    def _grpc_metadata_tensor(self, field: str) -> np.ndarray | None:
+        """A metadata field this project's server sends as a TensorProto; None if the server
+        has no such field (tensorflow_model_server: "Metadata field ... is not supported")."""
         import tensorflow as tf
         from tensorflow.core.framework import tensor_pb2
         from tensorflow_serving.apis import get_model_metadata_pb2
 
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["class_names"])
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[field])
         self._model_spec(request.model_spec)
         try:
             response = self._grpc_call(self._stub.GetModelMetadata, request)
         except ServingClientError:
-            return None  # tensorflow_model_server: "Metadata field class_names is not supported"
+            return None
         proto = tensor_pb2.TensorProto()
-        response.metadata["class_names"].Unpack(proto)
-        return [name.decode("utf-8") for name in tf.make_ndarray(proto).ravel()]
+        response.metadata[field].Unpack(proto)
+        return tf.make_ndarray(proto)
+
+    def _grpc_class_names(self) -> list[str] | None:
+        names = self._grpc_metadata_tensor("class_names")
+        return None if names is None else [name.decode("utf-8") for name in names.ravel()]
 
 
 # -- what `zfnet-tf client` runs --------------------------------------------------------------
@@ -353,10 +373,14 @@ def project_image_files(
     layer: int,
     feature: int,
     out_dir: str,
+    resize_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """Projects layer `layer`'s feature `feature` (-1: strongest) of each image through the
     server and writes `<name>_layer<l>_feature<f>.png` (the projection, grey = 0) and
     `<name>_input.png` (the image as the model saw it) to `out_dir`.
+
+    Each image's shorter side is resized to `resize_size` (default: what the server says the
+    model takes, `ServingClient.image_resize_size`) before the centre crop.
 
     Returns one dict per image: the PNG paths, `feature`, `activation` and `location`.
     """
@@ -369,7 +393,9 @@ def project_image_files(
         raise ValueError(f"--layer must be in 1..5, got {layer}")
     if feature < -1:
         raise ValueError(f"--feature must be -1 (strongest) or a map index, got {feature}")
-    images = load_image_files(list(paths), client.input_size())
+    size = client.input_size()
+    resize = client.image_resize_size() if resize_size is None else resize_size
+    images = load_image_files(list(paths), size, resize)
     outputs = client.project(images, layer, feature)
     os.makedirs(out_dir, exist_ok=True)
     results = []

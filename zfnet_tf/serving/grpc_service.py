@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent import futures
 
@@ -25,6 +26,9 @@ SIGNATURE_DEF_FIELD = "signature_def"
 # Not a TF Serving field: this server's answer for the SavedModel's class names (a string
 # TensorProto). TF Serving rejects it as unsupported, which tells a client to look elsewhere.
 CLASS_NAMES_FIELD = "class_names"
+# Likewise: the SavedModel's image transform (`assets.extra/image_transform.json`), as a
+# string TensorProto holding that JSON.
+IMAGE_TRANSFORM_FIELD = "image_transform"
 # TF Serving accepts messages of any size; gRPC's default would cap requests at 4 MB.
 UNLIMITED_MESSAGES = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
@@ -72,7 +76,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             if not request.metadata_field:
                 raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
-            unsupported = [f for f in request.metadata_field if f not in (SIGNATURE_DEF_FIELD, CLASS_NAMES_FIELD)]
+            fields = (SIGNATURE_DEF_FIELD, CLASS_NAMES_FIELD, IMAGE_TRANSFORM_FIELD)
+            unsupported = [f for f in request.metadata_field if f not in fields]
             if unsupported:
                 raise invalid_argument(f"Metadata field {unsupported[0]} is not supported")
             name, version, label = _spec(request.model_spec)
@@ -82,15 +87,21 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.version.value = servable.version
             for field in request.metadata_field:
                 packed = any_pb2.Any()
+                value = {
+                    CLASS_NAMES_FIELD: servable.class_names,
+                    IMAGE_TRANSFORM_FIELD: (
+                        None if servable.image_transform is None else json.dumps(servable.image_transform)
+                    ),
+                }.get(field)
                 if field == SIGNATURE_DEF_FIELD:
                     packed.Pack(servable.signature_def_map())
-                elif servable.class_names is None:
+                elif value is None:
                     raise ServingError(
                         grpc.StatusCode.NOT_FOUND,
-                        f"model {name} version {servable.version} ships no class names",
+                        f"model {name} version {servable.version} ships no {field.replace('_', ' ')}",
                     )
                 else:
-                    packed.Pack(tf.make_tensor_proto(servable.class_names))
+                    packed.Pack(tf.make_tensor_proto(value))
                 response.metadata[field].CopyFrom(packed)
             return response
         except ServingError as error:

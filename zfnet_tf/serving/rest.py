@@ -41,11 +41,14 @@ def _message_to_json(message) -> dict:
 
 
 def metadata_json(model_name: str, servable: Servable) -> dict:
-    """GetModelMetadata's answer as TF Serving's REST API prints it, plus `class_names` when
-    the SavedModel ships them (`assets.extra/class_names.txt`)."""
+    """GetModelMetadata's answer as TF Serving's REST API prints it, plus `class_names` and
+    `image_transform` when the SavedModel ships them (`assets.extra/class_names.txt`,
+    `assets.extra/image_transform.json`)."""
     metadata = {"signature_def": _message_to_json(servable.signature_def_map())}
     if servable.class_names is not None:
         metadata["class_names"] = servable.class_names
+    if servable.image_transform is not None:
+        metadata["image_transform"] = servable.image_transform
     return {
         "model_spec": {"name": model_name, "signature_name": "", "version": str(servable.version)},
         "metadata": metadata,

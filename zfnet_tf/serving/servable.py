@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Iterable, Mapping
 
@@ -11,7 +12,7 @@ from google.protobuf import message
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from zfnet_tf.export.layout import CLASS_NAMES_FILE
+from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE
 from zfnet_tf.serving.errors import (
     ServingError,
     invalid_argument,
@@ -49,6 +50,14 @@ def read_class_names(path: str) -> list[str] | None:
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
+def read_image_transform(path: str) -> dict | None:
+    transform_path = os.path.join(path, IMAGE_TRANSFORM_FILE)
+    if not os.path.isfile(transform_path):
+        return None
+    with open(transform_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def describe_shape(info: meta_graph_pb2.TensorInfo) -> str:
     if info.tensor_shape.unknown_rank:
         return "[any shape]"
@@ -82,6 +91,7 @@ class Servable:
             if key in self._loaded.signatures
         }
         self.class_names = read_class_names(path)
+        self.image_transform = read_image_transform(path)
 
     def signature_def_map(self) -> get_model_metadata_pb2.SignatureDefMap:
         signature_map = get_model_metadata_pb2.SignatureDefMap()

@@ -18,15 +18,8 @@ import tensorflow as tf
 
 from zfnet_tf import visualization
 from zfnet_tf.deconv import Deconvnet
-from zfnet_tf.models import get_backbone
-
-
-def _atomic_write_json(path: str, values: dict) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(values, handle, indent=2)
-    os.replace(temporary, path)
+from zfnet_tf.files import atomic_path, write_json
+from zfnet_tf.models import get_backbone, save_model
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -45,11 +38,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.keep = keep
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
-        path = os.path.join(self.directory, f"epoch-{epoch + 1:03d}.keras")
-        temporary = os.path.join(self.directory, f".epoch-{epoch + 1:03d}.tmp.keras")
-        self.model.save(temporary)
-        os.replace(temporary, path)
+        save_model(self.model, os.path.join(self.directory, f"epoch-{epoch + 1:03d}.keras"))
         for old in sorted(glob.glob(os.path.join(self.directory, "epoch-*.keras")))[: -self.keep]:
             os.remove(old)
 
@@ -79,7 +68,7 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         best = None if self.best is None else float(self.best)
-        _atomic_write_json(
+        write_json(
             self.state_path,
             {"epoch": epoch + 1, "best": best, "wait": self.wait,
              "cooldown_counter": self.cooldown_counter},
@@ -272,17 +261,14 @@ class FeatureEvolution(keras.callbacks.Callback):
 
     def _save(self) -> None:
         epochs = sorted(self.columns)
-        directory = os.path.dirname(self.path) or "."
-        os.makedirs(directory, exist_ok=True)
-        temporary = self.state_path + ".tmp.npz"
-        np.savez_compressed(
-            temporary,
-            epochs=np.array(epochs),
-            rows=np.array(self.rows),
-            cells=np.stack([self.columns[e][0] for e in epochs]),
-            boxes=np.stack([self.columns[e][1] for e in epochs]),
-        )
-        os.replace(temporary, self.state_path)
+        with atomic_path(self.state_path) as temporary:
+            np.savez_compressed(
+                temporary,
+                epochs=np.array(epochs),
+                rows=np.array(self.rows),
+                cells=np.stack([self.columns[e][0] for e in epochs]),
+                boxes=np.stack([self.columns[e][1] for e in epochs]),
+            )
         self.write_figure()
 
     def write_figure(self) -> str:

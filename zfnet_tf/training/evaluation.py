@@ -36,7 +36,8 @@ def evaluate_model(
     """Top-1 and top-5 error of `model` on a dataset split, per cropping.
 
     Zeiler & Fergus (arXiv 1311.2901), Sec. 3 and Table 2: images are resized (smaller side to
-    256 for 224 inputs, scaled alike for other sizes) and centre-cropped to 256; "center" scores
+    256 for 224 inputs, scaled alike for other sizes, or to the model's
+    `config.resize_size`) and centre-cropped to that square; "center" scores
     the centre crop, "ten" averages the softmax of the 4 corner and centre crops and their
     mirror images. "Top-5 error" counts an image wrong when its class is not among the 5 most
     probable (among all classes when there are fewer than 5).
@@ -62,7 +63,8 @@ def evaluate_model(
     results = []
     for crop in crops:
         batches, class_names, num_examples = evaluation_data(
-            dataset, size, batch_size, split, data_dir, crops=crop
+            dataset, size, batch_size, split, data_dir, crops=crop,
+            image_resize_size=backbone.config.resize_size,
         )
         if len(class_names) != num_classes:
             raise ValueError(

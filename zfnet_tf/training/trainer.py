@@ -31,7 +31,8 @@ import tensorflow as tf
 
 from zfnet_tf.data.pipelines import evaluation_data, make_training_data
 from zfnet_tf.config import get_config
-from zfnet_tf.models import build_model
+from zfnet_tf.files import atomic_path
+from zfnet_tf.models import build_model, save_model
 from zfnet_tf.training import callbacks as zcallbacks
 from zfnet_tf.training.recipe import TrainingRecipe, get_recipe
 from zfnet_tf.training.strategy import get_strategy, is_chief, is_multi_worker, worker_index
@@ -100,17 +101,13 @@ def _trim_history(path: str, finished: int) -> None:
         reader = csv.DictReader(handle)
         fieldnames = reader.fieldnames
         rows = [row for row in reader if int(float(row["epoch"])) < finished]
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", newline="") as handle:
-        if rows and fieldnames:
-            writer = csv.DictWriter(handle, fieldnames=fieldnames)
-            writer.writeheader()
-            writer.writerows(rows)
-    if rows:
-        os.replace(temporary, path)
-    else:
-        os.remove(temporary)
+    if not rows:
         os.remove(path)
+        return
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _check_resumable(run_path: str, run: dict, resume: bool) -> None:
@@ -225,9 +222,7 @@ def _save_model_atomically(model: keras.Model, path: str) -> None:
     """
     inference_model = model.__class__.from_config(model.get_config())
     inference_model.set_weights(model.get_weights())
-    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp.keras")
-    inference_model.save(temporary)
-    os.replace(temporary, path)
+    save_model(inference_model, path)
 
 
 def train(

@@ -90,9 +90,12 @@ class ImageCollection:
         digest.update(self.labels.tobytes())
         return digest.hexdigest()
 
-    def images(self, indices: Sequence[int], image_size: int) -> tf.data.Dataset:
+    def images(
+        self, indices: Sequence[int], image_size: int, resize_size: int | None = None
+    ) -> tf.data.Dataset:
         """The images at `indices`, in that order: float32 `[S, S, 3]` RGB 0-255, un-augmented
-        (smaller side resized to `image_size`, centre square)."""
+        (smaller side resized to `resize_size`, default `image_size`; centre `image_size`
+        square: `resize_to_square`)."""
         sources = [self.sources[int(i)] for i in indices]
         if not sources:
             raise ValueError("no images selected")
@@ -100,16 +103,20 @@ class ImageCollection:
         dataset = tf.data.Dataset.from_tensor_slices(tf.constant(sources, tf.string))
         return dataset.map(
             lambda source: resize_to_square(
-                tf.io.decode_image(read(source), channels=3, expand_animations=False), image_size
+                tf.io.decode_image(read(source), channels=3, expand_animations=False),
+                image_size,
+                resize_size,
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
 
-    def labelled_images(self, indices: Sequence[int], image_size: int) -> tf.data.Dataset:
+    def labelled_images(
+        self, indices: Sequence[int], image_size: int, resize_size: int | None = None
+    ) -> tf.data.Dataset:
         """`images(indices)` zipped with their int32 labels."""
         labels = tf.data.Dataset.from_tensor_slices(self.labels[np.asarray(indices, np.int64)])
-        return tf.data.Dataset.zip((self.images(indices, image_size), labels))
+        return tf.data.Dataset.zip((self.images(indices, image_size, resize_size), labels))
 
     def check_decodable(self, indices: Iterable[int]) -> None:
         """Raises ValueError naming the first image among `indices` that does not decode."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from zfnet_tf.files import atomic_path
 from zfnet_tf.models import get_backbone
 from zfnet_tf.transfer.datasets import ImageCollection
 
@@ -66,7 +66,12 @@ class FeatureExtractor:
     def extract(self, collection: ImageCollection) -> np.ndarray:
         """float32 `[len(collection), D]` features, one forward pass over the collection."""
         indices = np.arange(len(collection))
-        batches = collection.images(indices, self.image_size).batch(self.batch_size).prefetch(1)
+        config = self.backbone.config
+        batches = (
+            collection.images(indices, config.input_size, config.image_resize_size)
+            .batch(self.batch_size)
+            .prefetch(1)
+        )
         iterator = iter(batches)
         outputs = []
         while True:
@@ -131,8 +136,6 @@ class FeatureCache:
         self._memory[key] = features
         self.last_source = "computed"
         if path is not None:
-            os.makedirs(self.directory, exist_ok=True)
-            partial = f"{path}.{os.getpid()}.{time.time_ns()}.tmp.npz"
-            np.savez(partial, features=features, names=np.asarray(collection.names))
-            os.replace(partial, path)
+            with atomic_path(path) as partial:
+                np.savez(partial, features=features, names=np.asarray(collection.names))
         return features

@@ -34,9 +34,8 @@ def fit_on_split(
         raise ValueError(
             f"the network has {model.num_classes} classes, the data {collection.num_classes}"
         )
-    size = model.config.input_size
     images = (
-        collection.labelled_images(split.train, size)
+        collection.labelled_images(split.train, model.config.input_size, model.config.image_resize_size)
         .map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label))
         .cache()
         .shuffle(len(split.train), seed=split.seed, reshuffle_each_iteration=True)
@@ -59,7 +58,8 @@ def predict_classes(
     model: keras.Model, collection: ImageCollection, indices: np.ndarray, batch_size: int = 64
 ) -> np.ndarray:
     """The most probable class of each image at `indices` (un-augmented, centre crop)."""
-    batches = collection.images(indices, model.config.input_size).batch(batch_size)
+    config = model.config
+    batches = collection.images(indices, config.input_size, config.image_resize_size).batch(batch_size)
     # A plain call per batch: `predict` would trace a new function for every network trained.
     return np.concatenate(
         [np.argmax(keras.ops.convert_to_numpy(model(b, training=False)), -1) for b in batches]

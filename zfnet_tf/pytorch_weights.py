@@ -1,0 +1,372 @@
+"""PyTorch state dicts as NumPy arrays, read in a separate process; pytorchcv's ZFNet layout.
+
+PyTorch and TensorFlow in one Python process have crashed (DESIGN §8). The caller's side of
+this module (`read_torch_weights`, `torch_layout`, `check_state_dict`) imports neither; it runs
+the worker side, `python -m zfnet_tf.pytorch_weights`, which imports torch (and, to fetch,
+pytorchcv) and never TensorFlow, and hands the tensors back as an uncompressed `.npz` file:
+
+    python -m zfnet_tf.pytorch_weights read FILE.pth OUT.npz
+    python -m zfnet_tf.pytorch_weights fetch NAME OUT.npz   # pytorchcv's model store
+
+`fetch` goes through pytorchcv's own store (`get_model_file`): its file table, download,
+cache (`~/.torch/models`) and SHA-1 check. The worker reports on stdout, one JSON object a
+line: `{"event": "download", "file": ZIP, "url": URL}` when pytorchcv starts a download
+(the caller watches ZIP grow), `{"event": "read", "file": PTH}`, then `{"event": "done",
+"tensors": N}` or `{"event": "error", "kind": KIND, "message": ...}` (exit code 1), KIND one of
+"missing_extra", "network", "fetch", "bad_file".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS, ZFNetConfig, pretrained_preset
+
+# A download that receives no byte for this long is taken for a missing network and stopped.
+STALL_SECONDS = 30.0
+WORKER_MODULE = "zfnet_tf.pytorch_weights"
+
+# -- the caller's side: no torch, no TensorFlow -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TorchTensor:
+    """Where one Keras weight comes from in pytorchcv's state dict."""
+
+    key: str  # e.g. "features.stage1.unit1.conv.weight"
+    layer: str  # the Keras layer, e.g. "conv1"
+    shape: tuple[int, ...]  # the PyTorch shape
+
+
+def torch_layout(config: ZFNetConfig) -> list[TorchTensor]:
+    """The state-dict tensors of pytorchcv's AlexNet/ZFNet for a network of `config`, in order.
+
+    pytorchcv groups the conv units into stages that each end with a pool (`stage1.unit1` is
+    layer 1, `stage3.unit1..3` are layers 3-5 for Fig. 3), and names the dense layers
+    `output.fc1.fc`, `output.fc2.fc` and the classifier `output.fc3`.
+    """
+    tensors = []
+    stage, unit, channels = 1, 0, 3
+    for block in config.conv_blocks:
+        unit += 1
+        prefix = f"features.stage{stage}.unit{unit}.conv"
+        kernel = (block.filters, channels, block.kernel_size, block.kernel_size)
+        tensors += [
+            TorchTensor(f"{prefix}.weight", f"conv{block.layer}", kernel),
+            TorchTensor(f"{prefix}.bias", f"conv{block.layer}", (block.filters,)),
+        ]
+        channels = block.filters
+        if block.pool:
+            stage, unit = stage + 1, 0
+    side = list(config.feature_map_sizes().values())[-1]
+    inputs = side * side * channels
+    for index, units in enumerate((*config.dense_units, config.num_classes)):
+        last = index == len(config.dense_units)
+        prefix = f"output.fc{index + 1}" + ("" if last else ".fc")
+        layer = "fc8" if last else f"fc{6 + index}"
+        tensors += [
+            TorchTensor(f"{prefix}.weight", layer, (units, inputs)),
+            TorchTensor(f"{prefix}.bias", layer, (units,)),
+        ]
+        inputs = units
+    return tensors
+
+
+def _matching_architectures(state: Mapping[str, np.ndarray]) -> list[str]:
+    return [
+        name
+        for name, preset in PRETRAINED_PRESETS.items()
+        if all(
+            t.key in state and tuple(state[t.key].shape) == t.shape for t in torch_layout(PRESETS[preset])
+        )
+    ]
+
+
+def check_state_dict(state: Mapping[str, np.ndarray], config: ZFNetConfig, name: str, source: str) -> None:
+    """Raises ValueError naming the first tensor `state` lacks or has in another shape."""
+    for tensor in torch_layout(config):
+        if tensor.key not in state:
+            raise ValueError(
+                f"{source} has no tensor {tensor.key!r}: it is not a state dict of pytorchcv's {name}"
+            )
+        shape = tuple(state[tensor.key].shape)
+        if shape != tensor.shape:
+            others = [n for n in _matching_architectures(state) if n != name]
+            hint = f" (it holds the weights of {others[0]})" if others else ""
+            raise ValueError(
+                f"{source}: tensor {tensor.key!r} has shape {shape}, but {name} needs "
+                f"{tensor.shape}{hint}"
+            )
+
+
+def _worker_env() -> dict[str, str]:
+    """The caller's environment; the package's folder goes last on PYTHONPATH so that the
+    worker finds `zfnet_tf` even when it is not installed, and anything the caller put first
+    stays first."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, root]))
+
+
+def run_torch_worker(
+    command: str, source: str, out: str, progress: Callable[[str], None] | None = None
+) -> None:
+    """Runs `python -m zfnet_tf.pytorch_weights COMMAND SOURCE OUT` and raises ValueError with
+    its message when it fails.
+
+    While pytorchcv downloads, the file it writes must grow: after `STALL_SECONDS` without a
+    new byte (no network, a firewall that drops packets, a dead proxy) the worker is stopped.
+    `progress` is told, in a line of text, when a download starts and ends.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", WORKER_MODULE, command, source, out],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_worker_env(),
+    )
+    events: queue.Queue = queue.Queue()
+    stderr: list[str] = []
+
+    def read_events():
+        for line in process.stdout:
+            try:
+                events.put(json.loads(line))
+            except json.JSONDecodeError:
+                stderr.append(line)
+        events.put(None)
+
+    readers = [
+        threading.Thread(target=read_events, daemon=True),
+        threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    download, received, since, final = None, -1, 0.0, None
+    try:
+        while True:
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                event = {}
+            if event is None:
+                break
+            kind = event.get("event")
+            if kind == "download" and download is None:
+                download, since = event, time.monotonic()
+                if progress:
+                    progress(f"fetching {event['url']} through pytorchcv's model store")
+            elif kind == "read":
+                if download is not None and progress:
+                    progress(f"fetched {max(received, 0) / 1e6:.0f} MB; checked and cached as {event['file']}")
+                download = None  # fetched (or already cached): no more network
+            elif kind in ("done", "error"):
+                final = event
+            if download is not None:
+                size = os.path.getsize(download["file"]) if os.path.exists(download["file"]) else 0
+                if size > received:
+                    received, since = size, time.monotonic()
+                elif time.monotonic() - since > STALL_SECONDS:
+                    raise ValueError(
+                        f"no network: fetching {download['url']} received no data for "
+                        f"{STALL_SECONDS:g} s"
+                    )
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+    if final is not None and final.get("event") == "error":
+        message = final["message"]
+        if final.get("kind") == "network":
+            message = f"no network: {message}"
+        raise ValueError(message)
+    if process.returncode != 0 or final is None:
+        tail = " | ".join(line.strip() for line in stderr[-3:] if line.strip())
+        raise ValueError(f"reading the PyTorch weights failed (exit code {process.returncode}): {tail}")
+
+
+def read_torch_weights(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The state dict of pytorchcv's `name` ("zfnet", "zfnetb") as NumPy arrays, checked
+    against its architecture (`check_state_dict`): from `weights` (a `.pth` file), else
+    pytorchcv's published file (downloaded and checksum-verified by its model store).
+
+    Loads neither TensorFlow nor (in this process) PyTorch, so bad input fails in a second.
+    """
+    preset = pretrained_preset(name)
+    with tempfile.TemporaryDirectory(prefix="zfnet-tf-pretrained-") as scratch:
+        arrays = os.path.join(scratch, "state_dict.npz")
+        if weights is None:
+            run_torch_worker("fetch", name, arrays, progress)
+        else:
+            weights = os.fspath(weights)
+            if not os.path.isfile(weights):
+                raise ValueError(f"weights file not found: {weights}")
+            run_torch_worker("read", os.path.abspath(weights), arrays)
+        with np.load(arrays, allow_pickle=False) as stored:
+            state = {key: stored[key] for key in stored.files}
+    source = os.fspath(weights) if weights is not None else f"pytorchcv's {name} file"
+    check_state_dict(state, PRESETS[preset], name, source)
+    return state
+
+
+# -- the worker's side: torch (and pytorchcv), never TensorFlow ---------------------------------
+
+EXTRA_HINT = "install the extra: pip install 'zfnet-tf[pretrained]'"
+# What pytorchcv's downloader prints before each attempt (model_store._download).
+_DOWNLOADING = re.compile(r"Downloading (?P<file>.+) from (?P<url>\S+?)\.\.\.$")
+
+
+class WorkerError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def emit(event: str, **values) -> None:
+    print(json.dumps({"event": event, **values}), file=sys.__stdout__, flush=True)
+
+
+class _DownloadReporter(io.TextIOBase):
+    """Stands in for stdout while pytorchcv runs: turns its "Downloading X from URL..." lines
+    into download events and passes its other lines to stderr."""
+
+    def __init__(self):
+        self._pending = ""
+        self.url: str | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            match = _DOWNLOADING.match(line.strip())
+            if match:
+                self.url = match["url"]
+                emit("download", file=match["file"], url=match["url"])
+            elif line.strip():
+                print(line, file=sys.stderr, flush=True)
+        return len(text)
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as error:
+        raise WorkerError("missing_extra", f"PyTorch is not installed ({error}); {EXTRA_HINT}") from None
+    return torch
+
+
+def _reason(error: BaseException) -> str:
+    """`Type: message` of the error's cause, on one line (requests wraps the socket's or DNS's
+    error in urllib3's MaxRetryError, whose `reason` says what happened)."""
+    inner = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
+    cause = getattr(inner, "reason", None)
+    cause = cause if isinstance(cause, BaseException) else inner
+    text = " ".join(str(cause).split())
+    return f"{type(cause).__name__}: {text[:240]}{'...' if len(text) > 240 else ''}"
+
+
+def fetch(name: str) -> str:
+    """The path of pytorchcv's published file for `name`, downloaded and checked if needed."""
+    _import_torch()
+    try:
+        # Not pytorchcv.model_provider: it imports every model, some through torchvision's ops.
+        from pytorchcv.models.common.model_store import get_model_file
+    except ImportError as error:
+        raise WorkerError("missing_extra", f"pytorchcv is not installed ({error}); {EXTRA_HINT}") from None
+    import requests  # pytorchcv downloads with it
+
+    reporter = _DownloadReporter()
+    try:
+        with contextlib.redirect_stdout(reporter):
+            return get_model_file(name)
+    except requests.RequestException as error:  # DNS, refused or dropped connections, proxies
+        url = reporter.url or f"pytorchcv's file for {name}"
+        raise WorkerError("network", f"could not fetch {url}: {_reason(error)}") from None
+    except Exception as error:  # a bad status, checksum mismatch, broken zip, unwritable cache
+        where = f" from {reporter.url}" if reporter.url else ""
+        raise WorkerError("fetch", f"fetching pytorchcv's {name!r}{where} failed: {_reason(error)}") from None
+
+
+def read_state_dict(path: str, trusted: bool = False) -> dict:
+    """`{name: float32 or integer ndarray}` of a `torch.save(model.state_dict())` file.
+
+    Read with `weights_only=True` (tensors and containers only, no code); a checksum-verified
+    file of pytorchcv's store (`trusted`) that needs more is read as pytorchcv reads it.
+    """
+    torch = _import_torch()
+    try:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            if not trusted:
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        # weights_only's refusal wraps the unpickler's complaint in advice that does not apply.
+        refusal = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(Check the documentation|$)", str(error), re.S)
+        reason = f"unpickling with weights_only: {' '.join(refusal[1].split())}" if refusal else _reason(error)
+        raise WorkerError(
+            "bad_file",
+            f"{path} is not a readable PyTorch state dict (truncated, or not written by "
+            f"torch.save): {reason}",
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a training checkpoint that wraps the state dict
+    if not isinstance(state, dict):
+        raise WorkerError("bad_file", f"{path} holds a {type(state).__name__}, not a state dict")
+    arrays = {}
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            arrays[str(key)] = (value.float() if value.is_floating_point() else value).numpy()
+    if not arrays:
+        raise WorkerError("bad_file", f"{path} holds no tensors")
+    return arrays
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3 or argv[0] not in ("read", "fetch"):
+        print("usage: python -m zfnet_tf.pytorch_weights {read FILE|fetch NAME} OUT.npz", file=sys.stderr)
+        return 2
+    command, source, out = argv
+    try:
+        path = fetch(source) if command == "fetch" else source
+        emit("read", file=path)
+        arrays = read_state_dict(path, trusted=command == "fetch")
+        import numpy as np
+
+        np.savez(out, **arrays)
+    except WorkerError as error:
+        emit("error", kind=error.kind, message=str(error))
+        return 1
+    emit("done", tensors=len(arrays))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
