@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from zfnet_tf.config import get_config  # noqa: E402
-from zfnet_tf.data import make_training_data  # noqa: E402
+from zfnet_tf.data import DataSource, make_training_data  # noqa: E402
 from zfnet_tf.models import build_model  # noqa: E402
 from zfnet_tf.training import get_recipe  # noqa: E402
 from zfnet_tf.training.trainer import compile_model  # noqa: E402
@@ -49,8 +49,8 @@ def main() -> None:
     recipe = get_recipe(args.recipe, global_batch_size=args.batch_size)
     keras.utils.set_random_seed(0)
     data = make_training_data(
-        args.dataset, get_config(args.preset).input_size,
-        recipe.global_batch_size, args.data_dir, flip=recipe.random_flip, cache=recipe.cache, seed=0,
+        DataSource(args.dataset, args.data_dir), get_config(args.preset).input_size,
+        recipe.global_batch_size, flip=recipe.random_flip, cache=recipe.cache, seed=0,
     )
     model = build_model(args.preset, class_names=data.class_names)
     compile_model(model, recipe, args.jit_compile)

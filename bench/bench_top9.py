@@ -52,15 +52,13 @@ def main(argv=None) -> None:
 
     from zfnet_tf.analysis import Top9
     from zfnet_tf.analysis.feature_layers import iterate_batches
-    from zfnet_tf.data import load_dataset
+    from zfnet_tf.data import DataSource, load_data
     from zfnet_tf.models import build_model, load_model
 
     keras.utils.set_random_seed(0)
     model = load_model(args.model) if args.model else build_model(args.preset)
     size = model.config.input_size
-    dataset, _ = load_dataset(args.dataset, args.split, args.data_dir, image_size=size)
-    if args.limit:
-        dataset = dataset.take(args.limit)
+    dataset = load_data(DataSource(args.dataset, args.data_dir, args.split, args.limit), size).dataset
     dataset = dataset.cache()  # decode once, so every timed pass reads the same way
     for _ in dataset:
         pass

@@ -68,13 +68,11 @@ def run_demo(
     )
     trained_seconds = time.perf_counter() - start
     model = load_model(result.model_path)
-    (center,) = evaluate_model(model, DEMO_DATASET, "test", crops=("center",), batch_size=128)
+    (center,) = evaluate_model(model, DEMO_DATASET, crops=("center",), batch_size=128).results
 
-    batches, class_names, _ = evaluation_data(
-        DEMO_DATASET, model.config.input_size, NUM_PROJECTED_IMAGES, "test"
-    )
+    batches, test_data = evaluation_data(DEMO_DATASET, model.config.input_size, NUM_PROJECTED_IMAGES)
     images, labels = (t.numpy() for t in next(iter(batches)))
-    names = [f"digit {class_names[label]}" for label in labels]
+    names = [f"digit {test_data.class_names[label]}" for label in labels]
     projections = write_layer_projections(
         model, images, names, os.path.join(out_dir, "projections")
     )

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from zfnet_tf.analysis import LayerFeatures
-from zfnet_tf.data import load_dataset
+from zfnet_tf.data import DataSource, load_data
 
 
 def test_pooled_features_equal_block_means(tiny_model):
@@ -30,8 +30,8 @@ def test_accuracies_on_digits_match_sklearn_directly(tiny_model):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Normalizer, StandardScaler
 
-    train = load_dataset("digits", "train", image_size=64)[0].take(120)
-    test = load_dataset("digits", "test", image_size=64)[0].take(60)
+    train = load_data(DataSource("digits", split="train", limit=120), image_size=64).dataset
+    test = load_data(DataSource("digits", split="test", limit=60), image_size=64).dataset
     probe = LayerFeatures(tiny_model, layers=(2, 7), max_dimensions=512, progress=False)
     result = probe.run(train, test)
     assert result.num_train == 120 and result.num_test == 60

@@ -50,7 +50,7 @@ def _address(server, protocol):
 def test_classify_prints_the_top_5_labels(server, exported, photo, protocol, capsys):
     import tensorflow as tf
 
-    from zfnet_tf.data.datasets import resize_to_square
+    from zfnet_tf.data import resize_to_square
 
     model, _ = exported
     argv = ["client", "classify", "--protocol", protocol, "--server", _address(server, protocol),

@@ -8,7 +8,7 @@ import pytest
 
 import zfnet_tf
 from zfnet_tf.cli.main import main
-from zfnet_tf.data import load_examples
+from zfnet_tf.data import DataSource, load_data
 
 COUNT = 40
 
@@ -40,8 +40,8 @@ def test_centre_and_ten_crop_errors_match_numpy(tmp_path, capsys, resize_size, s
     with open(out) as handle:
         results = {r["crops"]: r for r in json.load(handle)["results"]}
 
-    loaded = load_examples("digits", "test", image_size=side)
-    examples = list(loaded.dataset.take(COUNT).as_numpy_iterator())
+    loaded = load_data(DataSource("digits", limit=COUNT), image_size=side)
+    examples = list(loaded.dataset.as_numpy_iterator())
     images = np.stack([image for image, _ in examples])
     labels = np.array([label for _, label in examples])
     margin, half = side - 64, (side - 64) // 2

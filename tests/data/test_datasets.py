@@ -1,112 +1,182 @@
-"""Dataset loading: folders with corrupt files, split sub-folders, and TFDS offline."""
+"""`load_data`: folders with unreadable files, strict, splits, limits, shards, TFDS offline,
+class names without reading data."""
 
 import io
 import os
-import warnings
+import struct
+import zlib
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from zfnet_tf.data import find_undecodable_images, load_dataset, load_examples, make_training_data
+from zfnet_tf.data import (
+    DataSource,
+    SkippedFilesWarning,
+    class_names,
+    image_collection,
+    load_data,
+    make_training_data,
+)
 
 
 def write_image(path, color, size=(20, 14), fmt=None):
     Image.fromarray(np.full((size[1], size[0], 3), color, np.uint8)).save(path, format=fmt)
 
 
-@pytest.fixture
-def folder_with_bad_files(tmp_path):
-    root = tmp_path / "images"
-    for name, color in (("cats", 30), ("dogs", 220)):
-        (root / name).mkdir(parents=True)
-        for index in range(3):
-            write_image(root / name / f"{index}.png", color)
-    write_image(root / "dogs" / "photo.jpg", 200, fmt="JPEG")
-    bad = [
-        root / "cats" / "notes.jpg",  # text with an image extension
-        root / "dogs" / "empty.png",  # zero bytes
-        root / "dogs" / "cut.png",  # a PNG cut in half
+def test_unreadable_files_are_skipped_named_and_reported(unreadable_class_folder):
+    root, bad = unreadable_class_folder
+    with pytest.warns(SkippedFilesWarning) as caught:
+        loaded = load_data(DataSource("folder", root), image_size=16)
+    (message,) = [str(w.message) for w in caught]
+    assert all(path in message for path in bad.values())
+    assert loaded.class_names == ("cats", "dogs") and loaded.num_examples == 16
+    report = loaded.report()
+    assert report["skipped_files"] == 3
+    assert [entry["path"] for entry in report["skipped"]] == list(bad.values())
+    assert [entry["reason"].split(" (")[0] for entry in report["skipped"]] == [
+        "broken JPEG header", "not a JPEG, PNG, GIF or BMP image", "truncated JPEG",
     ]
-    bad[0].write_text("not an image")
-    bad[1].write_bytes(b"")
-    buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(buffer, "PNG")
-    bad[2].write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    return root, [str(p) for p in bad]
-
-
-def test_corrupt_files_are_skipped_with_one_warning_naming_them(folder_with_bad_files):
-    root, bad = folder_with_bad_files
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_examples("folder", data_dir=str(root), image_size=16)
-    messages = [str(w.message) for w in caught if "not decodable" in str(w.message)]
-    assert len(messages) == 1
-    assert "skipped 3 of 10" in messages[0]
-    for path in bad:
-        assert path in messages[0]
-    assert loaded.class_names == ["cats", "dogs"] and loaded.num_examples == 7
-    # A whole epoch reads without an error, every good image once.
+    # A whole pass reads every good image once, with its class's colour (cats red, dogs blue).
     examples = list(loaded.dataset.as_numpy_iterator())
-    assert len(examples) == 7
-    assert sorted(int(label) for _, label in examples) == [0, 0, 0, 1, 1, 1, 1]
-    cats = [image for image, label in examples if label == 0]
-    np.testing.assert_allclose(cats[0], 30.0, atol=1e-3)
-    assert cats[0].shape == (16, 16, 3)
+    labels = np.array([label for _, label in examples])
+    np.testing.assert_array_equal(labels, [0] * 8 + [1] * 8)
+    means = np.stack([image.mean((0, 1)) for image, _ in examples])
+    assert examples[0][0].shape == (16, 16, 3)
+    np.testing.assert_allclose(means[:8].mean(0), (200, 60, 40), atol=6)
+    np.testing.assert_allclose(means[8:].mean(0), (40, 90, 210), atol=6)
 
 
-def test_a_truncated_jpeg_never_ends_an_epoch(tmp_path):
-    root = tmp_path / "images"
-    (root / "a").mkdir(parents=True)
-    write_image(root / "a" / "good.png", 90)
+def test_strict_fails_on_the_first_unreadable_file_naming_it(unreadable_class_folder):
+    root, bad = unreadable_class_folder
+    with pytest.raises(ValueError, match=f"^{bad['broken']}: broken JPEG header"):
+        load_data(DataSource("folder", root, strict=True), image_size=16)
+
+
+def png_with_a_bad_stream(size=12):
+    """A PNG whose chunks and checksums are all intact but whose compressed pixels are not: it
+    passes the quick check, and only decoding finds out."""
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
-    # The header survives, so the listing check passes it; the scan data stops half-way and
-    # only decoding finds out.
-    truncated = root / "a" / "truncated.jpg"
-    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-    assert find_undecodable_images([str(truncated)]) == []
-    data = make_training_data("folder", 16, global_batch_size=1, data_dir=str(root), seed=0)
-    labels = [int(y[0]) for _, y in data.train.take(6).as_numpy_iterator()]
-    assert labels == [0] * 6
+    Image.fromarray(np.full((size, size, 3), 99, np.uint8)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    start = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    body = bytes(length)  # zeros: not a zlib stream
+    chunk = struct.pack(">I", length) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    return data[:start] + chunk + data[start + 12 + length :]
 
 
-def test_folder_split_sub_folders(tmp_path):
+def test_a_file_only_decoding_finds_bad_never_ends_a_pass(tmp_path):
+    (tmp_path / "a").mkdir()
+    write_image(tmp_path / "a" / "0.png", 90)
+    write_image(tmp_path / "a" / "1.png", 150)
+    (tmp_path / "a" / "bad_stream.png").write_bytes(png_with_a_bad_stream())
+    loaded = load_data(DataSource("folder", str(tmp_path)), image_size=8)
+    assert loaded.num_examples == 3 and loaded.report()["skipped_files"] == 0  # it passed the check
+    means = [float(image.mean()) for image, _ in loaded.dataset.as_numpy_iterator()]
+    np.testing.assert_allclose(means, [90, 150], atol=1e-3)
+    # The listing can still name it, with TensorFlow's own reason (what transfer reports).
+    culprit = image_collection(DataSource("folder", str(tmp_path))).first_undecodable()
+    assert culprit.startswith(str(tmp_path / "a" / "bad_stream.png"))
+
+
+def test_folder_split_sub_folders_and_the_pool_of_both(tmp_path):
     for split, count in (("train", 3), ("val", 2)):
         for name in ("x", "y"):
             (tmp_path / split / name).mkdir(parents=True)
             for index in range(count):
                 write_image(tmp_path / split / name / f"{index}.png", 10 * index)
-    train = load_examples("folder", "train", str(tmp_path), 8)
-    test = load_examples("folder", "test", str(tmp_path), 8)
+    train = load_data(DataSource("folder", str(tmp_path), "train"), 8)
+    test = load_data(DataSource("folder", str(tmp_path), "test"), 8)
     assert (train.num_examples, test.num_examples) == (6, 4)
-    assert train.class_names == test.class_names == ["x", "y"]
-    # The public two-value form still works.
-    dataset, names = load_dataset("folder", "test", str(tmp_path), 8)
-    assert names == ["x", "y"] and len(list(dataset)) == 4
+    assert train.class_names == test.class_names == ("x", "y")
+    assert len(list(test.dataset)) == 4
+    pool = image_collection(DataSource("folder", str(tmp_path), "all"))
+    assert len(pool) == 10 and pool.names[0] == "train/x/0.png" and pool.names[-1] == "val/y/1.png"
+    np.testing.assert_array_equal(np.bincount(pool.labels), [5, 5])
 
 
-@pytest.mark.parametrize("name, num_classes", [("imagenet2012", 1000), ("caltech101", 102)])
-def test_tfds_loaders_offline(name, num_classes, tmp_path):
+def test_a_limit_reads_the_first_usable_examples_only(unreadable_class_folder):
+    root, bad = unreadable_class_folder
+    # cats/broken.jpg sorts first: it is skipped, and the dogs' bad files are never reached.
+    with pytest.warns(SkippedFilesWarning):
+        loaded = load_data(DataSource("folder", root, limit=5), 16)
+    assert loaded.num_examples == 5
+    assert [entry["path"] for entry in loaded.report()["skipped"]] == [bad["broken"]]
+    assert loaded.collection.names == tuple(f"cats/cats_{i}.jpg" for i in range(5))
+
+
+def test_shards_split_the_examples_before_decoding():
+    whole = load_data(DataSource("digits", limit=10), 8)
+    first = [label for _, label in load_data(DataSource("digits", limit=10), 8, shard=(3, 0)).dataset.as_numpy_iterator()]
+    labels = [label for _, label in whole.dataset.as_numpy_iterator()]
+    assert first == labels[0::3]
+    with pytest.raises(ValueError, match="shard index"):
+        load_data("digits", 8, shard=(2, 2))
+
+
+def test_training_data_reports_both_splits(unreadable_class_folder):
+    root, bad = unreadable_class_folder
+    with pytest.warns(SkippedFilesWarning):
+        data = make_training_data(DataSource("folder", root), 16, global_batch_size=4, seed=0)
+    assert data.steps_per_epoch == 4 and data.class_names == ("cats", "dogs")
+    report = data.report()
+    assert set(report) == {"train", "test"}
+    assert [entry["path"] for entry in report["train"]["skipped"]] == list(bad.values())
+    images, labels = next(iter(data.train))
+    assert images.shape == (4, 16, 16, 3)
+
+
+@pytest.mark.parametrize("name, split, expected_classes", [
+    ("imagenet2012", "train", 1000), ("imagenet2012", "test", 1000), ("caltech101", "train", 101),
+])
+def test_tfds_sources_offline(name, split, expected_classes, tmp_path):
     with tfds.testing.mock_data(num_examples=6):
-        data = make_training_data(name, 32, global_batch_size=2, data_dir=str(tmp_path), seed=0)
-        images, labels = next(iter(data.train))
-        validation_images, _ = next(iter(data.validation))
-    assert len(data.class_names) == num_classes
-    assert data.num_train_examples == 6 and data.steps_per_epoch == 3
-    assert images.shape == (2, 32, 32, 3) and validation_images.shape == (2, 32, 32, 3)
-    assert labels.dtype.name == "int32"
-    assert all(0 <= int(label) < num_classes for label in labels)
-    assert 0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 255
+        loaded = load_data(DataSource(name, str(tmp_path), split), 32)
+        examples = list(loaded.dataset.as_numpy_iterator())
+    assert len(loaded.class_names) == expected_classes
+    if name == "imagenet2012":  # the readable names of the class file, in TFDS' label order
+        assert loaded.class_names[:2] == ("tench", "goldfish") and loaded.num_examples == 6
+    assert len(examples) == loaded.num_examples > 0
+    assert all(image.shape == (32, 32, 3) and 0 <= label < expected_classes for image, label in examples)
+    assert loaded.report()["skipped_files"] == 0
 
 
-def test_unknown_dataset_and_split():
+def test_class_names_come_without_reading_any_example(unreadable_class_folder, tmp_path):
+    root, _ = unreadable_class_folder
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # listing or checking files would warn about the bad ones
+        assert class_names(DataSource("folder", root)) == ("cats", "dogs")
+    # TFDS' metadata: nothing is downloaded or prepared.
+    tfds_dir = tmp_path / "tfds"
+    caltech = class_names(DataSource("caltech101", str(tfds_dir)))
+    assert len(caltech) == 101 and "background_google" not in caltech and "accordion" in caltech
+    assert not tfds_dir.exists() or not any(tfds_dir.iterdir())
+    assert len(class_names(DataSource("caltech101", str(tfds_dir), include_background=True))) == 102
+    assert class_names(DataSource("imagenet2012"))[281] == "tabby"
+    assert class_names(DataSource("digits")) == tuple("0123456789")
+
+
+def test_bad_sources_are_named_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
-        load_examples("mnist")
+        DataSource("mnist")
     with pytest.raises(ValueError, match="split"):
-        load_examples("digits", "validation")
-    with pytest.raises(ValueError, match="data_dir"):
-        load_examples("folder")
+        DataSource("digits", split="validation")
+    with pytest.raises(ValueError, match="needs data_dir"):
+        DataSource("folder")
+    with pytest.raises(ValueError, match="no split 'all'"):
+        DataSource("imagenet2012", split="all")
+    with pytest.raises(ValueError, match="limit"):
+        DataSource("digits", limit=0)
+    with pytest.raises(ValueError, match="does not apply to 'digits'"):
+        DataSource("digits", exclude_file="x.txt")
+    with pytest.raises(ValueError, match="image folder not found: .*nothing"):
+        load_data(DataSource("folder", str(tmp_path / "nothing")))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_text("text")
+    with pytest.warns(SkippedFilesWarning), pytest.raises(ValueError, match="has no readable images"):
+        load_data(DataSource("folder", str(tmp_path)))
     assert not os.environ.get("TFDS_DATA_DIR")  # nothing here points TFDS at a real download

@@ -11,8 +11,9 @@ from PIL import Image
 
 import zfnet_tf
 from zfnet_tf.data import (
+    DataSource,
     evaluation_data,
-    load_dataset,
+    load_data,
     load_image_file,
     resize_to_square,
     sample_images,
@@ -82,13 +83,12 @@ def test_every_loader_uses_the_models_transform(tmp_path):
 
     np.testing.assert_array_equal(load_image_file(folder / "coffee.png", size, resize), expected)
     np.testing.assert_array_equal(sample_images(size, ("coffee",), resize_size=resize)[0][0], expected)
-    from_folder = next(iter(load_dataset("folder", data_dir=str(tmp_path / "photos"), image_size=size,
-                                         resize_size=resize)[0]))[0]
+    photos = DataSource("folder", str(tmp_path / "photos"))
+    from_folder = next(iter(load_data(photos, image_size=size, resize_size=resize).dataset))[0]
     np.testing.assert_allclose(from_folder.numpy(), expected, atol=1e-4)
     from_bytes = decode_image_bytes(tf.constant([encoded]), size, resize).numpy()[0]
     np.testing.assert_allclose(from_bytes, expected, atol=1e-4)
-    batches, _, _ = evaluation_data("folder", size, 1, data_dir=str(tmp_path / "photos"),
-                                    image_resize_size=config.resize_size)
+    batches, _ = evaluation_data(photos, size, 1, image_resize_size=config.resize_size)
     np.testing.assert_allclose(next(iter(batches))[0].numpy()[0], expected, atol=1e-3)
 
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 import zfnet_tf
 from tests.conftest import TINY_CLASS_NAMES
 from zfnet_tf.analysis import Occlusion
-from zfnet_tf.data.datasets import resize_to_square
+from zfnet_tf.data import resize_to_square
 from zfnet_tf.deconv import receptive_field
 from zfnet_tf.export.check import compare
 from zfnet_tf.export.exporter import reference_thumbnails

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import zfnet_tf
-from zfnet_tf.data.datasets import resize_to_square
+from zfnet_tf.data import resize_to_square
 from zfnet_tf.export import feature_output_names
 
 PROJECTION_OUTPUTS = {

@@ -41,7 +41,7 @@ class ProbeLoss(keras.callbacks.Callback):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    batches, _, _ = evaluation_data("digits", 64, 200, "test")
+    batches, _ = evaluation_data("digits", 64, 200)
     images, labels = next(iter(batches))
     probe = ProbeLoss(images, labels)
     model_dir = str(tmp_path_factory.mktemp("run") / "model")

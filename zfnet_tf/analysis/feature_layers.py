@@ -100,7 +100,7 @@ def iterate_batches(
     """Yields `(images float32 [B, size, size, 3], labels int32 [B] or None)` with a progress bar.
 
     `data` is an array of images, or a `tf.data.Dataset` of unbatched `(image, label)` pairs
-    or of images alone (what `zfnet_tf.data.load_dataset` returns).
+    or of images alone (what `zfnet_tf.data.load_data(...).dataset` is).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -130,7 +130,7 @@ class LayerFeatures:
     def run(self, train_data, test_data) -> LayerFeaturesResult:
         """Fits each classifier on `train_data`'s features per layer; scores on `test_data`.
 
-        Both are unbatched `tf.data.Dataset`s of `(image, label)` (e.g. from `load_dataset`).
+        Both are unbatched `tf.data.Dataset`s of `(image, label)` (e.g. `load_data(...).dataset`).
         """
         from sklearn.metrics import accuracy_score, balanced_accuracy_score
 

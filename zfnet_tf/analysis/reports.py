@@ -1,7 +1,9 @@
 """Each analysis run end to end: compute, draw the figure(s), write the numbers as JSON.
 
 These are the calls behind the `zfnet-tf` analysis commands, the `tools/` scripts and the
-demo. Each returns the JSON it wrote, with the written files under `"files"`.
+demo. Each returns the JSON it wrote, with the written files under `"files"` and, when given,
+the data's report (`zfnet_tf.data.LoadedData.report`: what was read, the files skipped) under
+`"data"`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from zfnet_tf.analysis.occlusion import Occlusion
 from zfnet_tf.analysis.top9 import Top9
 
 
-def _write_json(numbers: dict, out_dir: str, name: str, files: list[str]) -> dict:
+def _write_json(numbers: dict, out_dir: str, name: str, files: list[str], data_report: Mapping | None) -> dict:
     path = os.path.join(out_dir, name)
     numbers["files"] = files + [path]
+    if data_report is not None:
+        numbers["data"] = data_report
     with open(path, "w") as handle:
         json.dump(numbers, handle, indent=1)
     return numbers
@@ -45,19 +49,20 @@ def write_top9(
     batch_size: int = 64,
     maps_per_figure: int = 16,
     progress: bool = True,
+    data_report: Mapping | None = None,
 ) -> dict:
     """Fig. 2 for one layer: `top9_layer{L}.png` (pages `_1`, `_2`, ... beyond
     `maps_per_figure` maps) and `top9_layer{L}.json`.
 
     Args:
         model: a ZFNet model (e.g. `zfnet_tf.load_model("demo_output/model/model.keras")`).
-        data: images `[N, S, S, 3]` or an unbatched dataset (e.g. `load_dataset("digits")[0]`).
+        data: images `[N, S, S, 3]` or an unbatched dataset (e.g. `load_data("digits").dataset`).
         features: maps to project and draw (default: all of the layer's maps).
     """
     os.makedirs(out_dir, exist_ok=True)
     result = Top9(model, layer, k=k, batch_size=batch_size, progress=progress).run(data, features, image_names)
     figures = plots.plot_top9(result, os.path.join(out_dir, f"top9_layer{layer}"), maps_per_figure)
-    return _write_json(result.to_json(), out_dir, f"top9_layer{layer}.json", figures)
+    return _write_json(result.to_json(), out_dir, f"top9_layer{layer}.json", figures, data_report)
 
 
 def write_occlusion(
@@ -72,6 +77,7 @@ def write_occlusion(
     stride: int | None = None,
     fill="mean",
     batch_size: int = 64,
+    data_report: Mapping | None = None,
 ) -> dict:
     """Fig. 7 for each image: `occlusion.png` and `occlusion.json`.
 
@@ -88,7 +94,7 @@ def write_occlusion(
         if image_names is not None:
             entry["name"] = image_names[i]
         entry["label_name"] = _class_name(class_names, entry["label"])
-    return _write_json(numbers, out_dir, "occlusion.json", [figure])
+    return _write_json(numbers, out_dir, "occlusion.json", [figure], data_report)
 
 
 def write_invariance(
@@ -101,6 +107,7 @@ def write_invariance(
     sweeps: Mapping[str, Sequence[float]] | None = None,
     fill="mean",
     batch_size: int = 64,
+    data_report: Mapping | None = None,
 ) -> dict:
     """Fig. 5: `invariance.png` and `invariance.json` (default sweeps: `default_sweeps`)."""
     os.makedirs(out_dir, exist_ok=True)
@@ -110,7 +117,7 @@ def write_invariance(
     numbers["label_source"] = "given" if labels is not None else "predicted on the original image"
     if image_names is not None:
         numbers["images"] = list(image_names)
-    return _write_json(numbers, out_dir, "invariance.json", [figure])
+    return _write_json(numbers, out_dir, "invariance.json", [figure], data_report)
 
 
 def write_correspondence(
@@ -123,6 +130,7 @@ def write_correspondence(
     random_draws: int = 5,
     seed: int = 0,
     fill="mean",
+    data_report: Mapping | None = None,
 ) -> dict:
     """Table 1: `correspondence.png` and `correspondence.json`; boxes are `{part: [N, 4]}`."""
     os.makedirs(out_dir, exist_ok=True)
@@ -136,7 +144,7 @@ def write_correspondence(
     numbers["boxes"] = {part: np.asarray(b).tolist() for part, b in boxes.items()}
     if image_names is not None:
         numbers["images"] = list(image_names)
-    return _write_json(numbers, out_dir, "correspondence.json", [figure])
+    return _write_json(numbers, out_dir, "correspondence.json", [figure], data_report)
 
 
 def write_filters(
@@ -146,6 +154,7 @@ def write_filters(
     dead_fraction: float = 0.05,
     batch_size: int = 64,
     progress: bool = True,
+    data_report: Mapping | None = None,
 ) -> dict:
     """Fig. 6: `filters.png` (layer-1 filters and band energies of each model, side by side),
     `filters_layer2.png` (layer-2 projections over `data`, when given) and `filters.json`.
@@ -170,7 +179,7 @@ def write_filters(
     if data is not None and any(r.layer2 is not None for r in results.values()):
         files.append(plots.plot_layer2_projections(results, os.path.join(out_dir, "filters_layer2.png")))
     numbers = {"models": {name: result.to_json() for name, result in results.items()}}
-    return _write_json(numbers, out_dir, "filters.json", files)
+    return _write_json(numbers, out_dir, "filters.json", files, data_report)
 
 
 def write_layer_features(
@@ -184,13 +193,14 @@ def write_layer_features(
     regularization: float = 1.0,
     batch_size: int = 64,
     progress: bool = True,
+    data_report: Mapping | None = None,
 ) -> dict:
     """Table 7: `layer_features.png` and `layer_features.json` (accuracy by layer and classifier)."""
     os.makedirs(out_dir, exist_ok=True)
     analysis = LayerFeatures(model, layers, classifiers, max_dimensions, regularization, batch_size, progress)
     result = analysis.run(train_data, test_data)
     figure = plots.plot_layer_features(result, os.path.join(out_dir, "layer_features.png"))
-    return _write_json(result.to_json(), out_dir, "layer_features.json", [figure])
+    return _write_json(result.to_json(), out_dir, "layer_features.json", [figure], data_report)
 
 
 def write_demo_analyses(
@@ -210,16 +220,18 @@ def write_demo_analyses(
     side, so that even a small model's answer visibly moves). Returns the files by analysis.
     """
     from zfnet_tf.analysis.feature_layers import images_and_labels
-    from zfnet_tf.data import load_dataset
+    from zfnet_tf.data import load_data
     from zfnet_tf.models import get_backbone, load_model
 
     model = load_model(model_path)
     size = get_backbone(model).config.input_size
-    test, class_names = load_dataset(dataset, "test", image_size=size)
+    loaded = load_data(dataset, image_size=size)
+    test, class_names = loaded.dataset, loaded.class_names
     files: dict[str, list[str]] = {"top9": []}
     for layer in top9_layers:
         numbers = write_top9(
-            model, test, os.path.join(out_dir, "top9"), layer=layer, features=top9_features, progress=progress
+            model, test, os.path.join(out_dir, "top9"), layer=layer, features=top9_features, progress=progress,
+            data_report=loaded.report(),
         )
         files["top9"] += numbers["files"]
     images, labels = images_and_labels(test, size, occlusion_images)
@@ -232,6 +244,7 @@ def write_demo_analyses(
         class_names=getattr(model, "class_names", None) or class_names,
         patch_size=max(1, size // 3),
         stride=max(1, size // 16),
+        data_report=loaded.report(),
     )
     files["occlusion"] = numbers["files"]
     return files

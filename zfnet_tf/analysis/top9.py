@@ -153,7 +153,7 @@ class Top9:
 
         Args:
             data: images `[N, S, S, 3]` (RGB 0-255), or an unbatched `tf.data.Dataset` of
-                `(image, label)` or images (e.g. `zfnet_tf.data.load_dataset(...)[0]`).
+                `(image, label)` or images (e.g. `zfnet_tf.data.load_data(...).dataset`).
             features: the maps to project and crop (default: all of the layer's maps).
             image_names: optional names of the images, for the JSON.
         """

@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from zfnet_tf.cli.common import add_image_flags, add_model_flags, model_from_args
+from zfnet_tf.cli.common import (
+    add_data_flags,
+    add_image_flags,
+    add_model_flags,
+    data_source_from_args,
+    model_from_args,
+)
 
-DATASET_CHOICES = ("digits", "folder", "imagenet2012", "caltech101")
 TRANSFORM_CHOICES = ("translation", "scale", "rotation")
 
 
@@ -19,10 +24,7 @@ TRANSFORM_CHOICES = ("translation", "scale", "rotation")
 
 
 def _add_data_flags(parser: argparse.ArgumentParser, limit_default: int | None, images: bool = True) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--dataset", choices=DATASET_CHOICES,
-                       help="a dataset (zfnet_tf.data.load_dataset); 'digits' is embedded")
-    group.add_argument("--data-dir", help="folder of class sub-folders (--dataset folder) or TFDS data dir")
+    group = add_data_flags(parser)
     group.add_argument("--split", choices=("train", "test"), default="test", help="dataset split (default test)")
     group.add_argument("--limit", type=int, default=limit_default,
                        help=f"use the first N examples (default: {limit_default or 'all'})")
@@ -133,9 +135,7 @@ def register(subparsers) -> None:
                     "train split, tests on its test split.",
     )
     add_model_flags(features)
-    group = features.add_argument_group("data")
-    group.add_argument("--dataset", choices=DATASET_CHOICES, required=True)
-    group.add_argument("--data-dir")
+    group = add_data_flags(features, required=True)
     group.add_argument("--train-limit", type=int, help="use the first N training examples")
     group.add_argument("--test-limit", type=int, help="use the first N test examples")
     features.add_argument("--layers", type=int, nargs="+", metavar="L", help="layers 1-7 (default: all)")
@@ -158,16 +158,11 @@ def _check_limit(limit):
 
 
 def _dataset(args, config, split: str | None = None, limit: int | None = None):
-    """`--dataset` as un-batched `(image, label)` inputs of a model with `config`."""
-    from zfnet_tf.data import load_dataset
+    """`--dataset` read for a model with `config` (`zfnet_tf.data.LoadedData`: un-batched
+    `(image, label)`, class names, the report of what was read and skipped)."""
+    from zfnet_tf.data import load_data
 
-    dataset, class_names = load_dataset(
-        args.dataset, split or args.split, args.data_dir, image_size=config.input_size,
-        resize_size=config.image_resize_size,
-    )
-    if limit is not None:
-        dataset = dataset.take(limit)
-    return dataset, class_names
+    return load_data(data_source_from_args(args, split, limit), config.input_size, config.image_resize_size)
 
 
 def _labels_from_args(args, count: int, class_names) -> list[int] | None:
@@ -187,22 +182,24 @@ def _labels_from_args(args, count: int, class_names) -> list[int] | None:
 
 
 def _stream(args, model):
-    """Data for whole-dataset passes: `(dataset or image array, image names or None)`."""
+    """Data for whole-dataset passes: `(dataset or image array, image names or None, data
+    report or None)`."""
     from zfnet_tf.cli.common import images_from_args
 
     _check_limit(args.limit)
     if args.dataset and args.images:
         raise ValueError("give either --dataset or --images, not both")
     if args.dataset:
-        return _dataset(args, _config(model), limit=args.limit)[0], None
+        loaded = _dataset(args, _config(model), limit=args.limit)
+        return loaded.dataset, None, loaded.report()
     images, names = images_from_args(args, model)
     if args.limit is not None:
         images, names = images[: args.limit], names[: args.limit]
-    return images, names
+    return images, names, None
 
 
 def _arrays(args, model):
-    """A few images as arrays: `(images, labels or None, names, class names)`."""
+    """A few images as arrays: `(images, labels or None, names, class names, data report or None)`."""
     from zfnet_tf.analysis.feature_layers import images_and_labels
     from zfnet_tf.cli.common import images_from_args
 
@@ -212,14 +209,14 @@ def _arrays(args, model):
         raise ValueError("give either --dataset or --images, not both")
     config = _config(model)
     if args.dataset:
-        dataset, dataset_classes = _dataset(args, config)
-        images, labels = images_and_labels(dataset, config.input_size, args.limit)
+        loaded = _dataset(args, config, limit=args.limit)
+        images, labels = images_and_labels(loaded.dataset, config.input_size)
         names = [f"{args.dataset}[{args.split}][{i}]" for i in range(len(images))]
-        return images, labels, names, class_names or dataset_classes
+        return images, labels, names, class_names or loaded.class_names, loaded.report()
     images, names = images_from_args(args, model)
     if args.limit is not None:
         images, names = images[: args.limit], names[: args.limit]
-    return images, _labels_from_args(args, len(images), class_names), names, class_names
+    return images, _labels_from_args(args, len(images), class_names), names, class_names, None
 
 
 def _config(model):
@@ -241,10 +238,11 @@ def run_top9(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_top9
 
     model = model_from_args(args)
-    data, names = _stream(args, model)
+    data, names, data_report = _stream(args, model)
     return _report(
         write_top9(model, data, args.out, layer=args.layer, k=args.k, features=args.features,
-                   image_names=names, batch_size=args.batch_size, maps_per_figure=args.maps_per_figure)
+                   image_names=names, batch_size=args.batch_size, maps_per_figure=args.maps_per_figure,
+                   data_report=data_report)
     )
 
 
@@ -252,11 +250,11 @@ def run_occlusion(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_occlusion
 
     model = model_from_args(args)
-    images, labels, names, class_names = _arrays(args, model)
+    images, labels, names, class_names, data_report = _arrays(args, model)
     return _report(
         write_occlusion(model, images, args.out, labels=labels, image_names=names, class_names=class_names,
                         layer=args.layer, patch_size=args.patch_size, stride=args.stride, fill=args.fill,
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, data_report=data_report)
     )
 
 
@@ -264,7 +262,7 @@ def run_invariance(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import default_sweeps, write_invariance
 
     model = model_from_args(args)
-    images, labels, names, _ = _arrays(args, model)
+    images, labels, names, _, data_report = _arrays(args, model)
     sweeps = {
         name: amounts
         for name, amounts in default_sweeps(_config(model).input_size).items()
@@ -272,7 +270,7 @@ def run_invariance(args: argparse.Namespace) -> int:
     }
     return _report(
         write_invariance(model, images, args.out, labels=labels, image_names=names, layers=args.layers,
-                         sweeps=sweeps, fill=args.fill)
+                         sweeps=sweeps, fill=args.fill, data_report=data_report)
     )
 
 
@@ -280,15 +278,17 @@ def run_correspondence(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import write_correspondence
 
     model = model_from_args(args)
-    images, boxes, names = _correspondence_inputs(args, _config(model))
+    images, boxes, names, data_report = _correspondence_inputs(args, _config(model))
     return _report(
         write_correspondence(model, images, boxes, args.out, image_names=names, layers=args.layers,
-                             random_draws=args.random_draws, seed=args.random_seed, fill=args.fill)
+                             random_draws=args.random_draws, seed=args.random_seed, fill=args.fill,
+                             data_report=data_report)
     )
 
 
 def _correspondence_inputs(args, config):
-    """Reads the box file: images (files or dataset indices) and `{part: boxes}` in input pixels."""
+    """Reads the box file: images (files or dataset indices), `{part: boxes}` in input pixels,
+    image names, and the report of the dataset read (None if none was)."""
     import numpy as np
 
     from zfnet_tf.analysis.correspondence import box_in_input, boxes_by_part, load_boxes
@@ -299,13 +299,15 @@ def _correspondence_inputs(args, config):
     entries = load_boxes(args.boxes)
     given = {os.path.basename(p): p for p in (args.images or [])}
     indices = sorted({e["image"] for e in entries if isinstance(e["image"], int)})
-    dataset_images = None
+    dataset_images = data_report = None
     if indices:
         if not args.dataset:
             raise ValueError(f"box file {args.boxes} names dataset indices {indices[:5]}: give --dataset")
         if indices[0] < 0:
             raise ValueError(f"box file {args.boxes}: dataset index {indices[0]} is negative")
-        dataset_images, _ = images_and_labels(_dataset(args, config)[0], size, indices[-1] + 1)
+        loaded = _dataset(args, config, limit=indices[-1] + 1)
+        dataset_images, _ = images_and_labels(loaded.dataset, size)
+        data_report = loaded.report()
         if indices[-1] >= len(dataset_images):
             raise ValueError(f"box file {args.boxes}: index {indices[-1]} is past the dataset's {len(dataset_images)} images")
     for entry in entries:
@@ -331,7 +333,7 @@ def _correspondence_inputs(args, config):
     keys, boxes = boxes_by_part(entries)
     images = np.stack([dataset_images[k] if isinstance(k, int) else load_image_file(k, size) for k in keys])
     names = [f"{args.dataset}[{args.split}][{k}]" if isinstance(k, int) else os.path.basename(k) for k in keys]
-    return images, boxes, names
+    return images, boxes, names, data_report
 
 
 def run_filters(args: argparse.Namespace) -> int:
@@ -357,9 +359,12 @@ def run_filters(args: argparse.Namespace) -> int:
         other = build_model(args.compare_preset)
         models[args.compare_preset if args.compare_preset != name else f"{name} (2)"] = other
     # Layer-2 projections read the data at each model's own input size.
-    data = {key: _stream(args, m)[0] for key, m in models.items()}
+    streams = {key: _stream(args, m) for key, m in models.items()}
+    data = {key: stream[0] for key, stream in streams.items()}
+    # Every model reads the same files (at its own size): one report.
+    data_report = next(iter(streams.values()))[2]
     return _report(write_filters(models, args.out, data=data, dead_fraction=args.dead_fraction,
-                                 batch_size=args.batch_size))
+                                 batch_size=args.batch_size, data_report=data_report))
 
 
 def run_layer_features(args: argparse.Namespace) -> int:
@@ -370,10 +375,11 @@ def run_layer_features(args: argparse.Namespace) -> int:
     for flag, value in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    train, _ = _dataset(args, config, "train", args.train_limit)
-    test, _ = _dataset(args, config, "test", args.test_limit)
+    train = _dataset(args, config, "train", args.train_limit)
+    test = _dataset(args, config, "test", args.test_limit)
     return _report(
-        write_layer_features(model, train, test, args.out, layers=args.layers, classifiers=args.classifiers,
-                             max_dimensions=args.max_dimensions, regularization=args.regularization,
-                             batch_size=args.batch_size)
+        write_layer_features(model, train.dataset, test.dataset, args.out, layers=args.layers,
+                             classifiers=args.classifiers, max_dimensions=args.max_dimensions,
+                             regularization=args.regularization, batch_size=args.batch_size,
+                             data_report={"train": train.report(), "test": test.report()})
     )

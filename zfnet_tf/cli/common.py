@@ -7,10 +7,21 @@ import argparse
 from typing import TYPE_CHECKING
 
 from zfnet_tf.config import PRESETS
+from zfnet_tf.data.catalog import DATASETS, DataSource
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
+
+DATASET_HELP = (
+    "digits: scikit-learn's handwritten digits, embedded (no download); folder: --data-dir of "
+    "class sub-folders, or of train/ and val/ folders of them; caltech101: a "
+    "101_ObjectCategories/ folder or its parent as --data-dir, else TFDS caltech101 with "
+    "--data-dir as TFDS data dir (BACKGROUND_Google left out); caltech256: a "
+    "256_ObjectCategories/ folder or its parent (257.clutter left out); imagenet2012: TFDS, "
+    "--data-dir = the manual download folder. Caltech's train/test: up to 30 (101) or 60 (256) "
+    "random images a class, and the rest"
+)
 
 
 def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -36,6 +47,45 @@ def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> 
             help="or a freshly initialized preset (random weights; for trying things out)",
         )
     group.add_argument("--seed", type=int, default=0, help="init seed for random weights")
+
+
+def add_data_flags(
+    parser: argparse.ArgumentParser,
+    required: bool = False,
+    default: str | None = None,
+    choices: tuple[str, ...] = DATASETS,
+) -> argparse._ArgumentGroup:
+    """`--dataset`, `--data-dir`, `--exclude-file`, `--include-background`, `--strict`: the
+    fields of a `zfnet_tf.data.DataSource` (`data_source_from_args`). Returns the group, for a
+    command's own data flags."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", choices=choices, required=required, default=default, help=DATASET_HELP)
+    group.add_argument("--data-dir", help="where the dataset is (see --dataset)")
+    group.add_argument("--exclude-file",
+                       help="file of image names to leave out, one a line (class/file or file), "
+                       "e.g. Caltech images that also occur in ImageNet")
+    group.add_argument("--include-background", action="store_true",
+                       help="caltech101: count BACKGROUND_Google as a 102nd class")
+    group.add_argument("--strict", action="store_true",
+                       help="a file that is not a readable image (corrupt, truncated, not an "
+                       "image) is an error naming it; by default it is skipped, named in a "
+                       "warning and counted in the JSON output")
+    return group
+
+
+def data_source_from_args(
+    args: argparse.Namespace, split: str | None = None, limit: int | None = None
+) -> DataSource:
+    """The data flags as a `DataSource` (`split`: default `--split`, else "test")."""
+    return DataSource(
+        args.dataset,
+        data_dir=args.data_dir,
+        split=split or getattr(args, "split", None) or "test",
+        limit=limit,
+        strict=args.strict,
+        exclude_file=args.exclude_file,
+        include_background=args.include_background,
+    )
 
 
 def parse_layer(text: str) -> int | str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.cli.train import DATASETS
+from zfnet_tf.cli.common import add_data_flags, data_source_from_args
 
 
 def register(subparsers) -> None:
@@ -14,40 +14,37 @@ def register(subparsers) -> None:
         description="Prints the top-1 and top-5 error of --model on a dataset split.",
     )
     parser.add_argument("--model", required=True, help="a trained .keras file (e.g. <model-dir>/model.keras)")
-    parser.add_argument("--dataset", choices=DATASETS, default="imagenet2012")
-    parser.add_argument("--data-dir", help="dataset folder (as for train)")
-    parser.add_argument("--split", choices=("train", "test"), default="test",
-                        help="test = ImageNet's validation set (default)")
+    data = add_data_flags(parser, default="imagenet2012")
+    data.add_argument("--split", choices=("train", "test"), default="test",
+                      help="test = ImageNet's validation set (default)")
     parser.add_argument("--crops", nargs="+", choices=("center", "ten"), default=["center", "ten"],
                         help="centre crop and/or the average of 10 crops (corners, centre, mirrored)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-examples", type=int, help="evaluate only the first N images")
-    parser.add_argument("--out", help="also write the numbers to this JSON file")
+    data.add_argument("--max-examples", type=int, help="evaluate only the first N images")
+    parser.add_argument("--out", help="also write the numbers (and the data read and skipped) to this JSON file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
+    from zfnet_tf.files import write_json
     from zfnet_tf.models import load_model
     from zfnet_tf.training.evaluation import evaluate_model
 
     if args.max_examples is not None and args.max_examples < 1:
         raise ValueError(f"--max-examples must be >= 1, got {args.max_examples}")
+    source = data_source_from_args(args, limit=args.max_examples)
     model = load_model(args.model)
-    results = evaluate_model(
-        model, args.dataset, args.split, args.data_dir, tuple(args.crops), args.batch_size,
-        args.max_examples,
-    )
-    for result in results:
+    evaluation = evaluate_model(model, source, tuple(args.crops), args.batch_size)
+    if evaluation.data["skipped_files"]:
+        print(f"skipped {evaluation.data['skipped_files']} unreadable file(s) (named in the warning above)")
+    for result in evaluation.results:
         print(
             f"{result.crops:>6} crop{'s' if result.crops == 'ten' else ''}: "
             f"top-1 error {100 * result.top1_error:.2f}%  top-5 error {100 * result.top5_error:.2f}%  "
             f"({result.num_examples} images)"
         )
     if args.out:
-        with open(args.out, "w") as handle:
-            json.dump({"model": args.model, "dataset": args.dataset, "split": args.split,
-                       "results": [r.to_dict() for r in results]}, handle, indent=2)
+        write_json(args.out, {"model": args.model, "dataset": args.dataset, "split": args.split,
+                              **evaluation.to_dict()})
         print(f"wrote {args.out}")
     return 0

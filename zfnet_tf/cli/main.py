@@ -11,8 +11,10 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import pkgutil  # noqa: E402
 import sys  # noqa: E402
+import warnings  # noqa: E402
 
 import zfnet_tf.cli  # noqa: E402
+from zfnet_tf.data.checks import SkippedFilesWarning  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    default_format = warnings.formatwarning
+
+    def format_warning(message, category, *rest, **kwargs):
+        # The files a command skipped are news for its user, not a code location.
+        if issubclass(category, SkippedFilesWarning):
+            return f"zfnet-tf {args.command}: warning: {message}\n"
+        return default_format(message, category, *rest, **kwargs)
+
+    warnings.formatwarning = format_warning
     try:
         result = args.func(args)
     except ValueError as error:
         print(f"zfnet-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = default_format
     return int(result or 0)
 
 

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.cli.common import parse_layer
+from zfnet_tf.cli.common import add_data_flags, data_source_from_args, parse_layer
 from zfnet_tf.config import PRESETS
 
-# Kept in step with zfnet_tf.data.DATASETS, zfnet_tf.training.RECIPES / STRATEGIES; listed
-# here so `zfnet-tf --help` does not import TensorFlow.
-DATASETS = ("digits", "folder", "imagenet2012", "caltech101")
+# Kept in step with zfnet_tf.training.RECIPES / STRATEGIES; listed here so `zfnet-tf --help`
+# does not import TensorFlow.
 RECIPES = ("paper", "demo")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="zfnet", help="network (default: zfnet, Fig. 3)")
-    parser.add_argument("--dataset", choices=DATASETS, default="imagenet2012",
-                        help="imagenet2012 (TFDS, --data-dir = manual download dir), caltech101 (TFDS), "
-                             "folder (--data-dir of class sub-folders, or of train/ and val/), "
-                             "digits (embedded, offline)")
-    parser.add_argument("--data-dir", help="dataset folder (see --dataset)")
+    add_data_flags(parser, default="imagenet2012")
     parser.add_argument("--model-dir", required=True,
                         help="checkpoints, TensorBoard logs (<model-dir>/logs) and model.keras go here; "
                              "the same dir resumes")
@@ -71,8 +66,7 @@ def train_from_args(args: argparse.Namespace):
     return train(
         args.model_dir,
         preset=args.preset,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
+        dataset=data_source_from_args(args),
         recipe=args.recipe,
         strategy=args.strategy,
         mixed_precision=args.mixed_precision,
@@ -99,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if result.history:
         last = {k: v[-1] for k, v in result.history.items() if k != "epoch"}
         print("final epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())))
+    skipped = sum(report["skipped_files"] for report in result.data.values())
+    if skipped:
+        print(f"skipped {skipped} unreadable file(s) (named in the warning above and in run.json)")
     print(f"model: {result.model_path}")
     if result.feature_evolution:
         print(f"feature evolution (Fig. 4): {result.feature_evolution}")

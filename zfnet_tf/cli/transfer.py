@@ -6,12 +6,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from zfnet_tf.cli.common import add_model_flags, model_from_args
+from zfnet_tf.cli.common import add_data_flags, add_model_flags, data_source_from_args, model_from_args
+from zfnet_tf.data.catalog import POOLED_DATASETS
 
 if TYPE_CHECKING:
     from zfnet_tf.transfer import TransferResults
-
-DATASETS = ("caltech101", "caltech256", "folder", "digits")
 
 
 def _test_count(value: str) -> int:
@@ -23,19 +22,8 @@ def _test_count(value: str) -> int:
 
 def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
     add_model_flags(parser)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASETS, required=True,
-                      help="caltech101: a 101_ObjectCategories/ folder (or its parent) in --data-dir, "
-                      "else TFDS caltech101 with --data-dir as TFDS data dir; caltech256: a "
-                      "256_ObjectCategories/ folder (257.clutter left out); folder: any folder of "
-                      "class sub-folders; digits: scikit-learn's embedded digits (no download)")
-    data.add_argument("--data-dir", help="see --dataset")
-    data.add_argument("--exclude-file",
-                      help="file of image names to leave out, one a line (class/file or file), "
-                      "e.g. images that also occur in ImageNet")
-    data.add_argument("--include-background", action="store_true",
-                      help="caltech101: count BACKGROUND_Google as a 102nd class (the paper's "
-                      "table is over the 101 object classes)")
+    # Every image of the dataset once (split "all"): the protocol draws its own splits.
+    add_data_flags(parser, required=True, choices=POOLED_DATASETS)
     protocol = parser.add_argument_group("protocol (defaults: the paper's for --dataset)")
     protocol.add_argument("--train-per-class", type=int, nargs="+", metavar="N",
                           help="training images per class (caltech101: 15 30; caltech256: "
@@ -79,7 +67,8 @@ def register(subparsers) -> None:
 
 
 def run_transfer(args: argparse.Namespace) -> "TransferResults":
-    from zfnet_tf.transfer import FeatureCache, TransferExperiment, get_protocol, load_image_collection
+    from zfnet_tf.data import image_collection
+    from zfnet_tf.transfer import FeatureCache, TransferExperiment, get_protocol
 
     model = model_from_args(args)  # a bad model file fails before any data is read
     protocol = get_protocol(
@@ -98,9 +87,7 @@ def run_transfer(args: argparse.Namespace) -> "TransferResults":
     )
     if args.test_per_class == 0:
         protocol = protocol.replace(test_per_class=None)
-    collection = load_image_collection(
-        args.dataset, args.data_dir, args.exclude_file, args.include_background
-    )
+    collection = image_collection(data_source_from_args(args, split="all"))
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     if log and collection.unmatched_exclusions:
         log(f"warning: {len(collection.unmatched_exclusions)} exclude-file name(s) match no image, "
@@ -121,4 +108,7 @@ def run(args: argparse.Namespace) -> int:
     print(results.table)
     for name, path in results.paths.items():
         print(f"{name}: {path}")
+    skipped = results.summary["data"]["skipped_files"]
+    if skipped:
+        print(f"skipped {skipped} unreadable file(s) (named in the warning above and in transfer.json)")
     return 0

@@ -1,48 +1,61 @@
-"""Datasets and images: TFDS, folders, and real images that ship inside installed packages."""
+"""Datasets and images: the one place that knows where data comes from and how it is read.
 
-from zfnet_tf.data.augmentation import center_crop, random_crop_and_flip, resize_size, ten_crops
-from zfnet_tf.data.datasets import (
-    DATASETS,
-    LoadedDataset,
-    load_dataset,
-    load_examples,
-    resize_to_square,
-)
-from zfnet_tf.data.folders import IMAGE_EXTENSIONS, list_image_folder
-from zfnet_tf.data.folders import find_undecodable_images, skip_undecodable_images
-from zfnet_tf.data.imagenet import ImageNetClasses, imagenet_classes
-from zfnet_tf.data.images import load_image_file, load_image_files
-from zfnet_tf.data.pipelines import (
-    TrainingData,
-    evaluation_data,
-    evaluation_pipeline,
-    make_training_data,
-    training_pipeline,
-)
-from zfnet_tf.data.samples import sample_images
+`load_data(DataSource(name, data_dir, split, ...), image_size, resize_size)` reads any dataset
+of `DATASETS` (the embedded digits, folders of class sub-folders, Caltech-101/256 folders or
+TFDS, ImageNet 2012 from TFDS) as a `tf.data` pipeline of (RGB 0-255 image, label), with its
+class names, its size and the files it skipped (`LoadedData.report()`); `image_collection`
+lists the same examples one by one (the transfer protocol's pool). Files that are not readable
+images are skipped with a warning naming each, or with `strict` are an error naming the first.
 
-__all__ = [
-    "DATASETS",
-    "LoadedDataset",
-    "TrainingData",
-    "center_crop",
-    "evaluation_data",
-    "evaluation_pipeline",
-    "find_undecodable_images",
-    "load_dataset",
-    "load_examples",
-    "make_training_data",
-    "random_crop_and_flip",
-    "resize_size",
-    "resize_to_square",
-    "skip_undecodable_images",
-    "ten_crops",
-    "training_pipeline",
-    "IMAGE_EXTENSIONS",
-    "ImageNetClasses",
-    "imagenet_classes",
-    "list_image_folder",
-    "load_image_file",
-    "load_image_files",
-    "sample_images",
-]
+The names below load on first use, so the command line reads `DATASETS` without paying
+TensorFlow's start-up.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "DATASETS": "zfnet_tf.data.catalog",
+    "POOLED_DATASETS": "zfnet_tf.data.catalog",
+    "SPLITS": "zfnet_tf.data.catalog",
+    "DataSource": "zfnet_tf.data.catalog",
+    "class_names": "zfnet_tf.data.catalog",
+    "SkippedFile": "zfnet_tf.data.checks",
+    "SkippedFilesWarning": "zfnet_tf.data.checks",
+    "check_images": "zfnet_tf.data.checks",
+    "ImageCollection": "zfnet_tf.data.collection",
+    "image_collection": "zfnet_tf.data.collection",
+    "LoadedData": "zfnet_tf.data.datasets",
+    "load_data": "zfnet_tf.data.datasets",
+    "Split": "zfnet_tf.data.splits",
+    "make_split": "zfnet_tf.data.splits",
+    "IMAGE_EXTENSIONS": "zfnet_tf.data.folders",
+    "list_image_folder": "zfnet_tf.data.folders",
+    "read_name_list": "zfnet_tf.data.folders",
+    "center_crop": "zfnet_tf.data.augmentation",
+    "random_crop_and_flip": "zfnet_tf.data.augmentation",
+    "resize_size": "zfnet_tf.data.augmentation",
+    "resize_to_square": "zfnet_tf.data.augmentation",
+    "ten_crops": "zfnet_tf.data.augmentation",
+    "TrainingData": "zfnet_tf.data.pipelines",
+    "evaluation_data": "zfnet_tf.data.pipelines",
+    "evaluation_pipeline": "zfnet_tf.data.pipelines",
+    "make_training_data": "zfnet_tf.data.pipelines",
+    "training_pipeline": "zfnet_tf.data.pipelines",
+    "ImageNetClasses": "zfnet_tf.data.imagenet",
+    "imagenet_classes": "zfnet_tf.data.imagenet",
+    "load_image_file": "zfnet_tf.data.images",
+    "load_image_files": "zfnet_tf.data.images",
+    "sample_images": "zfnet_tf.data.samples",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'zfnet_tf.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

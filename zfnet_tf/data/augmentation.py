@@ -1,12 +1,13 @@
-"""The paper's augmentation and evaluation crops (Zeiler & Fergus, arXiv 1311.2901, Sec. 3).
+"""The evaluation transform, and the paper's augmentation and evaluation crops (Zeiler &
+Fergus, arXiv 1311.2901, Sec. 3).
 
 Training: "Each RGB image was preprocessed by resizing the smallest dimension to 256, cropping
 the center 256x256 region, ... then using 10 different sub-crops of size 224x224 (corners +
 center with(out) horizontal flips)". For training the sub-crop is random; evaluation takes the
 centre crop or averages the 10 fixed crops.
 
-Inputs here are square images already resized to `resize_size(input_size)` (what
-`load_dataset(..., image_size=resize_size(input_size))` yields), float32 RGB 0-255. Smaller
+The crops take square images already resized to `resize_size(input_size)` (what
+`load_data(..., image_size=resize_size(input_size))` yields), float32 RGB 0-255. Smaller
 presets keep the paper's ratio 256 / 224, e.g. 64 -> 73.
 """
 
@@ -17,6 +18,33 @@ import tensorflow as tf
 PAPER_RESIZE = 256
 PAPER_CROP = 224
 NUM_EVAL_CROPS = 10
+
+
+def resize_to_square(image: tf.Tensor, size: int, resize_size: int | None = None) -> tf.Tensor:
+    """The evaluation transform: the shorter side resized to `resize_size` (default `size`:
+    the whole image), bilinear with antialiasing, then the centre `size` x `size` square;
+    float32 RGB 0-255.
+
+    Sizes and offsets are torchvision's `Resize(resize_size)` and `CenterCrop(size)`, the
+    transform ImageNet models are usually evaluated with (e.g. 256 and 224): the longer side
+    becomes `floor(resize_size * long / short)` and the crop starts at `(side - size) / 2`
+    rounded half to even. `ZFNetConfig.image_resize_size` says which `resize_size` a model
+    takes.
+    """
+    resize = size if resize_size is None else int(resize_size)
+    if resize < size:
+        raise ValueError(f"resize_size must be >= the crop size {size}, got {resize}")
+    image = tf.cast(image, tf.float32)
+    shape = tf.shape(image)[:2]
+    # Integer arithmetic gives torchvision's int(resize * long / short) exactly.
+    new_shape = resize * shape // tf.reduce_min(shape)
+    image = tf.image.resize(image, new_shape, method="bilinear", antialias=True)
+    # tf.round rounds half to even, as Python's round in torchvision's CenterCrop.
+    top, left = tf.unstack(tf.cast(tf.round(tf.cast(new_shape - size, tf.float32) / 2), tf.int32))
+    image = image[top : top + size, left : left + size, :]
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    image.set_shape([size, size, 3])
+    return image
 
 
 def resize_size(input_size: int) -> int:

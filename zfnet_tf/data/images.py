@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.data.datasets import resize_to_square
+from zfnet_tf.data.augmentation import resize_to_square
 
 
 def load_image_file(path: str | os.PathLike, size: int, resize_size: int | None = None) -> np.ndarray:

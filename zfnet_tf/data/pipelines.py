@@ -1,7 +1,7 @@
 """Training and evaluation pipelines: augmentation, batching, caching and prefetching.
 
-Built on `load_examples` (decoded, resized to `resize_size(input_size)`), so every source
-(digits, folders, TFDS) gets the same paper augmentation (`zfnet_tf.data.augmentation`).
+Built on `load_data` (decoded, resized to `resize_size(input_size)`), so every source
+(digits, folders, Caltech, TFDS) gets the same paper augmentation (`zfnet_tf.data.augmentation`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from zfnet_tf.data.augmentation import center_crop, random_crop_and_flip, resize_size, ten_crops
-from zfnet_tf.data.datasets import load_examples
+from zfnet_tf.data.catalog import DataSource
+from zfnet_tf.data.collection import as_source
+from zfnet_tf.data.datasets import LoadedData, load_data
 
 CROPS = ("center", "ten")
 # Enough to mix ImageNet's classes (its files are shuffled too) without holding GBs.
@@ -90,18 +92,22 @@ class TrainingData:
 
     train: tf.data.Dataset
     validation: tf.data.Dataset
-    class_names: list[str]
+    class_names: tuple[str, ...]
     steps_per_epoch: int
     validation_steps: int
     num_train_examples: int
     num_validation_examples: int
+    loaded: dict[str, LoadedData]
+
+    def report(self) -> dict:
+        """The data report of each split read (`LoadedData.report`), by split."""
+        return {split: loaded.report() for split, loaded in self.loaded.items()}
 
 
 def make_training_data(
-    name: str,
+    source: DataSource | str,
     input_size: int,
     global_batch_size: int,
-    data_dir: str | None = None,
     flip: bool = True,
     augment: bool = True,
     cache: bool | str = False,
@@ -111,19 +117,21 @@ def make_training_data(
 ) -> TrainingData:
     """Training batches (augmented, endless) and validation batches (centre crop) of a dataset.
 
-    The "test" split validates (ImageNet's "validation"). An epoch is one pass over the
-    training split at `global_batch_size`: `steps_per_epoch = num_examples // global_batch`.
-    `shard` and `per_worker_batch_size` build one worker's part of a multi-worker input; the
-    step counts stay global, so every worker runs the same number of steps.
+    `source` names the dataset (its split is ignored): its "train" split trains, its "test"
+    split validates (ImageNet's "validation"). An epoch is one pass over the training split at
+    `global_batch_size`: `steps_per_epoch = num_examples // global_batch`. `shard` and
+    `per_worker_batch_size` build one worker's part of a multi-worker input; the step counts
+    stay global, so every worker runs the same number of steps.
     """
+    source = as_source(source)
     side = resize_size(input_size)
-    train = load_examples(name, "train", data_dir, side, shard=shard)
-    validation = load_examples(name, "test", data_dir, side, shard=shard)
+    train = load_data(source.replace(split="train"), side, shard=shard)
+    validation = load_data(source.replace(split="test"), side, shard=shard)
     steps_per_epoch = train.num_examples // global_batch_size
     if steps_per_epoch < 1:
         raise ValueError(
             f"batch size {global_batch_size} is larger than the {train.num_examples} training "
-            f"examples of {name!r}"
+            f"examples of {source.name!r}"
         )
     batch = per_worker_batch_size or global_batch_size
     cache_train = cache if not isinstance(cache, str) or not cache else f"{cache}-train"
@@ -149,28 +157,23 @@ def make_training_data(
         validation_steps=validation_steps,
         num_train_examples=train.num_examples,
         num_validation_examples=validation.num_examples,
+        loaded={"train": train, "test": validation},
     )
 
 
 def evaluation_data(
-    name: str,
+    source: DataSource | str,
     input_size: int,
     batch_size: int,
-    split: str = "test",
-    data_dir: str | None = None,
     crops: str = "center",
     image_resize_size: int | None = None,
-) -> tuple[tf.data.Dataset, list[str], int]:
-    """`(batches, class_names, num_examples)` of a split for `evaluate`.
+) -> tuple[tf.data.Dataset, LoadedData]:
+    """`(batches, loaded data)` of a source's split for evaluation (`evaluation_pipeline`).
 
     Images are resized (smaller side) to `image_resize_size` and cropped to `input_size`; by
     default to `resize_size(input_size)`, as in training (the paper's 256 for 224). A model's
     is `config.resize_size`.
     """
     side = resize_size(input_size) if image_resize_size is None else image_resize_size
-    loaded = load_examples(name, split, data_dir, side)
-    return (
-        evaluation_pipeline(loaded.dataset, input_size, batch_size, crops=crops),
-        loaded.class_names,
-        loaded.num_examples,
-    )
+    loaded = load_data(source, side)
+    return evaluation_pipeline(loaded.dataset, input_size, batch_size, crops=crops), loaded

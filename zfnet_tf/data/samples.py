@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zfnet_tf.data.datasets import resize_to_square
+from zfnet_tf.data.augmentation import resize_to_square
 
 # scikit-image's bundled photographs (skimage.data), all RGB.
 SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "rocket")

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from zfnet_tf.data.datasets import resize_to_square
+from zfnet_tf.data import resize_to_square
 from zfnet_tf.deconv import Deconvnet, neutral_color
 from zfnet_tf.export.signatures import (
     CLASS_NAMES_SIGNATURE,

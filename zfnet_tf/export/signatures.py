@@ -16,7 +16,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from zfnet_tf.data.datasets import resize_to_square
+from zfnet_tf.data import resize_to_square
 from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
 from zfnet_tf.models import ZFNetBackbone, get_backbone, image_transform, input_size
 

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 import keras
 import tensorflow as tf
 
-from zfnet_tf.data.pipelines import CROPS, evaluation_data
+from zfnet_tf.data import DataSource, load_data
+from zfnet_tf.data.pipelines import CROPS, evaluation_pipeline
 from zfnet_tf.models import get_backbone
 
 
@@ -24,16 +25,26 @@ class EvaluationResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The errors of every cropping asked for, and the report of the data they were measured
+    on (`LoadedData.report`: the source, its size, the files skipped)."""
+
+    results: tuple[EvaluationResult, ...]
+    data: dict
+
+    def to_dict(self) -> dict:
+        return {"results": [r.to_dict() for r in self.results], "data": self.data}
+
+
 def evaluate_model(
     model: keras.Model,
-    dataset: str,
-    split: str = "test",
-    data_dir: str | None = None,
+    data: DataSource | str,
     crops: tuple[str, ...] = CROPS,
     batch_size: int = 64,
-    max_examples: int | None = None,
-) -> list[EvaluationResult]:
-    """Top-1 and top-5 error of `model` on a dataset split, per cropping.
+) -> Evaluation:
+    """Top-1 and top-5 error of `model` on a data source's split (`DataSource.limit`: its
+    first examples only), per cropping.
 
     Zeiler & Fergus (arXiv 1311.2901), Sec. 3 and Table 2: images are resized (smaller side to
     256 for 224 inputs, scaled alike for other sizes, or to the model's
@@ -60,19 +71,15 @@ def evaluate_model(
         # [B * crops, C] -> mean over each image's crops (a single crop for "center").
         return tf.reduce_mean(tf.reshape(probs, [shape[0], -1, num_classes]), axis=1)
 
+    loaded = load_data(data, backbone.config.resize_size)
+    if len(loaded.class_names) != num_classes:
+        raise ValueError(
+            f"the model has {num_classes} classes but {loaded.source.describe()} has "
+            f"{len(loaded.class_names)}"
+        )
     results = []
     for crop in crops:
-        batches, class_names, num_examples = evaluation_data(
-            dataset, size, batch_size, split, data_dir, crops=crop,
-            image_resize_size=backbone.config.resize_size,
-        )
-        if len(class_names) != num_classes:
-            raise ValueError(
-                f"the model has {num_classes} classes but dataset {dataset!r} has "
-                f"{len(class_names)}"
-            )
-        if max_examples is not None:
-            batches = batches.unbatch().take(max_examples).batch(batch_size)
+        batches = evaluation_pipeline(loaded.dataset, size, batch_size, crops=crop)
         correct1 = correct5 = seen = 0
         for images, labels in batches:
             probs = probabilities(images)
@@ -81,6 +88,6 @@ def evaluate_model(
             correct5 += int(tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probs, top_k), tf.int32)))
             seen += int(labels.shape[0])
         if seen == 0:
-            raise ValueError(f"dataset {dataset!r} split {split!r} has no examples")
+            raise ValueError(f"{loaded.source.describe()} has no examples")
         results.append(EvaluationResult(crop, 1 - correct1 / seen, 1 - correct5 / seen, seen))
-    return results
+    return Evaluation(tuple(results), loaded.report())

@@ -15,19 +15,19 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from zfnet_tf.data import DataSource, TrainingData
 from zfnet_tf.data.pipelines import make_training_data
 from zfnet_tf.training.recipe import TrainingRecipe
 
 
-def _distributed_inputs(strategy, dataset, data_dir, recipe: TrainingRecipe, input_size, seed):
+def _distributed_inputs(strategy, source: DataSource, recipe: TrainingRecipe, input_size, seed):
     """Per-worker input pipelines: each reads its own shard, batches its share of the batch."""
 
     def worker_data(context: tf.distribute.InputContext):
         return make_training_data(
-            dataset,
+            source,
             input_size,
             recipe.global_batch_size,
-            data_dir,
             flip=recipe.random_flip,
             augment=recipe.augment,
             cache=recipe.cache,
@@ -36,19 +36,16 @@ def _distributed_inputs(strategy, dataset, data_dir, recipe: TrainingRecipe, inp
             per_worker_batch_size=context.get_per_replica_batch_size(recipe.global_batch_size),
         )
 
-    counts = make_training_data(
-        dataset, input_size, recipe.global_batch_size, data_dir, augment=False
-    )
     train = strategy.distribute_datasets_from_function(lambda c: worker_data(c).train)
     validation = strategy.distribute_datasets_from_function(lambda c: worker_data(c).validation)
-    return train, validation, counts
+    return train, validation
 
 
 def fit_multi_worker(
     model: keras.Model,
     strategy: tf.distribute.Strategy,
-    dataset: str,
-    data_dir: str | None,
+    source: DataSource,
+    counts: TrainingData,
     recipe: TrainingRecipe,
     callbacks: list[keras.callbacks.Callback],
     steps_per_epoch: int | None = None,
@@ -59,13 +56,13 @@ def fit_multi_worker(
 ) -> dict[str, float]:
     """Trains `model` (compiled in `strategy.scope()`) for `recipe.epochs` epochs.
 
-    Resumes where the callbacks' `BackupAndRestore` says; returns the last epoch's logs.
+    Each worker reads its shard of `source`; `counts` (the whole input, as
+    `make_training_data` gives it) sets the number of steps. Resumes where the callbacks'
+    `BackupAndRestore` says; returns the last epoch's logs.
     """
     global_batch = recipe.global_batch_size
     input_size = model.config.input_size
-    train, validation, counts = _distributed_inputs(
-        strategy, dataset, data_dir, recipe, input_size, seed
-    )
+    train, validation = _distributed_inputs(strategy, source, recipe, input_size, seed)
     steps = steps_per_epoch or counts.steps_per_epoch
     # Endless full batches on every worker: the same number of steps everywhere.
     val_steps = validation_steps or max(1, counts.num_validation_examples // global_batch)

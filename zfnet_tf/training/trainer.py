@@ -2,7 +2,8 @@
 
 Layout of a model dir:
 
-    run.json                     what was trained (preset, dataset, recipe); checked on resume
+    run.json                     what was trained (preset, dataset, recipe); checked on resume;
+                                 "data": what the last start read and skipped, per split
     backup/                      Keras BackupAndRestore: weights, optimizer, finished epochs
     checkpoints/epoch-NNN.keras  the last few epochs (whole models)
     checkpoints/best.keras       the epoch with the best validation metric
@@ -29,9 +30,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.data.pipelines import evaluation_data, make_training_data
+from zfnet_tf.data import DataSource, center_crop
+from zfnet_tf.data.pipelines import TrainingData, make_training_data
 from zfnet_tf.config import get_config
-from zfnet_tf.files import atomic_path
+from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import build_model, save_model
 from zfnet_tf.training import callbacks as zcallbacks
 from zfnet_tf.training.recipe import TrainingRecipe, get_recipe
@@ -59,6 +61,7 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     feature_evolution: str | None = None
     log_dir: str = ""
+    data: dict = field(default_factory=dict)
 
     def final(self, metric: str) -> float:
         return self.history[metric][-1]
@@ -134,11 +137,10 @@ def _check_resumable(run_path: str, run: dict, resume: bool) -> None:
         )
 
 
-def _probe_batch(dataset: str, data_dir: str | None, input_size: int, count: int) -> np.ndarray:
+def _probe_batch(data: TrainingData, input_size: int, count: int) -> np.ndarray:
     """The first `count` validation images, centre-cropped: the same every epoch and run."""
-    batches, _, _ = evaluation_data(dataset, input_size, count, "test", data_dir)
-    images, _ = next(iter(batches))
-    return images.numpy()
+    images, _ = next(iter(data.loaded["test"].dataset.take(count).batch(count)))
+    return center_crop(images, input_size).numpy()
 
 
 def compile_model(model: keras.Model, recipe: TrainingRecipe, jit_compile: bool = False) -> None:
@@ -231,7 +233,7 @@ def _save_model_atomically(model: keras.Model, path: str) -> None:
 def train(
     model_dir: str,
     preset: str = "zfnet",
-    dataset: str = "imagenet2012",
+    dataset: str | DataSource = "imagenet2012",
     data_dir: str | None = None,
     recipe: str | TrainingRecipe = "paper",
     strategy: str = "auto",
@@ -253,7 +255,10 @@ def train(
         model_dir: where everything goes (see the module docstring); the same dir resumes.
         preset: a `zfnet_tf.config.PRESETS` name; its classes follow the dataset's.
         dataset: a `zfnet_tf.data.DATASETS` name ("imagenet2012" needs `data_dir`, the manual
-            download folder; "folder" a folder of class sub-folders).
+            download folder; "folder" a folder of class sub-folders), or a `DataSource` (its
+            split is ignored: "train" trains, "test" validates; then no `data_dir`). Files that
+            are not readable images are skipped and named (in a warning, and in run.json's
+            "data"), or are an error with the source's `strict`.
         recipe: "paper", "demo" or a `TrainingRecipe`; `recipe_overrides` replace its fields
             (e.g. `epochs=5`, `global_batch_size=256`).
         strategy: "auto", "one_device", "mirrored" or "multi_worker" (`get_strategy`);
@@ -271,6 +276,9 @@ def train(
     """
     distribution = get_strategy(strategy)  # first: multi-worker setup must precede other TF ops
     recipe = get_recipe(recipe, **recipe_overrides)
+    if isinstance(dataset, DataSource) and data_dir is not None:
+        raise ValueError("give data_dir inside the DataSource, not beside it")
+    source = dataset if isinstance(dataset, DataSource) else DataSource(dataset, data_dir)
     model_dir = os.path.abspath(model_dir)
     num_workers, worker = worker_index(distribution)
     chief = is_chief(distribution)
@@ -285,8 +293,8 @@ def train(
         probe_config = get_config(preset, **(model_overrides or {}))
         run = {
             "preset": preset,
-            "dataset": dataset,
-            "data_dir": data_dir,
+            "dataset": source.name,
+            "data_dir": source.data_dir,
             "global_batch_size": recipe.global_batch_size,
             "model_config": json.loads(json.dumps(probe_config.replace(num_classes=1).to_dict())),
             "recipe": recipe.to_dict(),
@@ -307,26 +315,25 @@ def train(
                 f"{recipe.epochs} asked for"
             )
         input_size = probe_config.input_size
-        if is_multi_worker(distribution):
-            data = None
-        else:
-            data = make_training_data(
-                dataset, input_size, recipe.global_batch_size, data_dir,
-                flip=recipe.random_flip, augment=recipe.augment, cache=recipe.cache, seed=seed,
-            )
-        class_names = data.class_names if data is not None else _class_names(dataset, data_dir)
+        # The whole input (a multi-worker run reads its shards in fit_multi_worker): class
+        # names, step counts, the probe images and the report of what was read and skipped.
+        data = make_training_data(
+            source, input_size, recipe.global_batch_size,
+            flip=recipe.random_flip, augment=recipe.augment, cache=recipe.cache, seed=seed,
+        )
+        class_names = data.class_names
         with distribution.scope():
             model = build_model(preset, class_names=class_names, **(model_overrides or {}))
             compile_model(model, recipe, jit_compile)
 
         probe = None
         if chief:
-            probe = _probe_batch(
-                dataset, data_dir, input_size, max(recipe.probe_images, recipe.evolution_probe_images)
-            )
-            if not os.path.isfile(run_path):
-                with open(run_path, "w") as handle:
-                    json.dump(run, handle, indent=2)
+            probe = _probe_batch(data, input_size, max(recipe.probe_images, recipe.evolution_probe_images))
+            # run.json keeps what the run was first started with, and what this start read.
+            if os.path.isfile(run_path):
+                with open(run_path) as handle:
+                    run = json.load(handle)
+            write_json(run_path, {**run, "data": data.report()})
             _trim_history(os.path.join(model_dir, HISTORY_FILE), finished)
         run_callbacks = _callbacks(model_dir, recipe, chief, backup_dir, probe, seed, projection_layers)
         run_callbacks += list(callbacks or [])
@@ -336,7 +343,7 @@ def train(
                 from zfnet_tf.training.multi_worker import fit_multi_worker
 
                 fit_multi_worker(
-                    model, distribution, dataset, data_dir, recipe, run_callbacks,
+                    model, distribution, source, data, recipe, run_callbacks,
                     steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                     jit_compile=jit_compile, seed=seed, verbose=verbose if chief else 0,
                 )
@@ -368,10 +375,5 @@ def train(
         history=read_history(os.path.join(model_dir, HISTORY_FILE)) if chief else {},
         feature_evolution=os.path.join(model_dir, FEATURE_EVOLUTION_FILE) if chief else None,
         log_dir=os.path.join(model_dir, "logs"),
+        data=data.report(),
     )
-
-
-def _class_names(dataset: str, data_dir: str | None) -> list[str]:
-    from zfnet_tf.data.datasets import load_examples
-
-    return load_examples(dataset, "train", data_dir, image_size=8).class_names

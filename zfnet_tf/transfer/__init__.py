@@ -2,16 +2,11 @@
 
 Layers 1-7 of a trained model stay fixed and a new softmax is trained on N images a class
 (features computed once per image and cached), against the same network trained from scratch;
-mean per-class accuracy over random splits, as Tables 4-5 and Fig. 9.
+mean per-class accuracy over random splits, as Tables 4-5 and Fig. 9. The images come from
+`zfnet_tf.data` (`image_collection(DataSource(name, data_dir, split="all"))`): every image of
+Caltech-101/256, a folder or the digits once, the pool the protocol draws its splits from.
 """
 
-from zfnet_tf.transfer.datasets import (
-    TRANSFER_DATASETS,
-    ImageCollection,
-    collection_from_folder,
-    load_image_collection,
-    read_name_list,
-)
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
 from zfnet_tf.transfer.heads import SoftmaxHead, transferred_classifier
 from zfnet_tf.transfer.protocol import (
@@ -23,27 +18,20 @@ from zfnet_tf.transfer.protocol import (
     format_table,
     get_protocol,
 )
-from zfnet_tf.transfer.splits import Split, make_split, mean_per_class_accuracy, split_seeds
+from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
 
 __all__ = [
     "PAPER_RESULTS",
     "PROTOCOLS",
-    "TRANSFER_DATASETS",
     "FeatureCache",
     "FeatureExtractor",
-    "ImageCollection",
     "SoftmaxHead",
-    "Split",
     "TransferExperiment",
     "TransferProtocol",
     "TransferResults",
-    "collection_from_folder",
     "format_table",
     "get_protocol",
-    "load_image_collection",
-    "make_split",
     "mean_per_class_accuracy",
-    "read_name_list",
     "split_seeds",
     "transferred_classifier",
 ]

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from zfnet_tf.data import ImageCollection
 from zfnet_tf.files import atomic_path
 from zfnet_tf.models import get_backbone
-from zfnet_tf.transfer.datasets import ImageCollection
 
 
 class FeatureExtractor:
@@ -40,9 +41,6 @@ class FeatureExtractor:
         self.batch_size = int(batch_size)
         self.batches_processed = 0
         self.images_processed = 0
-        self._forward = tf.function(
-            lambda images: self.backbone(images, training=False), reduce_retracing=True
-        )
 
     @property
     def image_size(self) -> int:
@@ -64,30 +62,25 @@ class FeatureExtractor:
         return digest.hexdigest()
 
     def extract(self, collection: ImageCollection) -> np.ndarray:
-        """float32 `[len(collection), D]` features, one forward pass over the collection."""
-        indices = np.arange(len(collection))
+        """float32 `[len(collection), D]` features, one forward pass over the collection.
+
+        The collection's unreadable files were left out when it was listed; a file that passed
+        that check but that TensorFlow cannot decode is a ValueError naming it (rows must stay
+        aligned with `collection.names`, so it cannot just be dropped).
+        """
         config = self.backbone.config
-        batches = (
-            collection.images(indices, config.input_size, config.image_resize_size)
-            .batch(self.batch_size)
-            .prefetch(1)
-        )
-        iterator = iter(batches)
-        outputs = []
-        while True:
-            start = len(outputs) * self.batch_size
-            try:
-                images = next(iterator)
-            except StopIteration:
-                break
-            except tf.errors.OpError:
-                # Decoding runs inside tf.data, whose error does not say which file: find it.
-                collection.check_decodable(indices[start : start + self.batch_size])
+        images = collection.images(np.arange(len(collection)), config.input_size, config.image_resize_size)
+        try:
+            features = self.backbone.predict(images.batch(self.batch_size), verbose=0)
+        except tf.errors.OpError:
+            # tf.data's decoding error does not say which file it was: find it.
+            culprit = collection.first_undecodable()
+            if culprit is None:
                 raise
-            outputs.append(self._forward(images).numpy())
-            self.batches_processed += 1
-            self.images_processed += int(images.shape[0])
-        return np.concatenate(outputs).astype(np.float32, copy=False)
+            raise ValueError(f"cannot decode image {culprit}") from None
+        self.batches_processed += math.ceil(len(collection) / self.batch_size)
+        self.images_processed += len(collection)
+        return np.asarray(features, np.float32)
 
 
 class FeatureCache:

@@ -20,12 +20,12 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from zfnet_tf.data import ImageCollection, make_split
 from zfnet_tf.models import build_model, get_backbone
-from zfnet_tf.transfer.datasets import ImageCollection
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
 from zfnet_tf.transfer.figures import plot_accuracy_curves
 from zfnet_tf.transfer.heads import SoftmaxHead, transferred_classifier
-from zfnet_tf.transfer.splits import make_split, mean_per_class_accuracy, split_seeds
+from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
 from zfnet_tf.transfer.training import fit_on_split, predict_classes
 
 # arXiv 1311.2901 v3, mean per-class accuracy in % (mean, std or None where not quoted).
@@ -251,14 +251,12 @@ class TransferExperiment:
         summary = {
             "dataset": collection.dataset,
             "title": DATASET_TITLES.get(collection.dataset, collection.dataset),
-            "source": collection.source,
             "model": self.model_name,
             "feature_layer": self.extractor.feature_layer,
             "input_size": self.extractor.image_size,
             "num_classes": collection.num_classes,
             "num_images": len(collection),
-            "excluded_images": collection.excluded,
-            "unmatched_exclusions": list(collection.unmatched_exclusions),
+            "data": collection.report(),
             "protocol": dataclasses.asdict(protocol),
             "split_seeds": seeds,
             "measure": "mean per-class accuracy (%), mean and sample std (ddof=1) over splits",

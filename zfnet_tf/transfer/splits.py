@@ -1,74 +1,12 @@
-"""The paper's random splits (Sec. 5.1): N training images a class, up to M test images a class.
-
-Zeiler & Fergus follow Fei-Fei et al. (Caltech-101: 15 or 30 training images a class, tested on
-up to 50 a class) and Griffin et al. (Caltech-256: 15, 30, 45 or 60 a class), over 5 random
-splits, reporting the mean per-class accuracy. Each split is reproducible from its seed alone.
-"""
+"""The transfer protocol's split seeds and its measure (paper Sec. 5.1): over 5 random splits
+(`zfnet_tf.data.make_split`), the mean per-class accuracy."""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
-
-@dataclass(frozen=True)
-class Split:
-    """One random split of a labelled pool: indices into it, sorted."""
-
-    seed: int
-    train_per_class: int
-    test_per_class: int | None
-    train: np.ndarray
-    test: np.ndarray
-
-
-def make_split(
-    labels: Sequence[int] | np.ndarray,
-    train_per_class: int,
-    test_per_class: int | None,
-    seed: int,
-    class_names: Sequence[str] | None = None,
-) -> Split:
-    """Draws `train_per_class` training images of every class and, from the rest of that class,
-    up to `test_per_class` test images (all the rest if None).
-
-    Every class needs at least `train_per_class + 1` images (one to test); otherwise a
-    ValueError names the classes short of images.
-    """
-    labels = np.asarray(labels)
-    if train_per_class < 1:
-        raise ValueError(f"train_per_class must be >= 1, got {train_per_class}")
-    if test_per_class is not None and test_per_class < 1:
-        raise ValueError(f"test_per_class must be >= 1 or None (all the rest), got {test_per_class}")
-    num_classes = int(labels.max()) + 1 if class_names is None else len(class_names)
-    counts = np.bincount(labels, minlength=num_classes)
-    short = np.flatnonzero(counts < train_per_class + 1)
-    if short.size:
-        named = [
-            f"{class_names[c] if class_names is not None else c} ({counts[c]})" for c in short[:10]
-        ]
-        more = f" and {short.size - 10} more" if short.size > 10 else ""
-        raise ValueError(
-            f"{train_per_class} training images a class need at least {train_per_class + 1} "
-            f"images in every class; {short.size} class(es) have fewer: {', '.join(named)}{more}"
-        )
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for label in range(num_classes):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        train.append(members[:train_per_class])
-        rest = members[train_per_class:]
-        test.append(rest if test_per_class is None else rest[:test_per_class])
-    return Split(
-        seed=int(seed),
-        train_per_class=int(train_per_class),
-        test_per_class=test_per_class,
-        train=np.sort(np.concatenate(train)),
-        test=np.sort(np.concatenate(test)),
-    )
 
 
 def split_seeds(seed: int, splits: int) -> list[int]:

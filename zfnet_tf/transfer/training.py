@@ -11,8 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.transfer.datasets import ImageCollection
-from zfnet_tf.transfer.splits import Split
+from zfnet_tf.data import ImageCollection, Split
 
 
 def fit_on_split(
