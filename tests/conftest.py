@@ -169,3 +169,11 @@ def write_unreadable_class_folder(root) -> tuple[str, dict[str, str]]:
 def unreadable_class_folder(tmp_path):
     """`write_unreadable_class_folder` in a fresh temporary folder."""
     return write_unreadable_class_folder(tmp_path / "images")
+
+
+@pytest.fixture
+def class_folders():
+    """`class_images.write_class_folders`: class folders a random backbone can tell apart."""
+    from class_images import write_class_folders
+
+    return write_class_folders

@@ -45,7 +45,7 @@ def test_transfer_command_writes_table_json_figure_and_classifier(tmp_path, tiny
     assert "N=3 split 2/2 (seed 5)" in completed.stderr
     summary = json.loads((out / "transfer.json").read_text())
     assert summary["split_seeds"] == [4, 5]
-    assert summary["excluded_images"] == 1 and summary["num_images"] == 17
+    assert summary["data"]["excluded_images"] == 1 and summary["num_images"] == 17
     assert summary["model"] == model_path
     assert set(summary["methods"]) == {"softmax"}
     assert summary["methods"]["softmax"]["by_train_per_class"]["3"]["test_images"] == [8, 8]

@@ -1,16 +1,14 @@
 """`load_data`: folders with unreadable files, strict, splits, limits, shards, TFDS offline,
 class names without reading data."""
 
-import io
 import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from class_images import png_with_a_bad_stream
 from zfnet_tf.data import (
     DataSource,
     SkippedFilesWarning,
@@ -52,19 +50,6 @@ def test_strict_fails_on_the_first_unreadable_file_naming_it(unreadable_class_fo
     root, bad = unreadable_class_folder
     with pytest.raises(ValueError, match=f"^{bad['broken']}: broken JPEG header"):
         load_data(DataSource("folder", root, strict=True), image_size=16)
-
-
-def png_with_a_bad_stream(size=12):
-    """A PNG whose chunks and checksums are all intact but whose compressed pixels are not: it
-    passes the quick check, and only decoding finds out."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((size, size, 3), 99, np.uint8)).save(buffer, "PNG")
-    data = buffer.getvalue()
-    start = data.index(b"IDAT") - 4
-    length = struct.unpack(">I", data[start : start + 4])[0]
-    body = bytes(length)  # zeros: not a zlib stream
-    chunk = struct.pack(">I", length) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
-    return data[:start] + chunk + data[start + 12 + length :]
 
 
 def test_a_file_only_decoding_finds_bad_never_ends_a_pass(tmp_path):

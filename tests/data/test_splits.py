@@ -1,9 +1,9 @@
-"""The paper's random splits and its accuracy measure."""
+"""Seeded random splits of a labelled pool (the transfer protocol's, and Caltech's train/test)."""
 
 import numpy as np
 import pytest
 
-from zfnet_tf.transfer import make_split, mean_per_class_accuracy, split_seeds
+from zfnet_tf.data import make_split
 
 # 4 classes of unequal size, shuffled so that class members are not contiguous.
 LABELS = np.random.default_rng(7).permutation(np.repeat([0, 1, 2, 3], [40, 12, 31, 80]))
@@ -37,12 +37,6 @@ def test_a_seed_nests_smaller_training_sets_in_larger_ones():
     assert set(small.train) < set(large.train)
 
 
-def test_split_seeds_are_consecutive_from_the_base_seed():
-    assert split_seeds(10, 5) == [10, 11, 12, 13, 14]
-    with pytest.raises(ValueError, match="splits"):
-        split_seeds(0, 0)
-
-
 def test_classes_too_small_for_n_are_named():
     with pytest.raises(ValueError, match=r"b \(12\)"):
         make_split(LABELS, 12, None, seed=0, class_names=["a", "b", "c", "d"])
@@ -50,15 +44,16 @@ def test_classes_too_small_for_n_are_named():
         make_split(LABELS, 0, None, seed=0)
 
 
-def test_mean_per_class_accuracy_averages_each_classes_accuracy():
-    labels = [0, 0, 0, 0, 1, 1, 2]
-    predictions = [0, 0, 0, 1, 1, 0, 2]
-    # By hand: class 0 has 3 of 4 right, class 1 has 1 of 2, class 2 has 1 of 1.
-    by_hand = (3 / 4 + 1 / 2 + 1 / 1) / 3
-    assert mean_per_class_accuracy(labels, predictions) == pytest.approx(by_hand)
-    # Not the plain accuracy (5 of 7), which large classes would dominate.
-    assert mean_per_class_accuracy(labels, predictions) != pytest.approx(5 / 7)
-    # A class that is only predicted, never a test label, does not count as a class.
-    assert mean_per_class_accuracy([0, 0, 1], [0, 3, 1]) == pytest.approx((1 / 2 + 1) / 2)
-    with pytest.raises(ValueError, match="predictions"):
-        mean_per_class_accuracy([0, 1], [0])
+def test_short_classes_can_give_all_but_one_image_to_training():
+    """Caltech's fixed train/test split: up to N a class for training, at least one left to
+    test, whatever the class size."""
+    labels = np.repeat([0, 1, 2, 3], [40, 5, 1, 2])
+    split = make_split(labels, 30, None, seed=0, short_classes="fewer")
+    np.testing.assert_array_equal(np.bincount(labels[split.train], minlength=4), [30, 4, 1, 1])
+    np.testing.assert_array_equal(np.bincount(labels[split.test], minlength=4), [10, 1, 0, 1])
+    # Classes that have enough images get the same draw as the strict rule.
+    strict = make_split(np.repeat([0, 1], [40, 35]), 30, None, seed=0)
+    lenient = make_split(np.repeat([0, 1], [40, 35]), 30, None, seed=0, short_classes="fewer")
+    np.testing.assert_array_equal(strict.train, lenient.train)
+    with pytest.raises(ValueError, match="short_classes"):
+        make_split(labels, 3, None, seed=0, short_classes="drop")

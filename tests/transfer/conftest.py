@@ -1,12 +1,5 @@
 import pytest
 
-from transfer_images import write_class_folders
-
-
-@pytest.fixture
-def class_folders():
-    return write_class_folders
-
 
 @pytest.fixture(scope="module")
 def tiny_backbone_model():

@@ -8,21 +8,22 @@ import numpy as np
 import pytest
 
 import zfnet_tf
+from class_images import png_with_a_bad_stream
+from zfnet_tf.data import DataSource, SkippedFilesWarning, image_collection, load_image_file
 from zfnet_tf.transfer import (
     FeatureCache,
     FeatureExtractor,
     TransferExperiment,
     TransferProtocol,
-    load_image_collection,
 )
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    from transfer_images import write_class_folders
+    from class_images import write_class_folders
 
     root = write_class_folders(tmp_path_factory.mktemp("pool"), {"a": 7, "b": 7, "c": 7})
-    return load_image_collection("folder", root)
+    return image_collection(DataSource("folder", root, "all"))
 
 
 def test_features_are_the_backbone_output_in_pool_order(tiny_backbone_model, pool):
@@ -40,7 +41,6 @@ def test_features_are_the_backbone_output_in_pool_order(tiny_backbone_model, poo
 def test_features_follow_the_models_evaluation_transform(pool):
     """A model whose config resizes to 80 and crops 64 (as imported ImageNet models do with
     256 / 224) gets the features of the images so prepared, not of whole images."""
-    from zfnet_tf.data import load_image_file
 
     keras.utils.set_random_seed(0)
     model = zfnet_tf.build_model("tiny", num_classes=3, resize_size=80)
@@ -94,11 +94,31 @@ def test_cache_key_follows_the_weights_and_the_image_list(tiny_backbone_model, p
     assert cache.key(FeatureExtractor(tiny_backbone_model), pool) == key
 
 
-def test_an_undecodable_image_is_named(tiny_backbone_model, tmp_path, class_folders):
+def test_unreadable_files_leave_the_pool_and_the_rows_stay_aligned(tiny_backbone_model, tmp_path, class_folders):
     root = class_folders(tmp_path / "images", {"a": 3, "b": 3})
     broken = os.path.join(root, "b", "b_001.png")
     with open(broken, "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n not really a png")
-    collection = load_image_collection("folder", root)
-    with pytest.raises(ValueError, match="cannot decode image .*b_001.png"):
+    with pytest.warns(SkippedFilesWarning, match="b_001.png"):
+        collection = image_collection(DataSource("folder", root, "all"))
+    assert [s.path for s in collection.skipped] == [broken] and len(collection) == 5
+    features = FeatureExtractor(tiny_backbone_model, batch_size=2).extract(collection)
+    row = collection.names.index("b/b_002.png")
+    image = load_image_file(os.path.join(root, "b", "b_002.png"), 64)[None]
+    expected = keras.ops.convert_to_numpy(tiny_backbone_model.backbone(image, training=False))
+    np.testing.assert_allclose(features[row], expected[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=f"{broken}: broken PNG header"):
+        image_collection(DataSource("folder", root, "all", strict=True))
+
+
+def test_a_file_only_decoding_finds_bad_is_named(tiny_backbone_model, tmp_path, class_folders):
+    """Features must stay aligned with names, so a file that passes the listing's check but
+    fails TensorFlow's decoder is an error naming it, not a silently shorter array."""
+    root = class_folders(tmp_path / "images", {"a": 3, "b": 3})
+    bad = os.path.join(root, "a", "a_001.png")
+    with open(bad, "wb") as handle:
+        handle.write(png_with_a_bad_stream())
+    collection = image_collection(DataSource("folder", root, "all"))
+    assert len(collection) == 6
+    with pytest.raises(ValueError, match=f"cannot decode image {bad}: "):
         FeatureExtractor(tiny_backbone_model, batch_size=2).extract(collection)

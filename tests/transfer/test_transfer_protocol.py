@@ -8,12 +8,11 @@ import pytest
 from PIL import Image
 
 import zfnet_tf
+from zfnet_tf.data import DataSource, image_collection, make_split
 from zfnet_tf.transfer import (
     SoftmaxHead,
     TransferExperiment,
     TransferProtocol,
-    load_image_collection,
-    make_split,
     mean_per_class_accuracy,
 )
 
@@ -24,12 +23,12 @@ PROTOCOL = TransferProtocol(
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory, tiny_backbone_model):
-    from transfer_images import write_class_folders
+    from class_images import write_class_folders
 
     root = write_class_folders(
         tmp_path_factory.mktemp("images"), {"red": 12, "green": 12, "blue": 12, "yellow": 12}
     )
-    collection = load_image_collection("folder", root)
+    collection = image_collection(DataSource("folder", root, "all"))
     out = tmp_path_factory.mktemp("out")
     experiment = TransferExperiment(tiny_backbone_model, collection, PROTOCOL)
     return experiment, experiment.run(out), out
@@ -125,7 +124,7 @@ def test_softmax_head_folds_standardization_into_the_probabilities_of_sklearn(nu
 
 
 def test_protocol_rejects_pools_too_small_for_n(tiny_backbone_model, tmp_path, class_folders):
-    collection = load_image_collection("folder", class_folders(tmp_path, {"a": 3, "b": 5}))
+    collection = image_collection(DataSource("folder", class_folders(tmp_path, {"a": 3, "b": 5}), "all"))
     protocol = TransferProtocol(train_per_class=(3,))
     experiment = TransferExperiment(tiny_backbone_model, collection, protocol)
     with pytest.raises(ValueError, match=r"a \(3\)"):

@@ -1,6 +1,9 @@
-"""Generated class folders for the transfer tests: classes a random backbone can tell apart."""
+"""Generated class folders for the data and transfer tests: classes a random backbone can tell apart."""
 
+import io
 import os
+import struct
+import zlib
 
 import numpy as np
 
@@ -42,3 +45,18 @@ def write_class_folders(root, counts: dict[str, int], extension: str = ".png", s
                 os.path.join(root, name, f"{name}_{index:03d}{extension}")
             )
     return os.fspath(root)
+
+
+def png_with_a_bad_stream(size=12):
+    """A PNG whose chunks and checksums are all intact but whose compressed pixels are not: it
+    passes the quick check, and only decoding finds out."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((size, size, 3), 99, np.uint8)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    start = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    body = bytes(length)  # zeros: not a zlib stream
+    chunk = struct.pack(">I", length) + b"IDAT" + body + struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    return data[:start] + chunk + data[start + 12 + length :]
