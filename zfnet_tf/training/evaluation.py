@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import keras
 import tensorflow as tf
 
-from zfnet_tf.data import DataSource, load_data
+from zfnet_tf.data import DataSource, load_data, resize_size
 from zfnet_tf.data.pipelines import CROPS, evaluation_pipeline
 from zfnet_tf.models import get_backbone
 
@@ -71,7 +71,8 @@ def evaluate_model(
         # [B * crops, C] -> mean over each image's crops (a single crop for "center").
         return tf.reduce_mean(tf.reshape(probs, [shape[0], -1, num_classes]), axis=1)
 
-    loaded = load_data(data, backbone.config.resize_size)
+    # The side the crops are cut from: the model's, else the paper's 256 for 224 (scaled).
+    loaded = load_data(data, backbone.config.resize_size or resize_size(size))
     if len(loaded.class_names) != num_classes:
         raise ValueError(
             f"the model has {num_classes} classes but {loaded.source.describe()} has "
