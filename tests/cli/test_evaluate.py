@@ -64,4 +64,4 @@ def test_bad_input_exits_2(tmp_path, capsys):
     path = str(tmp_path / "five.keras")
     zfnet_tf.build_model("tiny", num_classes=5).save(path)
     assert main(["evaluate", "--model", path, "--dataset", "digits", "--max-examples", "4"]) == 2
-    assert "the model has 5 classes but dataset 'digits' has 10" in capsys.readouterr().err
+    assert "the model has 5 classes but digits[test] has 10" in capsys.readouterr().err

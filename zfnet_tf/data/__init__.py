@@ -11,7 +11,7 @@ The names below load on first use, so the command line reads `DATASETS` without 
 TensorFlow's start-up.
 """
 
-import importlib
+from zfnet_tf.lazy import lazy_exports
 
 _EXPORTS = {
     "DATASETS": "zfnet_tf.data.catalog",
@@ -48,14 +48,4 @@ _EXPORTS = {
     "sample_images": "zfnet_tf.data.samples",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'zfnet_tf.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

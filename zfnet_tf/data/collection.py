@@ -220,7 +220,7 @@ def image_collection(source: DataSource | str) -> ImageCollection:
     shown = chosen.names if chosen.kind == "bytes" else chosen.sources
     usable, skipped = check_images(
         chosen.sources, shown, strict=source.strict, limit=source.limit,
-        what=f"{source.describe()} ({chosen.origin})",
+        what=f"{source.name}[{source.split}] ({chosen.origin})",
     )
     return chosen.subset(usable).replace(skipped=tuple(skipped))
 
