@@ -19,6 +19,7 @@ _EXPORTS = {
     "SPLITS": "zfnet_tf.data.catalog",
     "DataSource": "zfnet_tf.data.catalog",
     "class_names": "zfnet_tf.data.catalog",
+    "digits_pixels": "zfnet_tf.data.catalog",
     "SkippedFile": "zfnet_tf.data.checks",
     "SkippedFilesWarning": "zfnet_tf.data.checks",
     "check_images": "zfnet_tf.data.checks",

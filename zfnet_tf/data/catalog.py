@@ -18,9 +18,13 @@ order): the pool the transfer protocol draws its own splits from.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATASETS = ("digits", "folder", "caltech101", "caltech256", "imagenet2012")
 # Sources listed one example at a time (names, labels, files known up front): these have the
@@ -38,6 +42,10 @@ CALTECH256_CLUTTER = "257.clutter"
 # Caltech has no official train/test split; `train` draws this many images a class (the
 # paper's largest N for each), `test` is the rest of the class.
 CALTECH_TRAIN_PER_CLASS = {"caltech101": 30, "caltech256": 60}
+
+# scikit-learn's digits: 1,797 real 8x8 scans; a fixed stratified split keeps numbers comparable.
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 0
 
 # Sub-folders that hold a folder dataset's splits (`root/train/<class>/...`, `root/val/...`).
 FOLDER_SPLIT_NAMES = {"train": ("train",), "test": ("val", "validation", "test")}
@@ -191,3 +199,23 @@ def tfds_caltech101_classes(source: DataSource) -> tuple[list[str], list[str]]:
     names = list(tfds.builder("caltech101", data_dir=source.data_dir).info.features["label"].names)
     background = CALTECH101_BACKGROUND.lower()  # TFDS spells its classes in lower case
     return names, [n for n in names if source.include_background or n != background]
+
+
+@functools.lru_cache(maxsize=1)
+def digits_pixels() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """scikit-learn's embedded handwritten digits: uint8 `[1797, 8, 8]` (its 0-16 ink levels
+    scaled to 0-255), int32 labels, and the indices of the fixed train and test splits."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    labels = digits.target.astype(np.int32)
+    train, test = train_test_split(
+        np.arange(len(labels)),
+        test_size=DIGITS_TEST_FRACTION,
+        random_state=DIGITS_SPLIT_SEED,
+        stratify=labels,
+    )
+    return images, labels, {"train": train, "test": test}

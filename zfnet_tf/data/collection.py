@@ -10,7 +10,6 @@ that are not readable images are found (`zfnet_tf.data.checks`). `load_data` mak
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -25,11 +24,6 @@ from zfnet_tf.data.catalog import DataSource
 from zfnet_tf.data.checks import SkippedFile, check_images
 from zfnet_tf.data.folders import list_image_folder, match_exclusions, read_name_list
 from zfnet_tf.data.splits import make_split
-
-# scikit-learn's digits: 1,797 real 8x8 scans; a fixed stratified split keeps numbers comparable.
-DIGITS_TEST_FRACTION = 0.25
-DIGITS_SPLIT_SEED = 0
-
 
 @dataclass(frozen=True, eq=False)
 class ImageCollection:
@@ -228,7 +222,7 @@ def image_collection(source: DataSource | str) -> ImageCollection:
 def _listing(source: DataSource) -> ImageCollection:
     """Every example the source's split is drawn from."""
     if source.name == "digits":
-        images, labels, _ = _digits()
+        images, labels, _ = catalog.digits_pixels()
         names = tuple(f"{label}/digit_{index:04d}" for index, label in enumerate(labels))
         return ImageCollection(source, names, labels, catalog.class_names(source), images, "scikit-learn digits")
     folder, excluded_classes = catalog.local_folder(source)
@@ -251,7 +245,7 @@ def _split_indices(source: DataSource, pool: ImageCollection) -> np.ndarray:
     if source.split == "all" or source.name == "folder":  # a folder's split is its sub-folder
         return np.arange(len(pool))
     if source.name == "digits":
-        _, _, splits = _digits()
+        _, _, splits = catalog.digits_pixels()
         # Digits listed in the pool (all of them: exclusions do not apply to digits).
         return splits[source.split]
     split = make_split(
@@ -259,25 +253,6 @@ def _split_indices(source: DataSource, pool: ImageCollection) -> np.ndarray:
         pool.class_names, short_classes="fewer",
     )
     return split.train if source.split == "train" else split.test
-
-
-@functools.lru_cache(maxsize=1)
-def _digits() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """The embedded digits as uint8 `[N, 8, 8]` (0-255), int32 labels, and the indices of the
-    fixed train and test splits."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    labels = digits.target.astype(np.int32)
-    train, test = train_test_split(
-        np.arange(len(labels)),
-        test_size=DIGITS_TEST_FRACTION,
-        random_state=DIGITS_SPLIT_SEED,
-        stratify=labels,
-    )
-    return images, labels, {"train": train, "test": test}
 
 
 def _tfds_caltech101(source: DataSource) -> ImageCollection:

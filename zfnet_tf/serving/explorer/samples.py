@@ -48,10 +48,10 @@ def sample_png(name: str) -> bytes:
         return _png(getattr(skimage.data, name)()[..., :3])
     if name.startswith("digit") and name[len("digit"):] in DIGITS:
         import numpy as np
-        from sklearn.datasets import load_digits
 
-        digits = load_digits()
-        index = int(np.flatnonzero(digits.target == int(name[len("digit"):]))[0])
-        # 0-16 ink levels to 0-255, as zfnet_tf.data's digits (the demo model's training data).
-        return _png(np.round(digits.images[index] * (255.0 / 16.0)).astype(np.uint8))
+        from zfnet_tf.data.catalog import digits_pixels
+
+        # The pixels of the demo model's training data, as zfnet_tf.data reads them.
+        images, labels, _ = digits_pixels()
+        return _png(images[int(np.flatnonzero(labels == int(name[len("digit"):]))[0])])
     raise KeyError(name)
