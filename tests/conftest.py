@@ -135,39 +135,11 @@ def imported_zfnet_export(imported_zfnet, tmp_path_factory):
     return str(base_path), export_model(imported_zfnet, base_path)
 
 
-def write_unreadable_class_folder(root) -> tuple[str, dict[str, str]]:
-    """Writes `root/cats` and `root/dogs`, 8 noisy JPEGs each (cats red, dogs blue), plus the
-    files users meet in real folders: a JPEG whose header is broken, a JPEG cut in half, and
-    a text file named `.jpg`. Returns `(root, {kind: path of that bad file})`, the bad files
-    in listing order."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for name, colour in (("cats", (200, 60, 40)), ("dogs", (40, 90, 210))):
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-        for index in range(8):
-            pixels = np.clip(np.asarray(colour) + rng.normal(0, 20, (40, 48, 3)), 0, 255)
-            Image.fromarray(pixels.astype(np.uint8)).save(os.path.join(root, name, f"{name}_{index}.jpg"), quality=90)
-    with open(os.path.join(root, "cats", "cats_0.jpg"), "rb") as handle:
-        jpeg = handle.read()
-    bad = {
-        "broken": os.path.join(root, "cats", "broken.jpg"),
-        "not an image": os.path.join(root, "dogs", "notes.jpg"),
-        "truncated": os.path.join(root, "dogs", "truncated.jpg"),
-    }
-    with open(bad["broken"], "wb") as handle:  # the JPEG signature, then zeros where markers were
-        handle.write(jpeg[:3] + bytes(200) + jpeg[203:])
-    with open(bad["not an image"], "w") as handle:
-        handle.write("not an image")
-    with open(bad["truncated"], "wb") as handle:  # headers intact, scan data cut half-way
-        handle.write(jpeg[: len(jpeg) // 2])
-    return os.fspath(root), bad
-
-
 @pytest.fixture
 def unreadable_class_folder(tmp_path):
-    """`write_unreadable_class_folder` in a fresh temporary folder."""
+    """`class_images.write_unreadable_class_folder` in a fresh temporary folder."""
+    from class_images import write_unreadable_class_folder
+
     return write_unreadable_class_folder(tmp_path / "images")
 
 
