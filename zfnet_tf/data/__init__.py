@@ -11,7 +11,7 @@ The names below load on first use, so the command line reads `DATASETS` without 
 TensorFlow's start-up.
 """
 
-from zfnet_tf.lazy import lazy_exports
+from zfnet_tf import _lazy_exports
 
 _EXPORTS = {
     "DATASETS": "zfnet_tf.data.catalog",
@@ -49,4 +49,4 @@ _EXPORTS = {
     "sample_images": "zfnet_tf.data.samples",
 }
 
-__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
