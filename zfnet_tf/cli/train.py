@@ -93,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if result.history:
         last = {k: v[-1] for k, v in result.history.items() if k != "epoch"}
         print("final epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())))
-    skipped = sum(report["skipped_files"] for report in result.data.values())
+    # Without split sub-folders, training and validation read (and skip) the same files.
+    skipped = {entry["path"] for report in result.data.values() for entry in report["skipped"]}
     if skipped:
-        print(f"skipped {skipped} unreadable file(s) (named in the warning above and in run.json)")
+        print(f"skipped {len(skipped)} unreadable file(s) (named in the warning above and in run.json)")
     print(f"model: {result.model_path}")
     if result.feature_evolution:
         print(f"feature evolution (Fig. 4): {result.feature_evolution}")
