@@ -2,7 +2,6 @@
 dtypes and shapes TF Serving reads from the SavedModel, and every signature's outputs, run in
 a fresh process, against the Keras model and the deconvnet."""
 
-import os
 import subprocess
 import sys
 
