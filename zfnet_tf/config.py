@@ -274,7 +274,7 @@ PRESETS: dict[str, ZFNetConfig] = {
 }
 
 
-# imgclsmob's ImageNet-1k ZFNets (pytorchcv's `zfnet` and `zfnetb`, DESIGN §12): the geometry of
+# imgclsmob's ImageNet-1k ZFNets (pytorchcv's `zfnet` and `zfnetb`; docs/pretrained.md): the geometry of
 # Fig. 3 (and of Table 3's 512-1024-512 variant) with AlexNet-style response normalization before
 # pools 1-2, PyTorch's `local_response_norm(size=5, alpha=1e-4, beta=0.75, k=2)` (its alpha is
 # divided by the size: 2e-5 here), torchvision's input normalization and evaluation transform
