@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--features", type=int, default=9, help="K features per image")
+    parser.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet")
     parser.add_argument("--no-reference", action="store_true", help="skip the modified-backprop columns")
     args = parser.parse_args()
 
@@ -76,15 +77,17 @@ def main() -> None:
     layers = args.layers or deconvnet.default_layers()
 
     name = args.keras_application or f"{args.preset} (normalization {model.config.normalization})"
-    print(f"{name}, input {height}, batch {args.batch}, K = {args.features}, median of {args.repeats}, "
-          f"{os.cpu_count()} CPU cores")
+    print(f"{name}, input {height}, batch {args.batch}, K = {args.features}, rule {args.rule}, "
+          f"median of {args.repeats}, {os.cpu_count()} CPU cores")
     print(f"{'layer':>14} {'forward ms':>11} {'project ms':>11} {'ratio':>6} {'reference ms':>13} {'ratio':>6}"
           f" | {'K proj ms':>10} {'ratio':>6} {'K ref ms':>10} {'ratio':>6}")
     for layer in layers:
         forward = deconvnet.activation_function([layer])
-        project = deconvnet.projection_function(layer, "max", features_per_image=1)
-        project_many = deconvnet.projection_function(layer, "max", features_per_image=args.features)
-        reference = tf.function(lambda x, f, l=layer: modified_backprop_projection(model, x, f, l, "max"))
+        project = deconvnet.projection_function(layer, "max", args.rule, features_per_image=1)
+        project_many = deconvnet.projection_function(layer, "max", args.rule, features_per_image=args.features)
+        reference = tf.function(
+            lambda x, f, l=layer: modified_backprop_projection(model, x, f, l, "max", args.rule)
+        )
         k_features = tf.constant(
             np.tile(np.arange(args.features) % deconvnet.num_features(layer), (args.batch, 1)), tf.int32
         )
