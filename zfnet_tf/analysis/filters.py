@@ -34,8 +34,12 @@ def filter_power_spectra(kernels: np.ndarray, fft_size: int = 64) -> tuple[np.nd
         raise ValueError(f"kernels must be [k, k, in, out], got shape {kernels.shape}")
     if fft_size < max(kernels.shape[:2]):
         raise ValueError(f"fft_size {fft_size} is smaller than the kernel {kernels.shape[:2]}")
-    spectrum = np.fft.fft2(kernels, s=(fft_size, fft_size), axes=(0, 1))
-    power = (np.abs(spectrum) ** 2).sum(axis=2)  # [n, n, out]
+    # A few filters at a time: a deep layer's [n, n, in, out] spectrum would not fit in memory.
+    step = max(1, 2**22 // (fft_size * fft_size * kernels.shape[2]))
+    power = np.concatenate([
+        (np.abs(np.fft.fft2(kernels[..., start : start + step], s=(fft_size, fft_size), axes=(0, 1))) ** 2).sum(axis=2)
+        for start in range(0, kernels.shape[3], step)
+    ], axis=-1)  # [n, n, out]
     freq = np.fft.fftfreq(fft_size)
     return np.moveaxis(power, -1, 0), freq[:, None], freq[None, :]
 
