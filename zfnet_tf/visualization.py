@@ -121,8 +121,11 @@ def image_grid_figure(
     side = max(max(image.shape[:2]) for image in images)
     gap = max(2, side // 8)
     mosaic = tile_images(images, columns, gap=gap, cell_size=(side, side))
-    figure = Figure(figsize=(cell_inches * columns + 0.6, cell_inches * rows + 0.5))
-    axis = figure.add_axes([0.1 if row_labels else 0.02, 0.02, 0.88 if row_labels else 0.96, 0.86])
+    # Room left of the mosaic for the row labels (about 0.075 inch a character at 8 points).
+    label_inches = 0.2 + 0.075 * max(map(len, row_labels)) if row_labels else 0.1
+    width, height = cell_inches * columns + label_inches + 0.1, cell_inches * rows + 0.6
+    figure = Figure(figsize=(width, height))
+    axis = figure.add_axes([label_inches / width, 0.1 / height, cell_inches * columns / width, (height - 0.6) / height])
     axis.imshow(mosaic, interpolation="nearest")
     axis.set_axis_off()
     step = side + gap
@@ -142,19 +145,9 @@ def image_grid_figure(
     return figure
 
 
-def save_image_grid(
-    images: Sequence[np.ndarray],
-    path: str | os.PathLike,
-    columns: int,
-    titles: Sequence[str] | None = None,
-    row_labels: Sequence[str] | None = None,
-    column_labels: Sequence[str] | None = None,
-    suptitle: str | None = None,
-    cell_inches: float = 1.6,
-) -> str:
-    """Writes `image_grid_figure(...)` as a PNG and returns its path."""
-    figure = image_grid_figure(images, columns, titles, row_labels, column_labels, suptitle, cell_inches)
-    return save_figure(figure, path)
+def save_image_grid(images: Sequence[np.ndarray], path: str | os.PathLike, columns: int, **labels) -> str:
+    """Writes `image_grid_figure(images, columns, **labels)` as a PNG and returns its path."""
+    return save_figure(image_grid_figure(images, columns, **labels), path)
 
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 100) -> str:

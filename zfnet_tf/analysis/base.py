@@ -154,6 +154,8 @@ class Result:
     """
 
     kind: ClassVar[str] = ""
+    # The `zfnet_tf.analysis.plots` function that draws the result's one figure, `<stem>.png`.
+    plot: ClassVar[str] = ""
 
     params: Params = field(kw_only=True)
     data: dict | None = field(default=None, kw_only=True)
@@ -175,8 +177,10 @@ class Result:
         return jsonable(record)
 
     def figures(self) -> "dict[str, Figure]":
-        """`{file name: matplotlib Figure}` (subclasses; drawn by `zfnet_tf.analysis.plots`)."""
-        raise NotImplementedError
+        """`{file name: matplotlib Figure}`, drawn by `zfnet_tf.analysis.plots` (`plot`)."""
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": getattr(plots, self.plot)(self)}
 
     def write_files(self, out_dir: str) -> list[str]:
         """Files besides the figures and the JSON (subclasses), written atomically."""

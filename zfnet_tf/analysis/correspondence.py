@@ -265,6 +265,7 @@ class CorrespondenceResult(Result):
     """
 
     kind = "correspondence"
+    plot = "correspondence_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -295,10 +296,11 @@ class CorrespondenceResult(Result):
                 for layer, numbers in by_layer.items()
             }
 
-        record = {
+        return {
             "layers": self.layers,
             "layer_outputs": self.layer_names,
             "num_images": len(self.images),
+            "images": self.image_names,
             "dimensions": self.dimensions,
             "normalization": (
                 "mean and std over ordered image pairs i != j of the Hamming distance between "
@@ -314,14 +316,6 @@ class CorrespondenceResult(Result):
             "boxes": self.boxes,
             "random_boxes": self.random_boxes,
         }
-        if self.image_names is not None:
-            record["images"] = self.image_names
-        return record
-
-    def figures(self):
-        from zfnet_tf.analysis import plots
-
-        return {"correspondence.png": plots.correspondence_figure(self)}
 
 
 class Correspondence(Analysis):

@@ -136,6 +136,7 @@ class InvarianceResult(Result):
     """
 
     kind = "invariance"
+    plot = "invariance_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -145,9 +146,10 @@ class InvarianceResult(Result):
     image_names: tuple[str, ...] | None = None
 
     def numbers(self) -> dict:
-        record = {
+        return {
             "layers": self.layers,
             "layer_outputs": self.layer_names,
+            "images": self.image_names,
             "labels": self.label,
             "label_source": self.label_source,
             "sweeps": {
@@ -160,14 +162,6 @@ class InvarianceResult(Result):
                 for name, sweep in self.sweeps.items()
             },
         }
-        if self.image_names is not None:
-            record["images"] = self.image_names
-        return record
-
-    def figures(self):
-        from zfnet_tf.analysis import plots
-
-        return {"invariance.png": plots.invariance_figure(self)}
 
 
 class Invariance(Analysis):

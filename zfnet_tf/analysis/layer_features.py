@@ -64,6 +64,7 @@ class LayerFeaturesResult(Result):
     """
 
     kind = "layer_features"
+    plot = "layer_features_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -87,11 +88,6 @@ class LayerFeaturesResult(Result):
             "mean_class_accuracy": self.mean_class_accuracy,
             "seconds": self.seconds,
         }
-
-    def figures(self):
-        from zfnet_tf.analysis import plots
-
-        return {"layer_features.png": plots.layer_features_figure(self)}
 
 
 class LayerFeatures(Analysis):

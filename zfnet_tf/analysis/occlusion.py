@@ -81,6 +81,7 @@ class OcclusionResult(Result):
     """
 
     kind = "occlusion"
+    plot = "occlusion_figure"
 
     layer: int | str
     layer_name: str
@@ -139,11 +140,6 @@ class OcclusionResult(Result):
             "cols": self.cols,
             "images": images,
         }
-
-    def figures(self):
-        from zfnet_tf.analysis import plots
-
-        return {"occlusion.png": plots.occlusion_figure(self)}
 
 
 class Occlusion(Analysis):
