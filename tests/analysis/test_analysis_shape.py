@@ -145,3 +145,26 @@ def test_arrays_a_dataset_and_a_dataset_name_are_one_input(name, model, results)
         np.testing.assert_array_equal(named.values, direct.values)
         assert named.data == {"source": "digits[test]", "num_examples": 7}
         assert named.image_names[3] == "digits[test][3]"
+
+
+def test_a_dataset_name_is_read_in_one_place_and_its_skipped_files_are_counted(model, monkeypatch):
+    """`analysis_data` is the one place that loads datasets by name: a loader that reports the
+    files it skipped (corrupt, not images) gets them counted in every result's JSON."""
+    import zfnet_tf.data
+    from zfnet_tf.analysis import DatasetSpec
+    from zfnet_tf.data import LoadedDataset
+
+    calls = []
+
+    class Loaded(LoadedDataset):
+        skipped = ("cats/broken.jpg", "dogs/empty.jpg")
+
+    def load_examples(name, split, data_dir, image_size, resize_size=None):
+        calls.append((name, split, data_dir, image_size, resize_size))
+        return Loaded(tf.data.Dataset.from_tensor_slices((IMAGES, LABELS)), ["a", "b", "c"], 6)
+
+    monkeypatch.setattr(zfnet_tf.data, "load_examples", load_examples)
+    result = Top9(model, CASES["top9"][1]).run(DatasetSpec("folder", "train", "/photos", limit=5))
+    assert calls == [("folder", "train", "/photos", 64, 64)]
+    assert result.to_json()["data"] == {"source": "folder[train]", "num_examples": 5, "skipped": 2}
+    assert result.num_images == 5

@@ -108,10 +108,6 @@ class AnalysisData:
         count = limit if self.num_examples is None else min(limit, self.num_examples)
         return dataclasses.replace(self, dataset=self.dataset.take(limit), num_examples=count, image_names=names)
 
-    def images(self) -> tf.data.Dataset:
-        """The images alone (unbatched)."""
-        return self.dataset.map(lambda image, label: image) if self.labelled else self.dataset
-
     def batches(self, batch_size: int, progress: bool = False, description: str = "") -> Iterator[tuple[tf.Tensor, tf.Tensor | None]]:
         """`(images float32 [B, S, S, 3], labels int32 [B] or None)`, with a Keras `Progbar`
         when `progress` (the one way the analyses show progress)."""
