@@ -266,3 +266,6 @@ def test_bad_input_is_a_named_error(tmp_path, capsys):
     code = main(["occlusion", "--preset", "tiny", "--stride", "0", "--out", str(tmp_path)])
     assert code == 2
     assert "stride must be an int >= 1" in capsys.readouterr().err
+    code = main(["invariance", "--preset", "tiny", "--dataset", "mnist2", "--out", str(tmp_path)])
+    assert code == 2
+    assert "unknown dataset 'mnist2'; choose one of" in capsys.readouterr().err
