@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import zfnet_tf  # noqa: E402
+from zfnet_tf.cli.common import parse_layer  # noqa: E402
 from zfnet_tf.deconv.modified_backprop import modified_backprop_projection  # noqa: E402
 
 
@@ -58,7 +59,8 @@ def main() -> None:
     parser.add_argument("--preset", default="zfnet")
     parser.add_argument("--normalization", choices=["lcn", "lrn", "none"], default=None)
     parser.add_argument("--keras-application", default=None, help="e.g. VGG16 (weights=None)")
-    parser.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
+    parser.add_argument("--layers", nargs="+", type=parse_layer, default=None,
+                        help="layer names, or ZFNet's 1-5 (default: the model's default layers)")
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)

@@ -4,7 +4,7 @@ The names below load on first use, so `import zfnet_tf.cli` (and `zfnet-tf --hel
 pay TensorFlow's start-up.
 """
 
-import importlib
+from zfnet_tf.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -28,13 +28,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'zfnet_tf' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

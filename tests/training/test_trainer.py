@@ -120,8 +120,8 @@ def test_feature_evolution_figure(run):
     assert os.path.getsize(result.feature_evolution) > 0
     with np.load(result.feature_evolution.replace(".png", ".npz")) as state:
         assert state["epochs"].tolist() == [1, 2]
-        rows = state["rows"]
-        assert sorted(set(rows[:, 0].tolist())) == [1, 2, 3, 4, 5]
+        rows = state["row_layers"]
+        assert sorted(set(rows.tolist())) == [f"layer{layer}" for layer in range(1, 6)]
         assert state["cells"].shape == (2, len(rows), 64, 64, 3)
         # The figure shows change: the deeper features' projections differ between epochs.
         assert np.any(state["cells"][0] != state["cells"][1])
@@ -172,3 +172,44 @@ def test_filters_to_grid():
     np.testing.assert_array_equal(grid[1:cell:2, 1:cell:2], expected.astype(np.uint8))
     with pytest.raises(ValueError, match="3 input channels"):
         filters_to_grid(np.zeros((3, 3, 4, 2)))
+
+
+def test_visualization_callbacks_take_layer_names_of_any_model(tmp_path):
+    """Fig. 4 and the TensorBoard projections on a plain Keras CNN, by layer name: each cell
+    is the deconvnet projection of the probe image that excites its map most, inside the
+    map's receptive field."""
+    from zfnet_tf.training.callbacks import FeatureEvolution, VisualizationSummaries
+    from zfnet_tf.visualization import projection_to_rgb
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(6, 5, strides=2, activation="relu", name="conv_a"),
+        keras.layers.MaxPooling2D(2, name="pool_a"),
+        keras.layers.Conv2D(8, 3, activation="relu", name="conv_b"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3),
+    ])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (12, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, 12)
+    evolution = FeatureEvolution(str(tmp_path / "evolution.png"), images, epochs=[1, 2],
+                                 features_per_layer=2, layers=["pool_a", "conv_b"])
+    summaries = VisualizationSummaries(str(tmp_path / "logs"), images[:2], every=1, layers=["conv_b"])
+    model.fit(images, labels, epochs=2, batch_size=6, verbose=0, callbacks=[evolution, summaries])
+
+    with np.load(tmp_path / "evolution.npz") as state:
+        assert state["row_layers"].tolist() == ["pool_a", "pool_a", "conv_b", "conv_b"]
+        cells, boxes, maps = state["cells"][1], state["boxes"][1], state["row_maps"]
+    deconvnet = zfnet_tf.Deconvnet(model)
+    for row, (layer, feature) in enumerate(zip(["pool_a", "pool_a", "conv_b", "conv_b"], maps)):
+        top = keras.Model(model.inputs, model.get_layer(layer).output)(images).numpy()
+        best = int(top[..., feature].reshape(len(images), -1).max(axis=1).argmax())
+        projection = deconvnet.project(images[best : best + 1], layer, feature=int(feature))
+        top_row, left, bottom, right = boxes[row]
+        assert (top_row, left, bottom, right) == tuple(projection.box[0])
+        expected = projection_to_rgb(projection.reconstructions[0, top_row:bottom, left:right])
+        np.testing.assert_array_equal(cells[row, top_row:bottom, left:right], expected)
+    steps = events(str(tmp_path / "logs" / "images"))["projections/conv_b"]
+    assert sorted(steps) == [1, 2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.common import parse_layer
 from zfnet_tf.config import PRESETS
 
 # Kept in step with zfnet_tf.data.DATASETS, zfnet_tf.training.RECIPES / STRATEGIES; listed
@@ -44,6 +45,9 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation-steps", type=int, help="fewer validation batches")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras progress output")
+    parser.add_argument("--projection-layers", type=parse_layer, nargs="+", metavar="LAYER",
+                        help="layers of the TensorBoard projections and the Fig. 4 figure: names "
+                        "(pool2, norm1) or 1-5 (default: 1-5)")
 
 
 def register(subparsers) -> None:
@@ -82,6 +86,7 @@ def train_from_args(args: argparse.Namespace):
         global_batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         cache=args.cache,
+        projection_layers=args.projection_layers,
     )
 
 

@@ -239,3 +239,12 @@ def neutral_color(model: keras.Model) -> np.ndarray:
         if np.any(bias != 0):
             return np.linalg.solve(matrix.T, -bias).astype(np.float32)
     return np.full(3, 127.5, np.float32)
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """Whether the model's output is already probabilities (a final softmax activation), as a
+    keras.applications classifier's is; zfnet-tf's own classifiers output logits."""
+    graph = LayerGraph(model)
+    last = graph.node_of(graph.output_keys[0])
+    activation = getattr(getattr(last, "layer", None), "activation", None)
+    return getattr(activation, "__name__", None) == "softmax"

@@ -6,7 +6,7 @@ first use, so the fresh-process check (`zfnet_tf.export.check`) and the server's
 helpers (`zfnet_tf.export.layout`) import no Keras model code.
 """
 
-import importlib
+from zfnet_tf.lazy import lazy_exports
 
 _EXPORTS = {
     "CLASS_NAMES_FILE": "zfnet_tf.export.layout",
@@ -23,13 +23,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'zfnet_tf.export' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -4,7 +4,7 @@ The server (`zfnet_tf.serving.server`) reads SavedModels with `tf.saved_model.lo
 imports none of the model, deconvnet or training code. Names load on first use.
 """
 
-import importlib
+from zfnet_tf.lazy import lazy_exports
 
 _EXPORTS = {
     "ModelServer": "zfnet_tf.serving.server",
@@ -13,13 +13,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'zfnet_tf.serving' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf import visualization
-from zfnet_tf.deconv import Deconvnet
+from zfnet_tf.deconv import Deconvnet, layer_key
+from zfnet_tf.deconv.figures import layer_label
 from zfnet_tf.files import atomic_path, write_json
-from zfnet_tf.models import get_backbone, save_model
+from zfnet_tf.models import save_model
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -98,16 +99,36 @@ def filters_to_grid(kernel: np.ndarray, scale: int = 4) -> np.ndarray:
     return grid
 
 
+def first_layer_kernel(model: keras.Model) -> np.ndarray:
+    """The kernel `[k, k, 3, F]` of the first trainable convolution on RGB pixels (ZFNet's
+    conv1, VGG16's block1_conv1): the filters the paper shows (Fig. 5, 6)."""
+    for node in Deconvnet(model).graph.nodes:
+        layer = node.layer
+        if isinstance(layer, keras.layers.Conv2D) and layer.trainable and layer.kernel.shape[2] == 3:
+            return keras.ops.convert_to_numpy(layer.kernel)
+    raise ValueError(f"model {model.name!r} has no trainable convolution on RGB pixels")
+
+
 class VisualizationSummaries(keras.callbacks.Callback):
-    """TensorBoard images: the layer-1 filters every epoch, and deconvnet projections
-    (strongest activation of each probe image, layers 1-5) every `every` epochs.
+    """TensorBoard images: the first layer's filters every epoch, and deconvnet projections
+    (strongest activation of each probe image, for each of `layers`) every `every` epochs.
 
     Written to the `images` run of `log_dir` (next to Keras' `train` and `validation` runs);
     the step is the number of finished epochs. The probe batch is fixed for the whole run so
     the projections of one image can be compared across epochs.
+
+    Args:
+        layers: layer names or ZFNet's 1-5 (default: `Deconvnet.default_layers()`).
     """
 
-    def __init__(self, log_dir: str, probe_images: np.ndarray, every: int = 5, total_epochs: int | None = None):
+    def __init__(
+        self,
+        log_dir: str,
+        probe_images: np.ndarray,
+        every: int = 5,
+        total_epochs: int | None = None,
+        layers: Sequence[int | str] | None = None,
+    ):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
@@ -115,6 +136,7 @@ class VisualizationSummaries(keras.callbacks.Callback):
         self.probe_images = np.asarray(probe_images, np.float32)
         self.every = every
         self.total_epochs = total_epochs
+        self.layers = None if layers is None else tuple(layers)
         self._writer = None
         self._deconvnet = None
 
@@ -125,6 +147,10 @@ class VisualizationSummaries(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._deconvnet = Deconvnet(self.model)
+        if self.layers is None:
+            self.layers = self._deconvnet.default_layers()
+        for layer in self.layers:
+            self._deconvnet.receptive_field(layer)  # a clear error now, not after an epoch
         with self._writer_or_new().as_default():
             tf.summary.image(
                 "probe/images",
@@ -135,19 +161,17 @@ class VisualizationSummaries(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         finished = epoch + 1
-        backbone = get_backbone(self.model)
         with self._writer_or_new().as_default():
-            kernel = backbone.get_layer(f"conv{backbone.config.conv_layers[0]}").kernel
-            grid = filters_to_grid(keras.ops.convert_to_numpy(kernel))
+            grid = filters_to_grid(first_layer_kernel(self.model))
             tf.summary.image("layer1_filters", grid[None], step=finished)
             if finished == 1 or finished % self.every == 0 or finished == self.total_epochs:
-                for layer in backbone.config.conv_layers:
+                for layer in self.layers:
                     projection = self._deconvnet.project(self.probe_images, layer, feature=-1)
                     rgb = np.stack(
                         [visualization.projection_to_rgb(r) for r in projection.reconstructions]
                     )
                     tf.summary.image(
-                        f"projections/layer{layer}", rgb, step=finished, max_outputs=len(rgb)
+                        f"projections/{layer_key(layer)}", rgb, step=finished, max_outputs=len(rgb)
                     )
         self._writer.flush()
 
@@ -167,7 +191,7 @@ class FeatureEvolution(keras.callbacks.Callback):
     training examples) for a given feature map, projected down to pixel space using our
     deconvnet approach."
 
-    At each chosen epoch, for `features_per_layer` maps of every conv layer (picked at random
+    At each chosen epoch, for `features_per_layer` maps of each of `layers` (picked at random
     with `seed`, once), the probe image that activates the map most strongly is projected with
     the deconvnet, and the projection's receptive-field patch becomes a cell of the grid
     (rows: feature maps grouped by layer; columns: epochs). The grid is rewritten at every
@@ -175,11 +199,12 @@ class FeatureEvolution(keras.callbacks.Callback):
 
     Args:
         path: the PNG to write (the state goes next to it as `.npz`).
-        probe_images: float32 `[N, S, S, 3]` RGB 0-255 searched for each map's strongest
-            activation (the paper searches the training set; a fixed sample keeps it cheap).
+        probe_images: float32 `[N, S, S, 3]` searched for each map's strongest activation (the
+            paper searches the training set; a fixed sample keeps it cheap).
         epochs: 1-based epochs that get a column.
         features_per_layer: maps shown per layer.
         seed: picks the maps.
+        layers: layer names or ZFNet's 1-5 (default: `Deconvnet.default_layers()`).
     """
 
     def __init__(
@@ -190,6 +215,7 @@ class FeatureEvolution(keras.callbacks.Callback):
         features_per_layer: int = 3,
         seed: int = 0,
         batch_size: int = 64,
+        layers: Sequence[int | str] | None = None,
     ):
         super().__init__()
         self.path = path
@@ -199,31 +225,31 @@ class FeatureEvolution(keras.callbacks.Callback):
         self.features_per_layer = features_per_layer
         self.seed = seed
         self.batch_size = batch_size
+        self.layers = None if layers is None else tuple(layers)
         # epoch -> (cells uint8 [R, S, S, 3], receptive-field boxes int [R, 4]).
         self.columns: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.rows: list[tuple[int, int]] = []
+        self.rows: list[tuple[int | str, int]] = []
 
     def on_train_begin(self, logs=None):
-        backbone = get_backbone(self.model)
-        config = backbone.config
+        self._deconvnet = Deconvnet(self.model)
+        if self.layers is None:
+            self.layers = self._deconvnet.default_layers()
         rng = np.random.default_rng(self.seed)
         self.rows = []
-        for layer in config.conv_layers:
-            filters = config.block(layer).filters
+        for layer in self.layers:
+            filters = self._deconvnet.num_features(layer)
             chosen = rng.choice(filters, size=min(self.features_per_layer, filters), replace=False)
             self.rows += [(layer, int(m)) for m in sorted(chosen)]
-        self._top_names = {
-            layer: f"pool{layer}" if config.block(layer).pool else f"conv{layer}"
-            for layer in config.conv_layers
-        }
-        self._extractor = backbone.feature_extractor(list(self._top_names.values()))
-        self._deconvnet = Deconvnet(self.model)
+        self._strengths = self._deconvnet.feature_model(self.layers)
         self.columns = {}
         if os.path.isfile(self.state_path):
             with np.load(self.state_path) as state:
-                if [tuple(r) for r in state["rows"].tolist()] == self.rows:
+                if self._row_keys() == (state["row_layers"].tolist(), state["row_maps"].tolist()):
                     for index, epoch in enumerate(state["epochs"].tolist()):
                         self.columns[int(epoch)] = (state["cells"][index], state["boxes"][index])
+
+    def _row_keys(self) -> tuple[list[str], list[int]]:
+        return [layer_key(l) for l, _ in self.rows], [m for _, m in self.rows]
 
     def on_epoch_end(self, epoch, logs=None):
         finished = epoch + 1
@@ -235,28 +261,25 @@ class FeatureEvolution(keras.callbacks.Callback):
     def compute_column(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the projection as uint8 `[S, S, 3]` (grey outside its receptive field) and
         that field's box `(top, left, bottom, right)` in the input."""
-        config = get_backbone(self.model).config
-        strengths = {layer: [] for layer in self._top_names}
-        for start in range(0, len(self.probe_images), self.batch_size):
-            outputs = self._extractor(self.probe_images[start : start + self.batch_size], training=False)
-            for layer, name in self._top_names.items():
-                strengths[layer].append(keras.ops.convert_to_numpy(keras.ops.max(outputs[name], axis=(1, 2))))
+        outputs = self._strengths.predict(self.probe_images, batch_size=self.batch_size, verbose=0)
         cells, boxes = [], []
-        for layer in config.conv_layers:
+        for layer in self.layers:
+            top = np.asarray(outputs[self._deconvnet.layer_name(layer)], np.float32)
+            strengths = top.reshape(len(top), -1, top.shape[-1]).max(axis=1)  # [N, C]
             maps = np.array([m for l, m in self.rows if l == layer], np.int32)
-            best = np.concatenate(strengths[layer]).astype(np.float32)[:, maps].argmax(axis=0)
-            result = self._deconvnet.projection_function(layer, "max")(
+            best = strengths[:, maps].argmax(axis=0)
+            result = self._deconvnet.projection_function(layer, "max", features_per_image=1)(
                 tf.constant(self.probe_images[best]), tf.constant(maps[:, None])
             )
             reconstructions = result["reconstructions"].numpy()[:, 0]
             for reconstruction, box in zip(reconstructions, result["box"].numpy()[:, 0]):
-                top, left, bottom, right = (int(v) for v in box)
+                top_row, left, bottom, right = (int(v) for v in box)
                 cell = np.full(reconstruction.shape, 128, np.uint8)
-                cell[top:bottom, left:right] = visualization.projection_to_rgb(
-                    reconstruction[top:bottom, left:right]
+                cell[top_row:bottom, left:right] = visualization.projection_to_rgb(
+                    reconstruction[top_row:bottom, left:right]
                 )
                 cells.append(cell)
-                boxes.append((top, left, bottom, right))
+                boxes.append((top_row, left, bottom, right))
         return np.stack(cells), np.array(boxes, np.int32)
 
     def _save(self) -> None:
@@ -265,7 +288,8 @@ class FeatureEvolution(keras.callbacks.Callback):
             np.savez_compressed(
                 temporary,
                 epochs=np.array(epochs),
-                rows=np.array(self.rows),
+                row_layers=np.array(self._row_keys()[0]),
+                row_maps=np.array(self._row_keys()[1], np.int32),
                 cells=np.stack([self.columns[e][0] for e in epochs]),
                 boxes=np.stack([self.columns[e][1] for e in epochs]),
             )
@@ -284,7 +308,7 @@ class FeatureEvolution(keras.callbacks.Callback):
             images,
             self.path,
             columns=len(epochs),
-            row_labels=[f"layer {l} map {m}" for l, m in self.rows],
+            row_labels=[f"{layer_label(l)} map {m}" for l, m in self.rows],
             column_labels=[f"epoch {e}" for e in epochs],
             suptitle="Feature evolution during training (Fig. 4)",
         )

@@ -23,7 +23,7 @@ import csv
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -164,6 +164,7 @@ def _callbacks(
     backup_dir: str,
     probe: np.ndarray | None,
     seed: int,
+    projection_layers: Sequence[int | str] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """Every worker restores and backs up its own state; only the chief writes the rest."""
     maximize = "acc" in recipe.plateau_monitor
@@ -199,7 +200,8 @@ def _callbacks(
         ),
         keras.callbacks.TensorBoard(log_dir, write_graph=False, update_freq="epoch"),
         zcallbacks.VisualizationSummaries(
-            log_dir, probe[: recipe.probe_images], recipe.projection_every, recipe.epochs
+            log_dir, probe[: recipe.probe_images], recipe.projection_every, recipe.epochs,
+            layers=projection_layers,
         ),
         zcallbacks.FeatureEvolution(
             os.path.join(model_dir, FEATURE_EVOLUTION_FILE),
@@ -207,6 +209,7 @@ def _callbacks(
             recipe.evolution_epochs_for_run(),
             recipe.evolution_features_per_layer,
             seed=seed,
+            layers=projection_layers,
         ),
         keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_FILE), append=True),
     ]
@@ -241,6 +244,7 @@ def train(
     model_overrides: dict[str, Any] | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
+    projection_layers: Sequence[int | str] | None = None,
     **recipe_overrides: Any,
 ) -> TrainResult:
     """Trains a ZFNet preset on a dataset with a recipe; resumable; returns what it wrote.
@@ -262,6 +266,8 @@ def train(
         model_overrides: `ZFNetConfig` fields changed from the preset.
         callbacks: more Keras callbacks, run after the built-in ones (on every worker).
         verbose: Keras' progress bar setting.
+        projection_layers: the layers of the TensorBoard projections and of the Fig. 4
+            figure: names (`pool2`, `norm1`) or 1-5 (default: 1-5).
     """
     distribution = get_strategy(strategy)  # first: multi-worker setup must precede other TF ops
     recipe = get_recipe(recipe, **recipe_overrides)
@@ -322,7 +328,7 @@ def train(
                 with open(run_path, "w") as handle:
                     json.dump(run, handle, indent=2)
             _trim_history(os.path.join(model_dir, HISTORY_FILE), finished)
-        run_callbacks = _callbacks(model_dir, recipe, chief, backup_dir, probe, seed)
+        run_callbacks = _callbacks(model_dir, recipe, chief, backup_dir, probe, seed, projection_layers)
         run_callbacks += list(callbacks or [])
 
         if finished < recipe.epochs:
