@@ -58,8 +58,8 @@ def test_all_splits_and_sizes_cost_one_forward_pass_and_the_disk_cache_costs_non
 ):
     protocol = TransferProtocol(train_per_class=(2, 3, 4), test_per_class=None, splits=3,
                                 feature_batch_size=5)
-    first = TransferExperiment(tiny_backbone_model, pool, protocol, FeatureCache(tmp_path))
-    results = first.run()
+    first = TransferExperiment(tiny_backbone_model, protocol, FeatureCache(tmp_path))
+    results = first.run(pool)
     one_pass = math.ceil(len(pool) / 5)
     assert first.extractor.batches_processed == one_pass
     assert first.extractor.images_processed == len(pool)
@@ -69,13 +69,13 @@ def test_all_splits_and_sizes_cost_one_forward_pass_and_the_disk_cache_costs_non
     assert cached_file.startswith("features-") and cached_file.endswith(".npz")
 
     # The same experiment again in this process: the in-memory cache answers.
-    first.run()
+    first.run(pool)
     assert first.extractor.batches_processed == one_pass
     assert first.feature_cache.last_source == "memory"
 
     # A new process would start from the disk cache: no forward pass at all.
-    second = TransferExperiment(tiny_backbone_model, pool, protocol, FeatureCache(tmp_path))
-    again = second.run()
+    second = TransferExperiment(tiny_backbone_model, protocol, FeatureCache(tmp_path))
+    again = second.run(pool)
     assert second.extractor.batches_processed == 0
     assert again.summary["feature_extraction"]["source"] == "disk"
     np.testing.assert_array_equal(again.features, results.features)

@@ -63,7 +63,7 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
     baselines.add_argument("--train-batch-size", type=int, default=32,
                            help="batch size of scratch training and fine-tuning")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def register(subparsers) -> None:
@@ -101,24 +101,22 @@ def run_transfer(args: argparse.Namespace) -> "TransferResults":
     collection = load_image_collection(
         args.dataset, args.data_dir, args.exclude_file, args.include_background
     )
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    if log and collection.unmatched_exclusions:
-        log(f"warning: {len(collection.unmatched_exclusions)} exclude-file name(s) match no image, "
-            f"e.g. {collection.unmatched_exclusions[0]!r}")
+    if collection.unmatched_exclusions:
+        print(f"warning: {len(collection.unmatched_exclusions)} exclude-file name(s) match no image, "
+              f"e.g. {collection.unmatched_exclusions[0]!r}", file=sys.stderr)
     experiment = TransferExperiment(
         model,
-        collection,
-        protocol,
+        protocol.replace(progress=not args.quiet),
         feature_cache=FeatureCache(args.cache_dir),
         model_name=args.model or f"preset:{args.preset}",
-        log=log,
     )
-    return experiment.run(args.out)
+    return experiment.run(collection)
 
 
 def run(args: argparse.Namespace) -> int:
     results = run_transfer(args)
+    written = results.save(args.out)
     print(results.table)
-    for name, path in results.paths.items():
-        print(f"{name}: {path}")
+    for path in written["files"]:
+        print(f"wrote {path}")
     return 0

@@ -22,6 +22,7 @@ from zfnet_tf.transfer.protocol import (
     TransferResults,
     format_table,
     get_protocol,
+    transfer_collection,
 )
 from zfnet_tf.transfer.splits import Split, make_split, mean_per_class_accuracy, split_seeds
 
@@ -45,5 +46,6 @@ __all__ = [
     "mean_per_class_accuracy",
     "read_name_list",
     "split_seeds",
+    "transfer_collection",
     "transferred_classifier",
 ]
