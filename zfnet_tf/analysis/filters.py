@@ -241,12 +241,7 @@ class FilterAnalysis(Analysis):
     def __init__(self, model: keras.Model, params: FilterParams | None = None, name: str | None = None, **overrides):
         super().__init__(model, params, **overrides)
         self.name = name or model.name
-        graph = self.deconvnet.graph
-        self.convolutions = {
-            graph.canonical(node.path): node.layer
-            for node in graph.nodes
-            if isinstance(node.layer, keras.layers.Conv2D) and node.layer.trainable
-        }
+        self.convolutions = self.deconvnet.graph.trainable_convolutions()
         if not self.convolutions:
             raise ValueError(f"model {model.name!r} has no trainable Conv2D layer: no filters to analyse")
         config = zfnet_config(model)

@@ -157,6 +157,15 @@ class LayerGraph:
             raise ValueError(f"layer name {name!r} is ambiguous in this model: use one of {matches}")
         raise ValueError(f"no layer named {name!r} in this model; its layers: {list(self.layer_paths)}")
 
+    def trainable_convolutions(self) -> dict[str, keras.layers.Conv2D]:
+        """`{canonical name: layer}` of the trainable `Conv2D` layers in graph order: the
+        learned filters (a fixed preprocessing convolution is not one of them)."""
+        return {
+            self.canonical(node.path): node.layer
+            for node in self.nodes
+            if isinstance(node.layer, keras.layers.Conv2D) and node.layer.trainable
+        }
+
     def output_name(self) -> str:
         """The canonical name of the layer that computes the model's (first) output."""
         node = self.node_of(self.output_keys[0])

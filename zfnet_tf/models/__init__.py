@@ -44,19 +44,6 @@ def get_backbone(model: keras.Model) -> ZFNetBackbone:
     )
 
 
-def classifier_with_features(model: keras.Model, names: Sequence[str]) -> keras.Model:
-    """One model from images to `{name: backbone output, ..., "logits": logits}`.
-
-    The classifier and its backbone share one input, so this is a single forward pass.
-    """
-    backbone = get_backbone(model)
-    if model is backbone:
-        raise ValueError("this needs the classifier (with fc8), not the backbone alone")
-    outputs = {name: backbone.get_layer(name).output for name in names}
-    outputs["logits"] = model.output
-    return keras.Model(model.input, outputs, name="zfnet_features_and_logits")
-
-
 def load_model(path: str) -> keras.Model:
     """Loads a `.keras` model file (a ZFNet, a keras.applications classifier, any Keras model
     of supported layers); a missing or unreadable file raises ValueError naming it."""
@@ -121,7 +108,6 @@ __all__ = [
     "ZFNetImageClassifier",
     "application_names",
     "build_model",
-    "classifier_with_features",
     "get_backbone",
     "input_size",
     "keras_application",
