@@ -106,6 +106,8 @@ def evaluate_model(
         seen = sum(int(tf.shape(labels)[0]) for _, labels in batches.map(lambda x, y: (0, y)))
         if seen == 0:
             raise ValueError(f"dataset {dataset!r} split {split!r} has no examples")
+        # A known length keeps Keras from warning that the data "ran out" at its end.
+        batches = batches.apply(tf.data.experimental.assert_cardinality(-(-seen // batch_size)))
         scores = averaged.evaluate(batches, verbose=0, return_dict=True)
         # Keras keeps the accuracies in float32; the counts they stand for give exact ratios.
         errors = [1 - round(scores[name] * seen) / seen for name in ("top1", "top5")]
