@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import zfnet_tf  # noqa: E402
+from zfnet_tf.cli.common import parse_layer  # noqa: E402
 from zfnet_tf.deconv.modified_backprop import modified_backprop_projection  # noqa: E402
 
 
@@ -58,11 +59,13 @@ def main() -> None:
     parser.add_argument("--preset", default="zfnet")
     parser.add_argument("--normalization", choices=["lcn", "lrn", "none"], default=None)
     parser.add_argument("--keras-application", default=None, help="e.g. VGG16 (weights=None)")
-    parser.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
+    parser.add_argument("--layers", nargs="+", type=parse_layer, default=None,
+                        help="layer names, or ZFNet's 1-5 (default: the model's default layers)")
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--features", type=int, default=9, help="K features per image")
+    parser.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet")
     parser.add_argument("--no-reference", action="store_true", help="skip the modified-backprop columns")
     args = parser.parse_args()
 
@@ -74,15 +77,17 @@ def main() -> None:
     layers = args.layers or deconvnet.default_layers()
 
     name = args.keras_application or f"{args.preset} (normalization {model.config.normalization})"
-    print(f"{name}, input {height}, batch {args.batch}, K = {args.features}, median of {args.repeats}, "
-          f"{os.cpu_count()} CPU cores")
+    print(f"{name}, input {height}, batch {args.batch}, K = {args.features}, rule {args.rule}, "
+          f"median of {args.repeats}, {os.cpu_count()} CPU cores")
     print(f"{'layer':>14} {'forward ms':>11} {'project ms':>11} {'ratio':>6} {'reference ms':>13} {'ratio':>6}"
           f" | {'K proj ms':>10} {'ratio':>6} {'K ref ms':>10} {'ratio':>6}")
     for layer in layers:
         forward = deconvnet.activation_function([layer])
-        project = deconvnet.projection_function(layer, "max", features_per_image=1)
-        project_many = deconvnet.projection_function(layer, "max", features_per_image=args.features)
-        reference = tf.function(lambda x, f, l=layer: modified_backprop_projection(model, x, f, l, "max"))
+        project = deconvnet.projection_function(layer, "max", args.rule, features_per_image=1)
+        project_many = deconvnet.projection_function(layer, "max", args.rule, features_per_image=args.features)
+        reference = tf.function(
+            lambda x, f, l=layer: modified_backprop_projection(model, x, f, l, "max", args.rule)
+        )
         k_features = tf.constant(
             np.tile(np.arange(args.features) % deconvnet.num_features(layer), (args.batch, 1)), tf.int32
         )

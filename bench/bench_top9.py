@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--split", default="train")
     parser.add_argument("--limit", type=int, help="first N examples (default: all)")
-    parser.add_argument("--layer", type=int, default=5)
+    parser.add_argument("--layer", default="5", help="a layer name, or ZFNet's 1-5 (default 5)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--loop-samples", type=int, default=64, help="projections timed one at a time")
@@ -48,34 +48,36 @@ def main(argv=None) -> None:
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
-    from zfnet_tf.analysis import Top9
-    from zfnet_tf.analysis.feature_layers import iterate_batches
-    from zfnet_tf.data import DataSource, load_data
+    import dataclasses
+
+    from zfnet_tf.analysis import Top9, analysis_data
+    from zfnet_tf.cli.common import parse_layer
+    from zfnet_tf.data import DataSource
     from zfnet_tf.models import build_model, load_model
 
     keras.utils.set_random_seed(0)
     model = load_model(args.model) if args.model else build_model(args.preset)
-    size = model.config.input_size
-    dataset = load_data(DataSource(args.dataset, args.data_dir, args.split, args.limit), size).dataset
-    dataset = dataset.cache()  # decode once, so every timed pass reads the same way
-    for _ in dataset:
+    layer = parse_layer(args.layer)
+    data = analysis_data(DataSource(args.dataset, args.data_dir, split=args.split, limit=args.limit), model)
+    # Decode once, so every timed pass reads the same way.
+    data = dataclasses.replace(data, dataset=data.dataset.cache())
+    for _ in data.dataset:
         pass
 
-    top9 = Top9(model, args.layer, batch_size=args.batch_size, progress=False)
-    forward = tf.function(lambda images: top9._extractor(images, training=False))
+    top9 = Top9(model, layer=layer, batch_size=args.batch_size, progress=False)
+    forward = top9._extractor  # the same forward pass to the layer, alone
 
     def forward_pass():
-        for images, _ in iterate_batches(dataset, args.batch_size, size, progress=False):
-            forward(images).numpy()
+        for images, _ in data.batches(args.batch_size):
+            [value.numpy() for value in forward(images).values()]
 
-    result = top9.run(dataset)  # traces every graph
+    result = top9.run(data)  # traces every graph
     forward_pass()
     features = result.features
-    state = (result.values, result.image_index, result.location)
+    state = (result.image_index, result.location)
     cache = {}
-    for images, _ in iterate_batches(dataset, args.batch_size, size, progress=False):
+    for images, _ in data.batches(args.batch_size):
         start = len(cache)
         for n, image in enumerate(images.numpy()):
             cache[start + n] = image
@@ -86,11 +88,11 @@ def main(argv=None) -> None:
     times: dict[str, list[float]] = {"whole": [], "pass": [], "forward": [], "projections": []}
     for _ in range(args.repeats):
         start = time.perf_counter()
-        timed = top9.run(dataset)
+        timed = top9.run(data)
         times["whole"].append(time.perf_counter() - start)
         times["pass"].append(timed.timings["pass"])
         times["forward"].append(median_time(forward_pass, 1))
-        times["projections"].append(median_time(lambda: top9._project(features, *state, cache), 1))
+        times["projections"].append(median_time(lambda: top9._project(*state, cache), 1))
     whole, pass_time, forward_time, projection_time = (
         statistics.median(times[key]) for key in ("whole", "pass", "forward", "projections")
     )
@@ -99,16 +101,16 @@ def main(argv=None) -> None:
     deconvnet = top9.deconvnet
     pairs = np.argwhere(result.image_index[features] >= 0)[: args.loop_samples]
     singles = [(cache[int(result.image_index[features[r], j])][None], int(features[r])) for r, j in pairs]
-    deconvnet.project(singles[0][0], args.layer, feature=singles[0][1])  # trace
+    deconvnet.project(singles[0][0], layer, feature=singles[0][1])  # trace
 
     def loop():
         for image, feature in singles:
-            deconvnet.project(image, args.layer, feature=feature)
+            deconvnet.project(image, layer, feature=feature)
 
     loop_time = median_time(loop, args.repeats)
 
     print(f"model {args.model or args.preset}, layer {args.layer}, {result.num_images} images "
-          f"({args.dataset}/{args.split}), {len(features)} maps x k={top9.k}: {num_projections} projections")
+          f"({args.dataset}/{args.split}), {len(features)} maps x k={top9.params.k}: {num_projections} projections")
     print(f"forward pass to layer {args.layer}: {forward_time:.3f} s")
     print(f"projections alone:             {projection_time:.3f} s")
     print(f"whole top-9 (pass + projections): {whole:.3f} s (its pass {pass_time:.3f} s = "

@@ -81,7 +81,7 @@ def pytorchcv_reference(tmp_path_factory):
     """`get(name)` -> `(state_dict_path, outputs, images)` for pytorchcv's "zfnet" / "zfnetb".
 
     pytorchcv builds the network offline with seeded random weights in a subprocess (torch never
-    enters this process, which runs TensorFlow: DESIGN §8); it saves the state dict and its
+    enters this process, which runs TensorFlow: docs/design.md, traps); it saves the state dict and its
     logits and layer outputs (NHWC) on scikit-image's photos, prepared by the models'
     evaluation transform (shorter side 256, centre 224). Each network is built once.
     """

@@ -1,12 +1,16 @@
-"""The demo trains for real (shortened here) and writes its figures."""
+"""The demo trains for real (shortened here), hands the model to the analyses, and writes
+figures whose numbers are the trained model's (checked against its own Keras layers)."""
 
 import json
 import os
 
 import numpy as np
-
+import pytest
+import tensorflow as tf
 from PIL import Image
 
+import zfnet_tf
+from zfnet_tf.data import load_data
 from zfnet_tf.demo import read_metrics, run_demo
 
 
@@ -28,6 +32,28 @@ def test_short_demo_learns_the_digits(tmp_path):
     for name in ("top9_layer2", "top9_layer5", "occlusion"):
         width, height = Image.open(paths[name]).size
         assert width > 100 and height > 100, name
+
+    # The analyses ran on the trained model and the 450 test digits: their JSON against the
+    # model's own layers and a brute-force search.
+    model = zfnet_tf.load_model(paths["model"])
+    images, labels = (np.stack(x) for x in zip(*load_data("digits", image_size=64).dataset.as_numpy_iterator()))
+    with open(paths["top9_layer5"].replace(".png", ".json")) as handle:
+        top9 = json.load(handle)
+    pool5 = model.backbone.feature_extractor(["pool5"]).predict(images, verbose=0)["pool5"]
+    per_image = pool5.reshape(len(images), -1, pool5.shape[-1]).max(axis=1)  # [N, C]
+    assert top9["num_images"] == 450 and top9["projected_features"] == list(range(16))
+    for c in (0, 7, 15):
+        best = np.argsort(-per_image[:, c], kind="stable")[:9]
+        rows = top9["maps"][c]["top"]
+        np.testing.assert_allclose([row["value"] for row in rows], per_image[best, c], rtol=1e-4)
+        assert [row["image"] for row in rows] == best.tolist()
+    with open(paths["occlusion"].replace(".png", ".json")) as handle:
+        occlusion = json.load(handle)
+    probabilities = tf.nn.softmax(model(images[:3])).numpy()
+    assert [entry["label"] for entry in occlusion["images"]] == labels[:3].tolist()
+    for i, entry in enumerate(occlusion["images"]):
+        assert entry["unoccluded"]["label_probability"] == pytest.approx(probabilities[i, labels[i]], rel=1e-4)
+        assert entry["unoccluded"]["top_class"] == probabilities[i].argmax()
     assert paths["saved_model"] == str(tmp_path / "exports" / "demo" / "1")
     assert os.path.isfile(os.path.join(paths["saved_model"], "saved_model.pb"))
     with open(paths["project_request"]) as handle:

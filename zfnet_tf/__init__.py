@@ -4,31 +4,9 @@ The names below load on first use, so `import zfnet_tf.cli` (and `zfnet-tf --hel
 pay TensorFlow's start-up.
 """
 
-import importlib
-import sys
-from typing import Any, Callable
+from zfnet_tf.lazy import lazy_exports
 
 __version__ = "0.1.0"
-
-
-def _lazy_exports(
-    package: str, exports: dict[str, str]
-) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
-    """`(__all__, __getattr__, __dir__)` for `package` (this one and its sub-packages), whose
-    public names are the keys of `exports`, each loaded from the module it maps to when first
-    asked for (PEP 562). It lives here, not in a module of its own, so that a sub-package
-    using it imports nothing beyond `zfnet_tf` (the server's imports are checked)."""
-
-    def __getattr__(name: str) -> Any:
-        if name in exports:
-            return getattr(importlib.import_module(exports[name]), name)
-        raise AttributeError(f"module {package!r} has no attribute {name!r}")
-
-    def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(exports))
-
-    return sorted(exports), __getattr__, __dir__
-
 
 _EXPORTS = {
     "PRESETS": "zfnet_tf.config",
@@ -49,4 +27,5 @@ _EXPORTS = {
     "save_model": "zfnet_tf.models",
 }
 
-__all__, __getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -274,7 +274,7 @@ PRESETS: dict[str, ZFNetConfig] = {
 }
 
 
-# imgclsmob's ImageNet-1k ZFNets (pytorchcv's `zfnet` and `zfnetb`, DESIGN §12): the geometry of
+# imgclsmob's ImageNet-1k ZFNets (pytorchcv's `zfnet` and `zfnetb`; docs/pretrained.md): the geometry of
 # Fig. 3 (and of Table 3's 512-1024-512 variant) with AlexNet-style response normalization before
 # pools 1-2, PyTorch's `local_response_norm(size=5, alpha=1e-4, beta=0.75, k=2)` (its alpha is
 # divided by the size: 2e-5 here), torchvision's input normalization and evaluation transform
@@ -305,12 +305,19 @@ def pretrained_preset(name: str) -> str:
     return PRETRAINED_PRESETS[name]
 
 
+def named(table: Mapping[str, Any], name_or_value: Any, kind: str, overrides: Mapping[str, Any]):
+    """`table[name]` (or a value of the table's type given as is), with fields replaced:
+    how presets and recipes are looked up; an unknown name lists the known ones."""
+    value_type = type(next(iter(table.values())))
+    if isinstance(name_or_value, value_type):
+        value = name_or_value
+    elif name_or_value in table:
+        value = table[name_or_value]
+    else:
+        raise ValueError(f"unknown {kind} {name_or_value!r}; {kind}s: {sorted(table)}")
+    return replace_fields(value, overrides) if overrides else value
+
+
 def get_config(preset: str | ZFNetConfig = "zfnet", **overrides: Any) -> ZFNetConfig:
     """A preset by name (or a config), with fields overridden, e.g. `get_config("tiny", input_size=96)`."""
-    if isinstance(preset, ZFNetConfig):
-        config = preset
-    else:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
-        config = PRESETS[preset]
-    return config.replace(**overrides) if overrides else config
+    return named(PRESETS, preset, "preset", overrides)

@@ -12,13 +12,14 @@ import json
 import os
 import time
 
-
+import keras
 import numpy as np
 from PIL import Image
 
-from zfnet_tf.analysis import write_demo_analyses
-from zfnet_tf.data import evaluation_data
+from zfnet_tf.analysis import AnalysisData, Occlusion, Top9, analysis_data
+from zfnet_tf.data import DataSource
 from zfnet_tf.deconv.figures import write_layer_projections
+from zfnet_tf.files import write_json
 from zfnet_tf.export import export_model
 from zfnet_tf.models import load_model
 from zfnet_tf.serving.client import write_predict_request
@@ -31,6 +32,9 @@ DEMO_DATASET = "digits"
 DEMO_RECIPE = "demo"
 NUM_PROJECTED_IMAGES = 6
 DEMO_EXPORT_NAME = "demo"
+TOP9_LAYERS = (2, 5)
+TOP9_FEATURES = tuple(range(16))
+OCCLUSION_IMAGES = 3
 
 
 def run_demo(
@@ -70,13 +74,13 @@ def run_demo(
     model = load_model(result.model_path)
     (center,) = evaluate_model(model, DEMO_DATASET, crops=("center",), batch_size=128).results
 
-    batches, test_data = evaluation_data(DEMO_DATASET, model.config.input_size, NUM_PROJECTED_IMAGES)
-    images, labels = (t.numpy() for t in next(iter(batches)))
-    names = [f"digit {test_data.class_names[label]}" for label in labels]
+    test = analysis_data(DataSource(DEMO_DATASET, split="test"), model)
+    images, labels = test.take(NUM_PROJECTED_IMAGES).arrays()
+    names = [f"digit {test.class_names[label]}" for label in labels]
     projections = write_layer_projections(
         model, images, names, os.path.join(out_dir, "projections")
     )
-    analyses = write_demo_analyses(result.model_path, os.path.join(out_dir, "analysis"))
+    analyses = run_analyses(model, test, os.path.join(out_dir, "analysis"))
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
     saved_model = export_model(model, export_base)
     digit_png = os.path.join(out_dir, "digit.png")
@@ -95,9 +99,7 @@ def run_demo(
         "total_seconds": round(time.perf_counter() - start, 1),
         "final_train_accuracy": float(result.history["accuracy"][-1]) if result.history else float("nan"),
     }
-    metrics_path = os.path.join(out_dir, "metrics.json")
-    with open(metrics_path, "w") as handle:
-        json.dump(metrics, handle, indent=2)
+    metrics_path = write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return {
         "model": result.model_path,
         "projections": projections["figure"],
@@ -105,12 +107,33 @@ def run_demo(
         "metrics": metrics_path,
         "history": os.path.join(model_dir, "history.csv"),
         "tensorboard": result.log_dir,
-        **{os.path.splitext(os.path.basename(f))[0]: f for f in analyses["top9"] if f.endswith(".png")},
-        "occlusion": next(f for f in analyses["occlusion"] if f.endswith(".png")),
+        **analyses,
         "saved_model": saved_model,
         "digit_png": digit_png,
         "project_request": project_request,
     }
+
+
+def run_analyses(model: keras.Model, test: AnalysisData, out_dir: str) -> dict[str, str]:
+    """The demo's analyses of the trained `model` on the `test` digits; returns their figures.
+
+    `<out_dir>/top9/top9_layer{2,5}.png|json` (Fig. 2, maps 0-15) and
+    `<out_dir>/occlusion/occlusion.png|json` (Fig. 7: the first three digits with their labels,
+    a square of a third of the input side, so that even a small model's answer visibly moves).
+    """
+    figures = {}
+    for layer in TOP9_LAYERS:
+        top9 = Top9(model, layer=layer, features=TOP9_FEATURES, progress=False).run(test)
+        figures[top9.stem] = _figure(top9.save(os.path.join(out_dir, "top9")))
+    size = model.config.input_size
+    occlusion = Occlusion(model, patch_size=max(1, size // 3), stride=max(1, size // 16))
+    written = occlusion.run(test.take(OCCLUSION_IMAGES)).save(os.path.join(out_dir, "occlusion"))
+    figures["occlusion"] = _figure(written)
+    return figures
+
+
+def _figure(record: dict) -> str:
+    return next(path for path in record["files"] if path.endswith(".png"))
 
 
 def read_metrics(paths: dict[str, str]) -> dict:
@@ -118,4 +141,4 @@ def read_metrics(paths: dict[str, str]) -> dict:
         return json.load(handle)
 
 
-__all__ = ["run_demo", "read_metrics"]
+__all__ = ["read_metrics", "run_analyses", "run_demo"]

@@ -1,6 +1,6 @@
 """PyTorch state dicts as NumPy arrays, read in a separate process; pytorchcv's ZFNet layout.
 
-PyTorch and TensorFlow in one Python process have crashed (DESIGN §8). The caller's side of
+PyTorch and TensorFlow in one Python process have crashed (docs/design.md). The caller's side of
 this module (`read_torch_weights`, `torch_layout`, `check_state_dict`) imports neither; it runs
 the worker side, `python -m zfnet_tf.pytorch_weights`, which imports torch (and, to fetch,
 pytorchcv) and never TensorFlow, and hands the tensors back as an uncompressed `.npz` file:

@@ -31,6 +31,7 @@ def test_run_matches_features_read_directly(tiny_model):
     for i, (t, l, b, r) in enumerate(boxes["eye"]):
         masked[i, t:b, l:r] = tiny_model.config.mean_rgb
     before, after = extractor(images), extractor(masked)
+    x5_size = int(np.prod(before["pool5"].shape[1:]))
     for layer, name in ((5, "pool5"), (7, "fc7")):
         x = before[name].numpy().reshape(4, -1).astype(np.float64)
         epsilon = x - after[name].numpy().reshape(4, -1)
@@ -50,7 +51,17 @@ def test_run_matches_features_read_directly(tiny_model):
     assert result.random["eye"][5]["pairs"] == 36
     rows = result.table()
     assert [row["row"] for row in rows] == ["eye", "random (eye size)"]
-    assert json.dumps(result.to_json())
+    # The JSON carries the same numbers: Table 1's row as text, the pairwise distances, the boxes.
+    record = json.loads(json.dumps(result.to_json()))
+    eye = record["parts"]["eye"]["5"]
+    assert eye["delta"] == result.parts["eye"][5]["delta"] and eye["pairs"] == 12
+    np.testing.assert_allclose(eye["distances"], result.parts["eye"][5]["distances"], atol=1e-6)
+    mean, std = result.parts["eye"][7]["mean"], result.parts["eye"][7]["std"]
+    assert record["table"][0] == {"row": "eye", "layer 5": f"{result.parts['eye'][5]['mean']:.3f} ± "
+                                  f"{result.parts['eye'][5]['std']:.3f}", "layer 7": f"{mean:.3f} ± {std:.3f}"}
+    assert record["boxes"]["eye"] == boxes["eye"].tolist()
+    assert record["random_boxes"]["eye"] == random_boxes.tolist()
+    assert record["dimensions"] == {"5": x5_size, "7": int(before["fc7"].shape[1])}
 
 
 def test_box_files(tmp_path):
@@ -73,3 +84,28 @@ def test_box_files(tmp_path):
         load_boxes(tmp_path / "bad.csv")
     # A 200x100 (h x w) file at input 50: scale 0.5 -> 100x50, centre crop rows 25..75.
     assert box_in_input((60, 10, 100, 30), (200, 100), 50) == (5, 5, 25, 15)
+
+
+def test_named_vgg16_layers_and_the_sign_changes_of_its_own_features(vgg16, vgg16_layer):
+    """Any model by layer name: Δ of VGG16's `block4_conv3` and `fc2` recomputed from the
+    application's own outputs on the masked images (masked with its neutral grey)."""
+    images = np.random.RandomState(1).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    boxes = {"corner": np.array([[0, 0, 8, 8], [4, 4, 12, 12], [20, 20, 28, 28]])}
+    analysis = Correspondence(vgg16, layers=("block4_conv3", "fc2"), random_draws=0)
+    assert Correspondence(vgg16).layers == ("block5_conv3", "fc2")
+    result = analysis.run(images, boxes)
+    masked = images.copy()
+    for i, (t, l, b, r) in enumerate(boxes["corner"]):
+        masked[i, t:b, l:r] = analysis.fill
+    before = vgg16_layer(images, "block4_conv3", "fc2")
+    after = vgg16_layer(masked, "block4_conv3", "fc2")
+    for name, b, a in zip(("block4_conv3", "fc2"), before, after):
+        x = b.reshape(3, -1).astype(np.float64)
+        epsilon = x - a.reshape(3, -1)
+        epsilon[np.abs(epsilon) <= 1e-5 * np.abs(x).max(axis=1, keepdims=True)] = 0
+        signs = np.sign(epsilon)
+        counts = [(signs[i] != signs[j]).sum() for i in range(3) for j in range(3) if i != j]
+        # float32 noise of the two passes can flip a sign at the tolerance's edge.
+        assert abs(result.parts["corner"][name]["delta"] - sum(counts)) <= 0.002 * x.shape[1]
+        assert result.dimensions[name] == x.shape[1]
+    assert result.random == {}

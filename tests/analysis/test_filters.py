@@ -25,6 +25,13 @@ def test_pure_sinusoid_lands_in_its_band(size, frequency, band):
     assert (energies[:, band] > 0.7).all(), energies
 
 
+def test_deep_layers_are_measured_a_few_filters_at_a_time_with_the_same_numbers():
+    kernels = np.random.default_rng(1).normal(size=(3, 3, 64, 40))  # 16 filters per FFT chunk
+    together = band_energies(kernels)
+    one_by_one = np.concatenate([band_energies(kernels[..., i : i + 1]) for i in range(40)])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-12)
+
+
 def test_aliasing_measures_energy_above_the_strides_nyquist():
     kernel = sinusoid_kernel(11, 0.2, 0.0)  # 0.2 cycles/pixel
     assert aliased_energy(kernel, strides=1)[0] < 0.05  # Nyquist 0.5
@@ -42,21 +49,58 @@ def test_dead_filters_and_comparison_of_two_presets():
     kernel[..., [3, 17]] *= 1e-3
     conv1.kernel.assign(kernel)
     result = FilterAnalysis(model).run()
-    assert np.flatnonzero(result.dead[1]).tolist() == [3, 17]
-    np.testing.assert_allclose(result.norms[1], np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=(0, 1, 2))), rtol=1e-6)
+    assert result.layer1 == "conv1" and sorted(result.norms) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert np.flatnonzero(result.dead["conv1"]).tolist() == [3, 17]
+    np.testing.assert_allclose(result.norms["conv1"], np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=(0, 1, 2))), rtol=1e-6)
     np.testing.assert_allclose(result.band_energy, band_energies(kernel))
-    assert result.layer1_filters.shape == (24, 7, 7, 3)
+    np.testing.assert_array_equal(result.layer1_filters, np.transpose(kernel, (3, 0, 1, 2)))
     summary = result.summary()
-    assert summary["dead_filters"]["1"] == 2 and summary["layer1_strides"] == 2
+    assert summary["dead_filters"]["conv1"] == 2 and summary["layer1_strides"] == [2, 2]
 
     alexnet = FilterAnalysis(zfnet_tf.build_model("alexnet", num_classes=10)).run().summary()
-    assert alexnet["layer1_kernel_size"] == 11 and alexnet["layer1_strides"] == 4
+    assert alexnet["layer1_kernel_size"] == [11, 11] and alexnet["layer1_strides"] == [4, 4]
     # The same kind of random filters alias more under stride 4 than under stride 2.
     assert alexnet["layer1_mean_aliased_energy"] > summary["layer1_mean_aliased_energy"]
 
 
 def test_layer2_projections_with_data(tiny_model):
+    """With data, every layer-2 map's strongest activation over it, and its projection."""
     images = np.random.RandomState(0).uniform(0, 255, (6, 64, 64, 3)).astype(np.float32)
-    result = FilterAnalysis(tiny_model).run(images, progress=False)
-    assert result.layer2.layer == 2 and result.layer2.values.shape == (64, 1)
-    assert result.layer2.projections.shape[:2] == (64, 1)
+    result = FilterAnalysis(tiny_model, progress=False).run(images)
+    top = result.projections
+    assert top.layer == 2 and top.values.shape == (64, 1)
+    pool2 = tiny_model.backbone.feature_extractor(["pool2"])(images)["pool2"].numpy()
+    per_image = pool2.max(axis=(1, 2))  # [N, C]
+    np.testing.assert_allclose(top.values[:, 0], per_image.max(axis=0), rtol=1e-5)
+    np.testing.assert_array_equal(top.image_index[:, 0], per_image.argmax(axis=0))
+    assert result.to_json()["top_activation"] == pytest.approx(top.values[:, 0].tolist(), abs=1e-6)
+    for feature in (0, 40):
+        index = top.image_index[feature, 0]
+        projection = zfnet_tf.Deconvnet(tiny_model).project(images[index : index + 1], 2, feature=feature)
+        full = projection.reconstructions[0]
+        t, l, b, r = top.boxes[feature, 0]
+        crop = top.projections[feature, 0]
+        inside = ~np.isnan(crop[..., 0])
+        np.testing.assert_allclose(crop[inside].reshape(b - t, r - l, 3), full[t:b, l:r], atol=1e-5)
+
+
+def test_any_model_first_trainable_convolution_and_named_layers(vgg16):
+    """VGG16: the first layer is `block1_conv1`, not the fixed preprocessing convolution; every
+    trainable convolution's filter norms come from its own kernel."""
+    import keras
+
+    base = vgg16.get_layer("vgg16")
+    result = FilterAnalysis(vgg16, projection_layer="block2_conv2").run()
+    assert result.layer1 == "block1_conv1" and len(result.norms) == 13 and "preprocess" not in result.norms
+    for name in ("block1_conv1", "block4_conv2"):
+        kernel = keras.ops.convert_to_numpy(base.get_layer(name).kernel).astype(np.float64)
+        np.testing.assert_allclose(result.norms[name], np.sqrt((kernel**2).sum(axis=(0, 1, 2))), rtol=1e-6)
+    kernel = keras.ops.convert_to_numpy(base.get_layer("block1_conv1").kernel)
+    np.testing.assert_allclose(result.band_energy, band_energies(kernel))
+    np.testing.assert_allclose(result.aliased_energy, aliased_energy(kernel, 1))
+    second = FilterAnalysis(vgg16, layer="block1_conv2").run()
+    # 64 input channels are shown as their mean (grey); the bands still read every channel.
+    assert second.layer1_filters.shape == (64, 3, 3, 3)
+    np.testing.assert_allclose(second.band_energy, band_energies(keras.ops.convert_to_numpy(base.get_layer("block1_conv2").kernel)))
+    with pytest.raises(ValueError, match="layer 'block1_pool' is not a trainable Conv2D"):
+        FilterAnalysis(vgg16, layer="block1_pool")

@@ -14,14 +14,12 @@ def images():
 
 
 def test_identity_and_full_turn_give_zero_distance(tiny_model, images):
-    invariance = Invariance(tiny_model)
+    amounts = {"translation": [0, 6], "scale": [1.0, 1.5], "rotation": [0, 360, 90]}
+    invariance = Invariance(tiny_model, amounts=amounts)
     assert invariance.layers == (1, 7) and invariance.layer_names == ("norm1", "fc7")
     labels = np.array([4, 1])
     original = tf.nn.softmax(tiny_model(images)).numpy()[[0, 1], labels]
-    result = invariance.run(
-        images,
-        labels, sweeps={"translation": [0, 6], "scale": [1.0, 1.5], "rotation": [0, 360, 90]}
-    )
+    result = invariance.run(images, labels)
     for name, identity, moved in (("translation", 0, 1), ("scale", 0, 1), ("rotation", 0, 2)):
         sweep = result.sweeps[name]
         for layer in (1, 7):
@@ -74,9 +72,38 @@ def test_default_sweeps_and_bad_arguments(tiny_model, images):
     assert sweeps["translation"][0] == -60 and sweeps["translation"][-1] == 60
     assert sweeps["scale"][0] == 1.0 and sweeps["scale"][-1] == 1.8
     assert len(sweeps["rotation"]) == 36
-    with pytest.raises(ValueError, match="unknown transform 'shear'"):
-        Invariance(tiny_model).run(images, sweeps={"shear": [1]})
+    with pytest.raises(ValueError, match=r"transforms must be among .* got \['shear'\]"):
+        Invariance(tiny_model, transforms=("shear",))
+    with pytest.raises(ValueError, match="amounts: 'scale' is not one of the transforms"):
+        Invariance(tiny_model, transforms=("rotation",), amounts={"scale": [1.5]})
+    with pytest.raises(ValueError, match="amounts: scale factors must be > 0"):
+        Invariance(tiny_model, amounts={"scale": [0.0]})
     with pytest.raises(ValueError, match="layer 7 .* removed"):
         import zfnet_tf
 
         Invariance(zfnet_tf.build_model("tiny", dense_units=(32,)), layers=(1, 7))
+
+
+def test_named_layers_of_vgg16_against_its_own_keras_graph(vgg16, vgg16_layer):
+    """Any model the deconvnet supports, layers by name: the distance is the Euclidean distance
+    of the application's own layer outputs (an independent Keras model), and the default layers
+    are the first projectable one and the classifier's input (VGG16's fc2)."""
+    images = np.random.RandomState(9).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    assert Invariance(vgg16).layers == ("block1_conv2", "fc2")
+    invariance = Invariance(vgg16, layers=("block2_conv2", "fc1"), transforms=("translation",),
+                            amounts={"translation": [0, 3, -5]})
+    result = invariance.run(images)
+    shifted = invariance.transform(images, "translation", [3, -5])
+    before = vgg16_layer(images, "block2_conv2", "fc1")
+    logits = vgg16(images).numpy()
+    np.testing.assert_array_equal(result.label, logits.argmax(axis=1))
+    assert result.label_source == "predicted"
+    for amount_index, amount in ((1, 3), (2, -5)):
+        after = vgg16_layer(shifted[:, amount_index - 1], "block2_conv2", "fc1")
+        for layer, b, a in zip(("block2_conv2", "fc1"), before, after):
+            expected = np.sqrt(((a.reshape(2, -1) - b.reshape(2, -1)).astype(np.float64) ** 2).sum(axis=1))
+            np.testing.assert_allclose(result.sweeps["translation"]["distance"][layer][:, amount_index], expected, rtol=1e-4)
+        probabilities = tf.nn.softmax(vgg16(shifted[:, amount_index - 1])).numpy()
+        np.testing.assert_allclose(result.sweeps["translation"]["label_probability"][:, amount_index],
+                                   probabilities[[0, 1], result.label], rtol=1e-4)
+    np.testing.assert_allclose(result.sweeps["translation"]["distance"]["fc1"][:, 0], 0, atol=1e-3)

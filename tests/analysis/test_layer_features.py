@@ -53,3 +53,20 @@ def test_unlabelled_data_and_missing_layers_are_named(tiny_model):
         probe.features(np.zeros((2, 64, 64, 3), np.float32))
     with pytest.raises(ValueError, match="layer 3 .* not in this network"):
         LayerFeatures(zfnet_tf.build_model("tiny", conv_blocks=tiny_model.config.conv_blocks[:2] + tiny_model.config.conv_blocks[4:]), layers=(3,))
+
+
+def test_named_layers_of_vgg16_are_pooled_outputs_of_its_own_graph(vgg16, vgg16_layer):
+    """Any model by layer name: VGG16's `block2_conv2` (16x16x128) average-pooled to the
+    budget's grid, and `fc2` as it is, equal the application's own outputs so reduced."""
+    probe = LayerFeatures(vgg16, layers=("block2_conv2", "fc2"), max_dimensions=2048, progress=False)
+    # 2048 // 128 = 16 values per channel: a 4x4 grid of 4x4 windows.
+    assert probe.pooled_grid == {"block2_conv2": 4, "fc2": None}
+    assert LayerFeatures(vgg16).layers == ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3",
+                                           "block5_conv3", "fc2")
+    images = np.random.RandomState(2).uniform(0, 255, (5, 32, 32, 3)).astype(np.float32)
+    features, labels = probe.features((images, np.arange(5) % 3))
+    np.testing.assert_array_equal(labels, [0, 1, 2, 0, 1])
+    conv, fc = vgg16_layer(images, "block2_conv2", "fc2")
+    expected = conv.reshape(5, 4, 4, 4, 4, 128).mean(axis=(2, 4)).reshape(5, -1)
+    np.testing.assert_allclose(features["block2_conv2"], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(features["fc2"], fc, rtol=1e-4, atol=1e-5)

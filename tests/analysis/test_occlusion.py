@@ -85,3 +85,23 @@ def test_bad_arguments_are_named(tiny_model):
         Occlusion(tiny_model, patch_size=32, stride=32).run(images, labels=[10])
     with pytest.raises(ValueError, match="fill must be"):
         Occlusion(tiny_model, fill="pink")
+
+
+def test_occlusion_of_a_named_vgg16_layer_is_what_it_claims(vgg16, vgg16_layer):
+    """keras.applications VGG16, layer `block3_conv3`: one position recomputed by the
+    application's own Keras graph; the square is the grey its preprocessing maps to zero."""
+    images = np.random.RandomState(6).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    result = Occlusion(vgg16, layer="block3_conv3", patch_size=8, stride=8).run(images, labels=[0, 2])
+    assert list(result.rows) == [0, 8, 16, 24] and result.layer_name == "block3_conv3"
+    (top,) = vgg16_layer(images, "block3_conv3")
+    np.testing.assert_array_equal(result.feature, top.max(axis=(1, 2)).argmax(axis=1))
+    preprocess = vgg16.get_layer("preprocess")
+    np.testing.assert_allclose(preprocess(np.broadcast_to(result.fill, (1, 1, 1, 3))).numpy(), 0, atol=1e-4)
+    occluded = images[1].copy()
+    occluded[16:24, 8:16] = result.fill
+    (maps,) = vgg16_layer(occluded[None], "block3_conv3")
+    probabilities = tf.nn.softmax(vgg16(occluded[None])).numpy()[0]
+    np.testing.assert_allclose(result.feature_activation[1, 2, 1], maps[0, ..., result.feature[1]].sum(), rtol=1e-4)
+    np.testing.assert_allclose(result.label_probability[1, 2, 1], probabilities[2], rtol=1e-4)
+    assert result.top_class[1, 2, 1] == probabilities.argmax()
+    np.testing.assert_allclose(result.unoccluded_activation, top.sum(axis=(1, 2))[[0, 1], result.feature], rtol=1e-4)

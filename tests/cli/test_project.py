@@ -4,9 +4,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
+import zfnet_tf
 from zfnet_tf.cli.main import main
+from zfnet_tf.data import load_image_files
 
 
 def test_project_command_writes_figure_and_numbers(tmp_path, tiny_model):
@@ -22,12 +25,35 @@ def test_project_command_writes_figure_and_numbers(tmp_path, tiny_model):
     numbers = json.loads((out / "projections.json").read_text())
     assert numbers["images"] == ["stripes.png"]
     assert sorted(numbers["layers"]) == ["1", "3"]
-    row = numbers["layers"]["3"][0]
-    assert 0 <= row["feature"] < 96 and row["activation"] >= 0
-    top, left, bottom, right = row["input_box"]
-    assert 0 <= top < bottom <= 64 and 0 <= left < right <= 64
+    # The numbers are the deconvnet's on the image as the model sees it (its centre square).
+    image = load_image_files([image_path], 64)
+    deconvnet = zfnet_tf.Deconvnet(tiny_model)
+    for layer in (1, 3):
+        row = numbers["layers"][str(layer)][0]
+        projection = deconvnet.project(image, layer)
+        (top_maps,) = deconvnet.activation_function([layer])(image).values()
+        top_maps = top_maps.numpy()[0]
+        assert row["feature"] == int(top_maps.max(axis=(0, 1)).argmax())
+        y, x = row["location"]
+        assert row["activation"] == pytest.approx(float(top_maps[y, x, row["feature"]]), rel=1e-6)
+        assert row["input_box"] == list(zfnet_tf.receptive_field(tiny_model, layer).box(y, x))
+        assert row["activation"] == pytest.approx(float(projection.activation[0]), rel=1e-6)
     figure = np.asarray(Image.open(out / "projections.png"))
     assert figure.ndim == 3 and figure.shape[0] > 100 and figure.shape[1] > 200
+
+
+def test_project_a_keras_application_by_layer_name(tmp_path):
+    out = tmp_path / "vgg"
+    code = main(["project", "--keras-application", "VGG16", "--weights", "none", "--input-size", "32",
+                 "--layers", "block3_conv3", "block5_conv3", "--rule", "guided", "--out", str(out)])
+    assert code == 0
+    numbers = json.loads((out / "projections.json").read_text())
+    assert numbers["rule"] == "guided" and sorted(numbers["layers"]) == ["block3_conv3", "block5_conv3"]
+    assert len(numbers["layers"]["block5_conv3"]) == len(numbers["images"]) == 4  # the sample photos
+    # block3_conv3's receptive field (40 pixels, jump 4) fits inside the 32-pixel image's bounds.
+    top, left, bottom, right = numbers["layers"]["block3_conv3"][0]["input_box"]
+    assert 0 <= top < bottom <= 32 and 0 <= left < right <= 32
+    assert os.path.getsize(out / "projections.png") > 0
 
 
 def test_bad_input_is_named_and_exits_2(tmp_path):

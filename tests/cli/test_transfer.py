@@ -42,7 +42,7 @@ def test_transfer_command_writes_table_json_figure_and_classifier(tmp_path, tiny
     )
     assert completed.returncode == 0, completed.stderr
     assert "layers 1-7 frozen + new softmax" in completed.stdout
-    assert "N=3 split 2/2 (seed 5)" in completed.stderr
+    assert "4/4" in completed.stdout  # the progress bar: 2 N's x 2 splits
     summary = json.loads((out / "transfer.json").read_text())
     assert summary["split_seeds"] == [4, 5]
     assert summary["data"]["excluded_images"] == 1 and summary["num_images"] == 17

@@ -16,7 +16,7 @@ from zfnet_tf.data import DataSource, SkippedFilesWarning, image_collection, mak
 
 def pool(name, data_dir, **options):
     """Every image of a source once (split "all"), as the transfer protocol reads it."""
-    return image_collection(DataSource(name, data_dir, "all", **options))
+    return image_collection(DataSource(name, data_dir, split="all", **options))
 
 
 def write_exclude_file(path, names):
@@ -81,7 +81,7 @@ def test_caltech_train_and_test_are_a_seeded_draw_a_broken_file_leaves_only_its_
     at least one left to test; `test` is the rest. A broken file is skipped from whichever
     split it fell in, and every other image stays where it was."""
     root = class_folders(tmp_path / "256_ObjectCategories", {"001.ak47": 70, "002.bat": 12}, extension=".jpg", size=8)
-    source = DataSource("caltech256", str(tmp_path), "train")
+    source = DataSource("caltech256", str(tmp_path), split="train")
     train, test = image_collection(source), image_collection(source.replace(split="test"))
     np.testing.assert_array_equal(np.bincount(train.labels), [60, 11])
     np.testing.assert_array_equal(np.bincount(test.labels), [10, 1])

@@ -72,12 +72,12 @@ def test_folder_split_sub_folders_and_the_pool_of_both(tmp_path):
             (tmp_path / split / name).mkdir(parents=True)
             for index in range(count):
                 write_image(tmp_path / split / name / f"{index}.png", 10 * index)
-    train = load_data(DataSource("folder", str(tmp_path), "train"), 8)
-    test = load_data(DataSource("folder", str(tmp_path), "test"), 8)
+    train = load_data(DataSource("folder", str(tmp_path), split="train"), 8)
+    test = load_data(DataSource("folder", str(tmp_path), split="test"), 8)
     assert (train.num_examples, test.num_examples) == (6, 4)
     assert train.class_names == test.class_names == ("x", "y")
     assert len(list(test.dataset)) == 4
-    pool = image_collection(DataSource("folder", str(tmp_path), "all"))
+    pool = image_collection(DataSource("folder", str(tmp_path), split="all"))
     assert len(pool) == 10 and pool.names[0] == "train/x/0.png" and pool.names[-1] == "val/y/1.png"
     np.testing.assert_array_equal(np.bincount(pool.labels), [5, 5])
 
@@ -118,7 +118,7 @@ def test_training_data_reports_both_splits(unreadable_class_folder):
 ])
 def test_tfds_sources_offline(name, split, expected_classes, tmp_path):
     with tfds.testing.mock_data(num_examples=6):
-        loaded = load_data(DataSource(name, str(tmp_path), split), 32)
+        loaded = load_data(DataSource(name, str(tmp_path), split=split), 32)
         examples = list(loaded.dataset.as_numpy_iterator())
     assert len(loaded.class_names) == expected_classes
     if name == "imagenet2012":  # the readable names of the class file, in TFDS' label order
@@ -158,6 +158,10 @@ def test_bad_sources_are_named_errors(tmp_path):
         DataSource("digits", limit=0)
     with pytest.raises(ValueError, match="does not apply to 'digits'"):
         DataSource("digits", exclude_file="x.txt")
+    with pytest.raises(ValueError, match="embedded: it takes no data_dir"):
+        DataSource("digits", "test")  # a split given where the folder goes
+    with pytest.raises(TypeError):
+        DataSource("folder", "/photos", "train")  # everything after data_dir goes by name
     with pytest.raises(ValueError, match="image folder not found: .*nothing"):
         load_data(DataSource("folder", str(tmp_path / "nothing")))
     (tmp_path / "a").mkdir()

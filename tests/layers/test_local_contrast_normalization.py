@@ -9,7 +9,7 @@ from zfnet_tf.layers.local_contrast_normalization import gaussian_window
 
 
 def reference_lcn(x, kernel_size, sigma, epsilon):
-    """DESIGN §3 in NumPy/SciPy: window summed over space and all maps, cut at the borders."""
+    """The formula of docs/design.md in NumPy/SciPy: window summed over space and all maps, cut at the borders."""
     x = x.astype(np.float64)
     g = gaussian_window(kernel_size, sigma)
     out = np.empty_like(x)

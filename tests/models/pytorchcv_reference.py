@@ -1,6 +1,6 @@
 """The PyTorch reference for tests/models/test_pretrained.py: run as a script, never imported.
 
-torch and TensorFlow must not share a process (DESIGN §8), so the tests run this file with
+torch and TensorFlow must not share a process (docs/design.md, traps), so the tests run this file with
 the venv's Python. It builds pytorchcv's network offline with seeded random weights (biases
 too, so that every tensor of the state dict matters), saves its state dict with `torch.save`,
 and runs the images through PyTorch's own input normalization (ToTensor's /255, then

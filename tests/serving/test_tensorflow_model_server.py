@@ -1,6 +1,6 @@
 """The same export and client against TF Serving's own `tensorflow_model_server`.
 
-TF Serving cannot be installed on the project's machines (DESIGN §8): these tests run
+TF Serving cannot be installed on the project's machines (docs/design.md, traps): these tests run
 wherever the binary is on PATH and are skipped elsewhere.
 """
 

@@ -204,7 +204,7 @@ def test_visualization_callbacks_take_layer_names_of_any_model(tmp_path):
         cells, boxes, maps = state["cells"][1], state["boxes"][1], state["row_maps"]
     deconvnet = zfnet_tf.Deconvnet(model)
     for row, (layer, feature) in enumerate(zip(["pool_a", "pool_a", "conv_b", "conv_b"], maps)):
-        top = keras.Model(model.inputs, model.get_layer(layer).output)(images).numpy()
+        top = keras.Model(model.inputs[0], model.get_layer(layer).output)(images).numpy()
         best = int(top[..., feature].reshape(len(images), -1).max(axis=1).argmax())
         projection = deconvnet.project(images[best : best + 1], layer, feature=int(feature))
         top_row, left, bottom, right = boxes[row]

@@ -23,7 +23,7 @@ def pool(tmp_path_factory):
     from class_images import write_class_folders
 
     root = write_class_folders(tmp_path_factory.mktemp("pool"), {"a": 7, "b": 7, "c": 7})
-    return image_collection(DataSource("folder", root, "all"))
+    return image_collection(DataSource("folder", root, split="all"))
 
 
 def test_features_are_the_backbone_output_in_pool_order(tiny_backbone_model, pool):
@@ -58,8 +58,8 @@ def test_all_splits_and_sizes_cost_one_forward_pass_and_the_disk_cache_costs_non
 ):
     protocol = TransferProtocol(train_per_class=(2, 3, 4), test_per_class=None, splits=3,
                                 feature_batch_size=5)
-    first = TransferExperiment(tiny_backbone_model, pool, protocol, FeatureCache(tmp_path))
-    results = first.run()
+    first = TransferExperiment(tiny_backbone_model, protocol, FeatureCache(tmp_path))
+    results = first.run(pool)
     one_pass = math.ceil(len(pool) / 5)
     assert first.extractor.batches_processed == one_pass
     assert first.extractor.images_processed == len(pool)
@@ -69,13 +69,13 @@ def test_all_splits_and_sizes_cost_one_forward_pass_and_the_disk_cache_costs_non
     assert cached_file.startswith("features-") and cached_file.endswith(".npz")
 
     # The same experiment again in this process: the in-memory cache answers.
-    first.run()
+    first.run(pool)
     assert first.extractor.batches_processed == one_pass
     assert first.feature_cache.last_source == "memory"
 
     # A new process would start from the disk cache: no forward pass at all.
-    second = TransferExperiment(tiny_backbone_model, pool, protocol, FeatureCache(tmp_path))
-    again = second.run()
+    second = TransferExperiment(tiny_backbone_model, protocol, FeatureCache(tmp_path))
+    again = second.run(pool)
     assert second.extractor.batches_processed == 0
     assert again.summary["feature_extraction"]["source"] == "disk"
     np.testing.assert_array_equal(again.features, results.features)
@@ -100,7 +100,7 @@ def test_unreadable_files_leave_the_pool_and_the_rows_stay_aligned(tiny_backbone
     with open(broken, "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n not really a png")
     with pytest.warns(SkippedFilesWarning, match="b_001.png"):
-        collection = image_collection(DataSource("folder", root, "all"))
+        collection = image_collection(DataSource("folder", root, split="all"))
     assert [s.path for s in collection.skipped] == [broken] and len(collection) == 5
     features = FeatureExtractor(tiny_backbone_model, batch_size=2).extract(collection)
     row = collection.names.index("b/b_002.png")
@@ -108,7 +108,7 @@ def test_unreadable_files_leave_the_pool_and_the_rows_stay_aligned(tiny_backbone
     expected = keras.ops.convert_to_numpy(tiny_backbone_model.backbone(image, training=False))
     np.testing.assert_allclose(features[row], expected[0], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=f"{broken}: broken PNG header"):
-        image_collection(DataSource("folder", root, "all", strict=True))
+        image_collection(DataSource("folder", root, split="all", strict=True))
 
 
 def test_a_file_only_decoding_finds_bad_is_named(tiny_backbone_model, tmp_path, class_folders):
@@ -118,7 +118,7 @@ def test_a_file_only_decoding_finds_bad_is_named(tiny_backbone_model, tmp_path, 
     bad = os.path.join(root, "a", "a_001.png")
     with open(bad, "wb") as handle:
         handle.write(png_with_a_bad_stream())
-    collection = image_collection(DataSource("folder", root, "all"))
+    collection = image_collection(DataSource("folder", root, split="all"))
     assert len(collection) == 6
     with pytest.raises(ValueError, match=f"cannot decode image {bad}: "):
         FeatureExtractor(tiny_backbone_model, batch_size=2).extract(collection)

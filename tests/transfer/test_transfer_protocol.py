@@ -28,10 +28,11 @@ def experiment(tmp_path_factory, tiny_backbone_model):
     root = write_class_folders(
         tmp_path_factory.mktemp("images"), {"red": 12, "green": 12, "blue": 12, "yellow": 12}
     )
-    collection = image_collection(DataSource("folder", root, "all"))
+    collection = image_collection(DataSource("folder", root, split="all"))
     out = tmp_path_factory.mktemp("out")
-    experiment = TransferExperiment(tiny_backbone_model, collection, PROTOCOL)
-    return experiment, experiment.run(out), out
+    results = TransferExperiment(tiny_backbone_model, PROTOCOL).run(collection)
+    results.save(out)
+    return collection, results, out
 
 
 def test_classes_learnable_from_frozen_features_reach_high_accuracy(experiment):
@@ -43,8 +44,7 @@ def test_classes_learnable_from_frozen_features_reach_high_accuracy(experiment):
 
 
 def test_reported_accuracies_recompute_from_the_recorded_seeds(experiment):
-    runner, results, _ = experiment
-    collection = runner.collection
+    collection, results, _ = experiment
     summary = results.summary
     assert summary["split_seeds"] == [10, 11]
     for n in (2, 5):
@@ -71,7 +71,7 @@ def test_table_json_and_figure_are_written(experiment):
     with open(out / "transfer.json") as handle:
         written = json.load(handle)
     assert written["methods"] == results.summary["methods"]
-    assert written["protocol"]["train_per_class"] == [2, 5]
+    assert written["params"]["train_per_class"] == [2, 5]
     table = (out / "table.txt").read_text()
     assert table.strip() == results.table
     assert "layers 1-7 frozen + new softmax" in table and "trained from scratch" in table
@@ -86,8 +86,7 @@ def test_table_json_and_figure_are_written(experiment):
 
 
 def test_saved_classifier_computes_the_softmax_on_cached_features(experiment, tiny_backbone_model):
-    runner, results, out = experiment
-    collection = runner.collection
+    collection, results, out = experiment
     classifier = zfnet_tf.load_model(str(out / "classifier.keras"))
     assert classifier.class_names == list(collection.class_names)
     assert classifier.num_classes == 4
@@ -124,9 +123,9 @@ def test_softmax_head_folds_standardization_into_the_probabilities_of_sklearn(nu
 
 
 def test_protocol_rejects_pools_too_small_for_n(tiny_backbone_model, tmp_path, class_folders):
-    collection = image_collection(DataSource("folder", class_folders(tmp_path, {"a": 3, "b": 5}), "all"))
+    collection = image_collection(DataSource("folder", class_folders(tmp_path, {"a": 3, "b": 5}), split="all"))
     protocol = TransferProtocol(train_per_class=(3,))
-    experiment = TransferExperiment(tiny_backbone_model, collection, protocol)
+    experiment = TransferExperiment(tiny_backbone_model, protocol)
     with pytest.raises(ValueError, match=r"a \(3\)"):
-        experiment.run()
+        experiment.run(collection)
     assert experiment.extractor.batches_processed == 0

@@ -5,21 +5,27 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from zfnet_tf.analysis.feature_layers import (
-    check_images,
-    classifier_with_features,
-    last_fc_layer,
-    output_name,
-    resolve_fill,
+from zfnet_tf.analysis.base import (
+    Analysis,
+    Params,
+    Readout,
+    Result,
+    check_fill,
+    check_int,
+    check_number,
+    fill_color,
+    layer_tuple,
+    predict,
 )
-from zfnet_tf.models import get_backbone
+from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
+from zfnet_tf.analysis.feature_layers import default_feature_layers, feature_layer
+from zfnet_tf.models import image_transform, input_size
 
 BOX_FIELDS = ("top", "left", "bottom", "right")
 
@@ -146,28 +152,131 @@ def summarize(distances: Sequence[np.ndarray]) -> dict:
     return {"mean": float(values.mean()), "std": float(values.std()), "pairs": int(values.size)}
 
 
+
+def part_boxes(
+    box_file: str | os.PathLike,
+    model: keras.Model,
+    data: Data | None = None,
+    image_files: Sequence[str] = (),
+) -> tuple[AnalysisData, dict[str, np.ndarray]]:
+    """Reads a box file (`load_boxes`) into the images it names and `{part: int [N, 4]}`
+    boxes in model-input pixels, ready for `Correspondence.run`.
+
+    Args:
+        box_file: the JSON or CSV box file.
+        model: the model the images are for (its evaluation transform maps file pixels).
+        data: the dataset that integer `image` entries index (boxes in model-input pixels).
+        image_files: files that relative `image` names may also refer to (by base name).
+    """
+    from zfnet_tf.data import load_image_file
+
+    box_file = os.fspath(box_file)
+    size, resize_size = image_transform(model)
+    entries = load_boxes(box_file)
+    given = {os.path.basename(p): p for p in image_files}
+    indices = sorted({e["image"] for e in entries if isinstance(e["image"], int)})
+    dataset_images, prefix, report = None, "data", None
+    if indices:
+        if data is None:
+            raise ValueError(f"box file {box_file} names dataset indices {indices[:5]}: give a dataset")
+        if indices[0] < 0:
+            raise ValueError(f"box file {box_file}: dataset index {indices[0]} is negative")
+        source = analysis_data(data, model)
+        dataset_images, _ = source.take(indices[-1] + 1).arrays()
+        prefix, report = source.source, source.report
+        if indices[-1] >= len(dataset_images):
+            raise ValueError(
+                f"box file {box_file}: index {indices[-1]} is past the dataset's {len(dataset_images)} images"
+            )
+    for entry in entries:
+        image = entry["image"]
+        if isinstance(image, int):
+            continue
+        if not os.path.isfile(image) and os.path.basename(image) in given:
+            image = entry["image"] = given[os.path.basename(image)]
+        if not os.path.isfile(image):
+            raise ValueError(f"box file {box_file}: image file not found: {image}")
+        if resize_size != size:
+            # box_in_input maps file pixels through a resize to the input size only.
+            raise ValueError(
+                f"box file {box_file}: boxes in image-file pixels need a model that sees whole "
+                f"images; this one crops {size} of {resize_size} pixels: give the boxes in "
+                "model-input pixels of dataset indices instead"
+            )
+        from PIL import Image
+
+        with Image.open(image) as opened:
+            width, height = opened.size
+        entry["box"] = box_in_input(entry["box"], (height, width), size)
+    keys, boxes = boxes_by_part(entries)
+    images = np.stack([dataset_images[k] if isinstance(k, int) else load_image_file(k, size) for k in keys])
+    names = [f"{prefix}[{k}]" if isinstance(k, int) else os.path.basename(k) for k in keys]
+    # The dataset's report (files read and skipped) stays with the images taken from it.
+    return replace(AnalysisData.from_arrays(images, image_names=names, source=box_file), report=report), boxes
+
+
+@dataclass(frozen=True)
+class CorrespondenceParams(Params):
+    """What `Correspondence` does.
+
+    Attributes:
+        layers: layer names, or ZFNet's 1-7 (default: the last projectable layer and the
+            classifier's input: ZFNet's 5 and 7, as Table 1).
+        fill: "mean" (the model's neutral colour), a number or an RGB triple for the mask.
+        random_draws: how many sets of random boxes per part (the baseline).
+        seed: seed of the random boxes.
+        zero_tolerance: a difference within this fraction of the original feature's largest
+            magnitude counts as no change (sign 0).
+        batch_size: images per forward batch.
+        progress: show a progress bar per forward pass.
+    """
+
+    layers: tuple[int | str, ...] | None = None
+    fill: str | tuple[float, float, float] = "mean"
+    random_draws: int = 5
+    seed: int = 0
+    zero_tolerance: float = 1e-5
+    batch_size: int = 64
+    progress: bool = False
+
+    def check(self) -> None:
+        layer_tuple(self, "layers")
+        self._set("fill", check_fill(self.fill))
+        check_int("random_draws", self.random_draws, 0)
+        check_int("seed", self.seed, 0)
+        check_number("zero_tolerance", self.zero_tolerance, 0.0, 1.0)
+        check_int("batch_size", self.batch_size, 1)
+
+
 @dataclass
-class CorrespondenceResult:
+class CorrespondenceResult(Result):
     """What `Correspondence.run` measured.
 
     Attributes:
-        layers, layer_names: the paper layers (5 and 7) and the outputs read.
+        layers, layer_names: the layers (e.g. ZFNet's 5 and 7) and the outputs read.
         dimensions: feature length D per layer.
+        images: float32 `[N, S, S, 3]` the images; `boxes` `{part: [N, 4]}` their part boxes.
         parts: per part, per layer: `delta` (the paper's sum), `mean` ± `std` of the
             normalized pairwise Hamming distances (what Table 1 lists), `pairs`, and the
             `[N, N]` `distances`.
         random: the same for boxes of each part's size at random places, pooled over draws
             (`delta` is the mean over draws).
         random_boxes: per part, the random boxes `[draws, N, 4]`.
+        image_names: for the figure and the JSON, when known.
     """
 
-    layers: tuple[int, ...]
+    kind = "correspondence"
+    plot = "correspondence_figure"
+
+    layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
-    num_images: int
-    dimensions: dict[int, int]
-    parts: dict[str, dict[int, dict]] = field(default_factory=dict)
-    random: dict[str, dict[int, dict]] = field(default_factory=dict)
+    images: np.ndarray
+    boxes: dict[str, np.ndarray]
+    dimensions: dict
+    parts: dict[str, dict] = field(default_factory=dict)
+    random: dict[str, dict] = field(default_factory=dict)
     random_boxes: dict[str, np.ndarray] = field(default_factory=dict)
+    image_names: tuple[str, ...] | None = None
 
     def table(self) -> list[dict]:
         """Rows of Table 1: `{"row": name, layer: (mean, std), ...}`."""
@@ -178,33 +287,39 @@ class CorrespondenceResult:
                 rows.append({"row": name, **{l: (v["mean"], v["std"]) for l, v in by_layer.items()}})
         return rows
 
-    def to_json(self) -> dict:
+    def numbers(self) -> dict:
         def layer_numbers(by_layer):
             return {
-                str(layer): {
-                    key: (np.round(value, 6).tolist() if isinstance(value, np.ndarray) else value)
+                layer: {
+                    key: (np.round(value, 6) if isinstance(value, np.ndarray) else value)
                     for key, value in numbers.items()
                 }
                 for layer, numbers in by_layer.items()
             }
 
         return {
-            "layers": list(self.layers),
-            "layer_outputs": list(self.layer_names),
-            "num_images": self.num_images,
-            "dimensions": {str(l): d for l, d in self.dimensions.items()},
+            "layers": self.layers,
+            "layer_outputs": self.layer_names,
+            "num_images": len(self.images),
+            "images": self.image_names,
+            "dimensions": self.dimensions,
             "normalization": (
                 "mean and std over ordered image pairs i != j of the Hamming distance between "
                 "sign(eps_i) and sign(eps_j) divided by the feature length D; delta is the "
                 "paper's unnormalized sum over those pairs"
             ),
+            "table": [
+                {"row": row["row"], **{f"layer {l}": f"{m:.3f} ± {s:.3f}" for l, (m, s) in list(row.items())[1:]}}
+                for row in self.table()
+            ],
             "parts": {p: layer_numbers(v) for p, v in self.parts.items()},
             "random": {p: layer_numbers(v) for p, v in self.random.items()},
-            "random_boxes": {p: b.tolist() for p, b in self.random_boxes.items()},
+            "boxes": self.boxes,
+            "random_boxes": self.random_boxes,
         }
 
 
-class Correspondence:
+class Correspondence(Analysis):
     """How consistently masking one object part changes the features across images.
 
     Zeiler & Fergus (arXiv 1311.2901), Sec. 5 "Correspondence Analysis" and Table 1: the same
@@ -218,56 +333,32 @@ class Correspondence:
     reports, besides `Δ_l`, the mean ± std over pairs of H / D (D = feature length); see
     `sign_change_distances`. Differences within `zero_tolerance` of the original features'
     largest magnitude count as no change (sign 0), so float noise of unaffected units is not
-    counted as a sign.
+    counted as a sign. Features are read with `Model.predict` (`Deconvnet.feature_model`).
 
     Args:
-        model: a ZFNet classifier.
-        layers: paper layers (default 5 and 7, or the last fc layer the network has).
-        fill: "mean" (grey), a number or an RGB triple for the mask.
-        random_draws: how many sets of random boxes per part.
-        seed: seed of the random boxes.
-        zero_tolerance: relative size below which a difference is 0.
-        batch_size: images per forward batch.
+        model: a ZFNet, or any model the deconvnet supports.
+        params: a `CorrespondenceParams` (or its fields as keywords).
     """
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layers: Sequence[int] | None = None,
-        fill="mean",
-        random_draws: int = 5,
-        seed: int = 0,
-        zero_tolerance: float = 1e-5,
-        batch_size: int = 64,
-    ):
-        self.config = get_backbone(model).config
-        if layers is None:
-            fc = last_fc_layer(self.config)
-            layers = ((5,) if 5 in self.config.conv_layers else (self.config.conv_layers[-1],)) + (
-                (fc,) if fc is not None else ()
-            )
-        self.layers = tuple(int(layer) for layer in layers)
-        self.layer_names = tuple(output_name(self.config, layer) for layer in self.layers)
-        self.fill = resolve_fill(self.config, fill)
-        if random_draws < 0:
-            raise ValueError(f"random_draws must be >= 0, got {random_draws}")
-        self.random_draws = int(random_draws)
-        self.seed = seed
-        self.zero_tolerance = float(zero_tolerance)
-        self.batch_size = int(batch_size)
-        self._model = classifier_with_features(model, sorted(set(self.layer_names)))
-        self._call = tf.function(self._call_model, reduce_retracing=True)
+    params_class = CorrespondenceParams
+
+    def __init__(self, model: keras.Model, params: CorrespondenceParams | None = None, **overrides):
+        super().__init__(model, params, **overrides)
+        self.size = input_size(model)
+        self.layers = self.params.layers or default_feature_layers(self.deconvnet, "top_last")
+        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.fill = fill_color(model, self.params.fill)
+        self._readout = Readout(self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names))))
 
     def mask(self, images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Copies of `images` with `boxes[i]` (top, left, bottom, right) filled in image i."""
-        size = self.config.input_size
-        pixels = np.arange(size)
+        pixels = np.arange(self.size)
         rows = (pixels[None, :] >= boxes[:, 0:1]) & (pixels[None, :] < boxes[:, 2:3])
         cols = (pixels[None, :] >= boxes[:, 1:2]) & (pixels[None, :] < boxes[:, 3:4])
         inside = rows[:, :, None, None] & cols[:, None, :, None]
         return np.where(inside, self.fill, images).astype(np.float32)
 
-    def epsilons(self, images: np.ndarray, boxes: np.ndarray, original=None) -> dict[int, np.ndarray]:
+    def epsilons(self, images: np.ndarray, boxes: np.ndarray, original=None) -> dict:
         """`ε = feature(original) - feature(masked)` per layer, `[N, D]`, small values zeroed."""
         original = self._features(images) if original is None else original
         masked = self._features(self.mask(images, boxes))
@@ -275,41 +366,48 @@ class Correspondence:
         for layer, name in zip(self.layers, self.layer_names):
             epsilon = original[name] - masked[name]
             scale = np.abs(original[name]).max(axis=1, keepdims=True)
-            epsilon[np.abs(epsilon) <= self.zero_tolerance * scale] = 0.0
+            epsilon[np.abs(epsilon) <= self.params.zero_tolerance * scale] = 0.0
             out[layer] = epsilon
         return out
 
-    def run(self, images, boxes: Mapping[str, np.ndarray]) -> CorrespondenceResult:
+    def run(self, data: Data, boxes: Mapping[str, np.ndarray]) -> CorrespondenceResult:
         """Measures Table 1 for each part.
 
         Args:
-            images: float `[N, S, S, 3]` (N >= 2), RGB 0-255.
+            data: N >= 2 images (`[N, S, S, 3]` RGB 0-255, a dataset, ...: `analysis_data`);
+                `part_boxes` reads a box file into these and `boxes`.
             boxes: `{part: int [N, 4]}` boxes (top, left, bottom, right) in input pixels.
         """
-        images = check_images(images, self.config.input_size)
+        data = self.data(data)
+        images, _ = data.arrays()
         num = images.shape[0]
         if num < 2:
             raise ValueError("correspondence needs at least 2 images")
         boxes = {part: self._check_boxes(part, b, num) for part, b in boxes.items()}
         if not boxes:
-            raise ValueError("no parts given")
+            raise ValueError("boxes names no part")
         original = self._features(images)
         result = CorrespondenceResult(
-            self.layers,
-            self.layer_names,
-            num,
-            {l: int(original[n].shape[1]) for l, n in zip(self.layers, self.layer_names)},
+            layers=tuple(self.layers),
+            layer_names=self.layer_names,
+            images=images,
+            boxes=boxes,
+            dimensions={l: int(original[n].shape[1]) for l, n in zip(self.layers, self.layer_names)},
+            image_names=data.image_names,
+            params=self.params,
+            data=data.summary(),
         )
-        rng = np.random.default_rng(self.seed)
-        for part, part_boxes in boxes.items():
-            result.parts[part] = self._measure([self.epsilons(images, part_boxes, original)])
-            if self.random_draws:
-                draws = np.stack([self._random_boxes(part_boxes, rng) for _ in range(self.random_draws)])
-                result.random_boxes[part] = draws
-                result.random[part] = self._measure([self.epsilons(images, d, original) for d in draws])
+        rng = np.random.default_rng(self.params.seed)
+        draws = self.params.random_draws
+        for part, given in boxes.items():
+            result.parts[part] = self._measure([self.epsilons(images, given, original)])
+            if draws:
+                random = np.stack([self._random_boxes(given, rng) for _ in range(draws)])
+                result.random_boxes[part] = random
+                result.random[part] = self._measure([self.epsilons(images, d, original) for d in random])
         return result
 
-    def _measure(self, draws: list[dict[int, np.ndarray]]) -> dict[int, dict]:
+    def _measure(self, draws: list[dict]) -> dict:
         out = {}
         for layer in self.layers:
             deltas, distances = zip(*(sign_change_distances(d[layer]) for d in draws))
@@ -319,34 +417,25 @@ class Correspondence:
         return out
 
     def _random_boxes(self, boxes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        size = self.config.input_size
         heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        tops = rng.integers(0, size - heights + 1)
-        lefts = rng.integers(0, size - widths + 1)
+        tops = rng.integers(0, self.size - heights + 1)
+        lefts = rng.integers(0, self.size - widths + 1)
         return np.stack([tops, lefts, tops + heights, lefts + widths], axis=1)
 
     def _check_boxes(self, part: str, boxes, num: int) -> np.ndarray:
         boxes = np.asarray(boxes)
-        size = self.config.input_size
+        size = self.size
         if boxes.shape != (num, 4) or not np.issubdtype(boxes.dtype, np.integer):
-            raise ValueError(f"part {part!r}: boxes must be ints [{num}, 4], got shape {boxes.shape}")
+            raise ValueError(f"boxes: part {part!r} needs ints [{num}, 4], got shape {boxes.shape}")
         bad = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > size) | (boxes[:, 3] > size)
         bad |= (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
         if np.any(bad):
             raise ValueError(
-                f"part {part!r}: box(es) {boxes[bad].tolist()} are not (top, left, bottom, right) "
-                f"inside the {size}x{size} input"
+                f"boxes: part {part!r} has box(es) {boxes[bad].tolist()} that are not (top, left, "
+                f"bottom, right) inside the {size}x{size} input"
             )
         return boxes.astype(np.int64)
 
     def _features(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, len(images), self.batch_size):
-            outputs = self._call(tf.constant(images[start : start + self.batch_size]))
-            for key, value in outputs.items():
-                parts.setdefault(key, []).append(value.numpy().reshape(value.shape[0], -1))
-        return {key: np.concatenate(value).astype(np.float64) for key, value in parts.items()}
-
-    def _call_model(self, images):
-        outputs = self._model(images, training=False)
-        return {name: tf.cast(outputs[name], tf.float32) for name in set(self.layer_names)}
+        outputs = predict(self._readout, images, self.params.batch_size, self.params.progress)
+        return {name: value.reshape(len(images), -1).astype(np.float64) for name, value in outputs.items()}

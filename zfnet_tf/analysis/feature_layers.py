@@ -1,37 +1,38 @@
-"""What the analyses read from a ZFNet: the named output of each paper layer, data in batches.
+"""Which layer an analysis reads, for ZFNet's numbered layers and any other model by name.
 
-The paper numbers layers 1-7 (Fig. 3). Two views of a convolutional layer matter here:
+Two views of a layer matter:
 
-- its *top maps*, the maps the deconvnet projects from (pooled for layers 1, 2, 5, the ReLU
-  output for 3 and 4): `top_name`;
-- its *output*, what the next layer reads (after contrast normalization where the network
-  has one), used as the layer's feature vector: `output_name`. Layers 6 and 7 are fc6, fc7.
+- its *top maps*, what the deconvnet projects (Top9, Occlusion): `Deconvnet.layer_name`, which
+  answers for ZFNet's numbers 1-5 and for any layer name;
+- its *feature vector*, what the next layer reads (Invariance, Correspondence, LayerFeatures):
+  `feature_layer`. For ZFNet's numbers that is the map after contrast normalization where the
+  network has one (`output_name`), and 6 and 7 are fc6 and fc7; a layer name is that layer.
+
+Everything else is read from the model's graph (`zfnet_tf.deconv.Deconvnet`), not from a
+configuration, so a keras.applications network or a transferred model works the same way.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Iterator
-
 import keras
 import numpy as np
-import tensorflow as tf
 
 from zfnet_tf.config import ZFNetConfig
-# classifier_with_features lives with the models (the export builds one too); analyses import it from here.
-from zfnet_tf.models import classifier_with_features, get_backbone  # noqa: F401
-
-PAPER_LAYERS = (1, 2, 3, 4, 5, 6, 7)
+from zfnet_tf.deconv import Deconvnet
 
 
-def top_name(config: ZFNetConfig, layer: int) -> str:
-    """The backbone layer whose output is layer `layer`'s top maps (what the deconvnet projects)."""
-    block = config.block(layer)
-    return f"pool{layer}" if block.pool else f"conv{layer}"
+def zfnet_config(model: keras.Model) -> ZFNetConfig | None:
+    """The config of a ZFNet (classifier or backbone); None for any other model."""
+    from zfnet_tf.models import get_backbone
+
+    try:
+        return get_backbone(model).config
+    except ValueError:
+        return None
 
 
 def output_name(config: ZFNetConfig, layer: int) -> str:
-    """The backbone layer whose output is the feature vector of paper layer `layer` (1-7)."""
+    """The ZFNet layer whose output is the feature vector of paper layer `layer` (1-7)."""
     if layer in (6, 7):
         if len(config.dense_units) < layer - 5:
             raise ValueError(
@@ -39,116 +40,85 @@ def output_name(config: ZFNetConfig, layer: int) -> str:
                 f"(its fully connected layers: {len(config.dense_units)})"
             )
         return f"fc{layer}"
-    if not isinstance(layer, (int, np.integer)) or not 1 <= layer <= 5:
-        raise ValueError(f"layer must be an int in 1..7, got {layer!r}")
+    if not 1 <= layer <= 5:
+        raise ValueError(f"layer must be a layer name or a ZFNet layer number 1..7, got {layer!r}")
     block = config.block(layer)
     normalized_last = config.normalization_position == "after_pool" or not block.pool
     if block.normalize and config.normalization is not None and normalized_last:
         return f"norm{layer}"
-    return top_name(config, layer)
+    return f"pool{layer}" if block.pool else f"conv{layer}"
 
 
-def available_layers(config: ZFNetConfig) -> tuple[int, ...]:
-    """The paper layers (1-7) this network has."""
+def zfnet_layers(config: ZFNetConfig) -> tuple[int, ...]:
+    """The paper layers (1-7) a ZFNet has."""
     return tuple(config.conv_layers) + tuple(6 + i for i in range(min(2, len(config.dense_units))))
 
 
-def last_fc_layer(config: ZFNetConfig) -> int | None:
-    """7, or 6 when fc7 was removed, or None when there are no fully connected layers."""
-    return 5 + min(2, len(config.dense_units)) if config.dense_units else None
-
-
-def resolve_fill(config: ZFNetConfig, fill) -> np.ndarray:
-    """The RGB value of occluders and of pixels a transform uncovers.
-
-    "mean" is the model's mean RGB: grey that the model's mean subtraction turns into zeros.
-    A number is used for all three channels; three numbers are an RGB triple.
-    """
-    if isinstance(fill, str):
-        if fill != "mean":
-            raise ValueError(f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {fill!r}")
-        return np.asarray(config.mean_rgb, np.float32)
-    values = np.asarray(fill, np.float32).reshape(-1)
-    if values.size == 1:
-        values = np.repeat(values, 3)
-    if values.size != 3 or not np.all(np.isfinite(values)):
-        raise ValueError(f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {fill!r}")
-    return values
-
-
-def check_images(images, size: int, name: str = "images") -> np.ndarray:
-    """float32 `[N, size, size, 3]` or a ValueError naming what is wrong."""
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[1:] != (size, size, 3):
-        raise ValueError(f"{name} must have shape [N, {size}, {size}, 3] (RGB 0-255), got {images.shape}")
-    if images.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    return images
-
-
-def count_examples(data) -> int | None:
-    """The number of examples of an array or a finite `tf.data.Dataset`, if known."""
-    if isinstance(data, tf.data.Dataset):
-        count = int(data.cardinality().numpy())
-        return count if count >= 0 else None
-    return len(data)
-
-
-def iterate_batches(
-    data, batch_size: int, size: int, progress: bool = True, description: str = ""
-) -> Iterator[tuple[tf.Tensor, tf.Tensor | None]]:
-    """Yields `(images float32 [B, size, size, 3], labels int32 [B] or None)` with a progress bar.
-
-    `data` is an array of images, or a `tf.data.Dataset` of unbatched `(image, label)` pairs
-    or of images alone (what `zfnet_tf.data.load_data(...).dataset` is).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    total = count_examples(data)
-    if isinstance(data, tf.data.Dataset):
-        spec = data.element_spec
-        labelled = isinstance(spec, tuple)
-        image_spec = spec[0] if labelled else spec
-        if image_spec.shape.rank != 3 or tuple(image_spec.shape[-3:]) not in {(size, size, 3), (None, None, 3)}:
+def feature_layer(deconvnet: Deconvnet, layer: int | str) -> str:
+    """The canonical name of the layer whose output is `layer`'s feature vector."""
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        config = zfnet_config(deconvnet.model)
+        if config is None:
             raise ValueError(
-                f"the dataset's images must be unbatched [{size}, {size}, 3] for this model, "
-                f"got {image_spec.shape} (load it with image_size={size})"
+                f"layer {layer!r}: layer numbers name ZFNet's layers; name a layer of this model "
+                f"instead: {list(deconvnet.graph.layer_paths)}"
             )
-        batches = data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return deconvnet.layer_name(output_name(config, int(layer)))
+    return deconvnet.layer_name(layer)
+
+
+def penultimate_layer(deconvnet: Deconvnet) -> str:
+    """The layer the classifier's output reads (through any dropout): fc7 for ZFNet, VGG16's
+    `fc2`, ResNet50's `avg_pool`."""
+    graph = deconvnet.graph
+    key = graph.node_of(graph.output_keys[0]).inputs[0]
+    node = graph.node_of(key)
+    while node is not None and isinstance(node.layer, keras.layers.Dropout):
+        node = graph.node_of(node.inputs[0])
+    if node is None:
+        raise ValueError("the model's output layer reads the input directly: it has no feature layer")
+    return graph.canonical(node.path)
+
+
+def default_feature_layers(deconvnet: Deconvnet, which: str) -> tuple[int | str, ...]:
+    """The layers an analysis compares by default.
+
+    which: "first_last" (the paper's Fig. 5: layers 1 and 7), "top_last" (Table 1: layers 5
+    and 7) or "all" (Table 7: every layer). For ZFNet the paper's numbers (7 becomes the last
+    fc layer a network has); for other models the projectable layers
+    (`Deconvnet.default_layers`) and the classifier's input (`penultimate_layer`).
+    """
+    config = zfnet_config(deconvnet.model)
+    if config is not None:
+        layers = zfnet_layers(config)
+        convs, fcs = layers[: len(config.conv_layers)], layers[len(config.conv_layers) :]
+        top = 5 if 5 in convs else convs[-1]
+        chosen = {"first_last": (convs[0],) + fcs[-1:], "top_last": (top,) + fcs[-1:], "all": layers}
     else:
-        array = check_images(data, size)
-        labelled = False
-        batches = (
-            tf.constant(array[start : start + batch_size]) for start in range(0, len(array), batch_size)
-        )
-    bar = None
-    if progress:
-        target = None if total is None else math.ceil(total / batch_size)
-        if description:
-            print(description)
-        bar = keras.utils.Progbar(target, unit_name="batch")
-    seen = 0
-    for batch in batches:
-        images, labels = (batch if labelled else (batch, None))
-        images = tf.cast(images, tf.float32)
-        seen += 1
-        yield images, (None if labels is None else tf.cast(labels, tf.int32))
-        if bar is not None:
-            bar.update(seen)
-    if seen == 0:
-        raise ValueError("the data has no images")
+        convs = tuple(deconvnet.default_layers())
+        last = penultimate_layer(deconvnet)
+        chosen = {
+            "first_last": (convs[0], last),
+            "top_last": (convs[-1], last),
+            "all": tuple(dict.fromkeys(convs + (last,))),
+        }
+    if which not in chosen:
+        raise ValueError(f"which must be one of {sorted(chosen)}, got {which!r}")
+    return chosen[which]
 
 
-def images_and_labels(data, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Materializes the first `limit` examples of `data` as arrays (for per-image analyses)."""
-    if isinstance(data, tf.data.Dataset):
-        if limit is not None:
-            data = data.take(limit)
-        images, labels = [], []
-        for batch_images, batch_labels in iterate_batches(data, 256, size, progress=False):
-            images.append(batch_images.numpy())
-            if batch_labels is not None:
-                labels.append(batch_labels.numpy())
-        return np.concatenate(images), (np.concatenate(labels) if labels else None)
-    images = check_images(data, size)
-    return (images if limit is None else images[:limit]), None
+def class_output(deconvnet: Deconvnet) -> tuple[str, bool]:
+    """`(name, is_probability)` of the layer giving the model's class scores: logits (ZFNet,
+    `zfnet_tf.keras_application`) or, when that layer ends in a softmax, probabilities."""
+    from zfnet_tf.models import ZFNetBackbone
+
+    if isinstance(deconvnet.model, ZFNetBackbone):
+        raise ValueError("this needs the classifier (with fc8), not the backbone alone")
+    graph = deconvnet.graph
+    shape = graph.shapes[graph.output_keys[0]]
+    if len(shape) != 2:
+        raise ValueError(f"this needs a classifier: the model's output has shape {shape}, not [batch, classes]")
+    name = graph.output_name()
+    layer = graph.node_of(graph.output_keys[0]).layer
+    activation = getattr(getattr(layer, "activation", None), "__name__", "")
+    return name, isinstance(layer, keras.layers.Softmax) or activation == "softmax"

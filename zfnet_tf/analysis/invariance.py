@@ -7,16 +7,23 @@ from typing import Mapping, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from zfnet_tf.analysis.feature_layers import (
-    check_images,
-    classifier_with_features,
-    last_fc_layer,
-    output_name,
-    resolve_fill,
+from zfnet_tf.analysis.base import (
+    Analysis,
+    Params,
+    Readout,
+    Result,
+    check_fill,
+    check_int,
+    check_labels,
+    fill_color,
+    layer_tuple,
+    predict,
+    softmax,
 )
-from zfnet_tf.models import get_backbone
+from zfnet_tf.analysis.data import Data
+from zfnet_tf.analysis.feature_layers import class_output, default_feature_layers, feature_layer
+from zfnet_tf.models import input_size
 
 TRANSFORMS = ("translation", "scale", "rotation")
 
@@ -63,41 +70,101 @@ def transform_matrix(transform: str, amount: float, input_size: int) -> np.ndarr
     raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
 
 
+@dataclass(frozen=True)
+class InvarianceParams(Params):
+    """What `Invariance` does.
+
+    Attributes:
+        layers: the layers whose feature vectors are compared: layer names, or ZFNet's 1-7
+            (default: the first and the last, as the paper's layers 1 and 7).
+        transforms: which of "translation", "scale", "rotation" to sweep.
+        amounts: `{transform: amounts}` replacing the paper's steps (`default_sweeps`) of
+            some of `transforms`.
+        fill: "mean" (the model's neutral colour), a number or an RGB triple for uncovered pixels.
+        batch_size: images per forward batch.
+        progress: show a progress bar per forward pass.
+    """
+
+    layers: tuple[int | str, ...] | None = None
+    transforms: tuple[str, ...] = TRANSFORMS
+    amounts: Mapping[str, Sequence[float]] | None = None
+    fill: str | tuple[float, float, float] = "mean"
+    batch_size: int = 64
+    progress: bool = False
+
+    def check(self) -> None:
+        layer_tuple(self, "layers")
+        transforms = (self.transforms,) if isinstance(self.transforms, str) else tuple(self.transforms)
+        unknown = [t for t in transforms if t not in TRANSFORMS]
+        if unknown or not transforms:
+            raise ValueError(f"transforms must be among {TRANSFORMS}, got {list(transforms)}")
+        self._set("transforms", transforms)
+        if self.amounts is not None:
+            amounts = {}
+            for name, values in dict(self.amounts).items():
+                if name not in transforms:
+                    raise ValueError(f"amounts: {name!r} is not one of the transforms {transforms}")
+                values = np.asarray(values, np.float64).reshape(-1)
+                if values.size == 0 or not np.all(np.isfinite(values)):
+                    raise ValueError(f"amounts: the {name} sweep needs finite amounts, got {list(values)}")
+                if name == "scale" and np.any(values <= 0):
+                    raise ValueError(f"amounts: scale factors must be > 0, got {values.tolist()}")
+                amounts[name] = tuple(float(v) for v in values)
+            self._set("amounts", amounts)
+        self._set("fill", check_fill(self.fill))
+        check_int("batch_size", self.batch_size, 1)
+
+    def sweeps(self, input_size: int) -> dict[str, np.ndarray]:
+        """`{transform: amounts}` for a model of `input_size`."""
+        defaults = default_sweeps(input_size)
+        given = self.amounts or {}
+        return {t: np.asarray(given.get(t, defaults[t]), np.float64) for t in self.transforms}
+
+
 @dataclass
-class InvarianceResult:
+class InvarianceResult(Result):
     """What `Invariance.run` measured.
 
     Attributes:
-        layers: the paper layers compared (e.g. (1, 7)), with `layer_names` their outputs.
-        label: int `[N]` the class whose probability is tracked.
+        layers: the layers compared (e.g. (1, 7)), with `layer_names` the outputs read.
+        label: int `[N]` the class whose probability is tracked; `label_source` "given" or
+            "predicted" (the model's answer on the original image).
         sweeps: per transform, its `amounts` `[A]`, the Euclidean `distance` between the
             original's and the transformed image's feature vectors per layer (`{layer: [N, A]}`),
             `label_probability` `[N, A]` and `top_class` `[N, A]`.
+        image_names: for the figure and the JSON, when known.
     """
 
-    layers: tuple[int, ...]
+    kind = "invariance"
+    plot = "invariance_figure"
+
+    layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
     label: np.ndarray
+    label_source: str
     sweeps: dict[str, dict] = field(default_factory=dict)
+    image_names: tuple[str, ...] | None = None
 
-    def to_json(self) -> dict:
+    def numbers(self) -> dict:
         return {
-            "layers": list(self.layers),
-            "layer_outputs": list(self.layer_names),
-            "labels": self.label.tolist(),
+            "layers": self.layers,
+            "layer_outputs": self.layer_names,
+            "images": self.image_names,
+            "labels": self.label,
+            "label_source": self.label_source,
             "sweeps": {
                 name: {
-                    "amounts": sweep["amounts"].tolist(),
-                    "distance": {str(l): np.round(d, 6).tolist() for l, d in sweep["distance"].items()},
-                    "label_probability": np.round(sweep["label_probability"], 6).tolist(),
-                    "top_class": sweep["top_class"].tolist(),
+                    "amounts": sweep["amounts"],
+                    "distance": {str(l): np.round(d, 6) for l, d in sweep["distance"].items()},
+                    "label_probability": np.round(sweep["label_probability"], 6),
+                    "top_class": sweep["top_class"],
                 }
                 for name, sweep in self.sweeps.items()
             },
         }
 
 
-class Invariance:
+class Invariance(Analysis):
     """Feature distance and class probability along transformation sweeps of a few images.
 
     Zeiler & Fergus (arXiv 1311.2901), Sec. 4.4 and Fig. 5: images are "translated, rotated
@@ -105,43 +172,34 @@ class Invariance:
     vectors from the original and transformed images in layers 1 and 7" and "the probability
     of the true label for each image, as the image is transformed".
 
-    A layer's feature vector is its output flattened (after contrast normalization for
-    layers 1-2; fc7 for layer 7, or the last fc layer a network has when fc7 was removed).
-    Transforms resample bilinearly about the image centre; uncovered pixels get `fill`. All
-    transformed copies of an image go through one batched forward pass.
+    A layer's feature vector is its output flattened (`feature_layer`: for ZFNet's 1-2 after
+    contrast normalization, 7 is fc7). Transforms resample bilinearly about the image centre;
+    uncovered pixels get `fill`. The transformed copies go through `Model.predict` of the
+    model's own layers (`Deconvnet.feature_model`), features and class scores in one pass.
 
     Args:
-        model: a ZFNet classifier.
-        layers: paper layers to compare (default: 1 and 7).
-        fill: "mean" (grey), a number or an RGB triple for uncovered pixels.
-        batch_size: images per forward batch.
+        model: a classifier (a ZFNet, or any model the deconvnet supports).
+        params: an `InvarianceParams` (or its fields as keywords).
     """
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layers: Sequence[int] | None = None,
-        fill="mean",
-        batch_size: int = 64,
-    ):
-        self.config = get_backbone(model).config
-        if layers is None:
-            fc = last_fc_layer(self.config)
-            layers = (self.config.conv_layers[0],) + ((fc,) if fc is not None else ())
-        self.layers = tuple(int(layer) for layer in layers)
-        self.layer_names = tuple(output_name(self.config, layer) for layer in self.layers)
-        self.fill = resolve_fill(self.config, fill)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.num_classes = int(model.output_shape[-1])
-        self._model = classifier_with_features(model, sorted(set(self.layer_names)))
-        self._call = tf.function(self._call_model, reduce_retracing=True)
+    params_class = InvarianceParams
+
+    def __init__(self, model: keras.Model, params: InvarianceParams | None = None, **overrides):
+        super().__init__(model, params, **overrides)
+        params = self.params
+        self.size = input_size(model)
+        self.layers = params.layers or default_feature_layers(self.deconvnet, "first_last")
+        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.fill = fill_color(model, params.fill)
+        self._output, self._probabilities = class_output(self.deconvnet)
+        self.num_classes = self.deconvnet.num_features(self._output)
+        features = self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names + (self._output,))))
+        self._readout = Readout(features)
 
     def transform(self, images, transform: str, amounts: Sequence[float]) -> np.ndarray:
         """Every image under every amount: float32 `[N, A, S, S, 3]`."""
-        images = check_images(images, self.config.input_size)
-        size = self.config.input_size
+        images = np.asarray(images, np.float32)
+        size = self.size
         matrices = np.stack([transform_matrix(transform, a, size) for a in amounts]).astype(np.float32)
         matrices = np.tile(matrices, (len(images), 1))
         repeated = np.repeat(images, len(amounts), axis=0)
@@ -157,45 +215,41 @@ class Invariance:
         out = warp(repeated) + (1.0 - inside) * self.fill
         return out.reshape(len(images), len(amounts), size, size, 3).astype(np.float32)
 
-    def run(
-        self,
-        images,
-        labels=None,
-        sweeps: Mapping[str, Sequence[float]] | None = None,
-    ) -> InvarianceResult:
-        """Measures each sweep for each image.
+    def run(self, data: Data, labels=None) -> InvarianceResult:
+        """Measures each sweep for each image of `data`.
 
         Args:
-            images: float `[N, S, S, 3]`, RGB 0-255.
-            labels: int `[N]` true classes; default: each image's most probable class.
-            sweeps: `{transform: amounts}` (default `default_sweeps`: all three of the paper's).
+            data: images `[N, S, S, 3]` (RGB 0-255), `(images, labels)`, a dataset, a name...
+                (`analysis_data`); every image is read, so give a few.
+            labels: int `[N]` true classes; default: the data's labels, else each image's most
+                probable class.
         """
-        images = check_images(images, self.config.input_size)
+        data = self.data(data)
+        images, data_labels = data.arrays()
         num = images.shape[0]
-        sweeps = default_sweeps(self.config.input_size) if sweeps is None else dict(sweeps)
-        for name, amounts in sweeps.items():
-            if name not in TRANSFORMS:
-                raise ValueError(f"unknown transform {name!r}; choose from {TRANSFORMS}")
-            if len(amounts) == 0:
-                raise ValueError(f"the {name} sweep has no amounts")
         original = self._forward(images)
+        source = "given" if labels is not None or data_labels is not None else "predicted"
+        labels = labels if labels is not None else data_labels
         if labels is None:
             labels = original["probabilities"].argmax(axis=1)
-        labels = np.asarray(labels).astype(np.int64).reshape(-1)
-        if labels.shape != (num,) or np.any(labels < 0) or np.any(labels >= self.num_classes):
-            raise ValueError(
-                f"labels must be {num} class indices in 0..{self.num_classes - 1}, got {labels.tolist()}"
-            )
-        result = InvarianceResult(self.layers, self.layer_names, labels.astype(np.int32))
-        for name, amounts in sweeps.items():
-            amounts = np.asarray(amounts, np.float64)
+        labels = check_labels(labels, num, self.num_classes)
+        result = InvarianceResult(
+            layers=tuple(self.layers),
+            layer_names=self.layer_names,
+            label=labels,
+            label_source=source,
+            image_names=data.image_names,
+            params=self.params,
+            data=data.summary(),
+        )
+        for name, amounts in self.params.sweeps(self.size).items():
             transformed = self.transform(images, name, amounts)
             outputs = self._forward(transformed.reshape(-1, *images.shape[1:]))
             distance = {}
             for layer, layer_name in zip(self.layers, self.layer_names):
-                after = outputs[layer_name].reshape(num, len(amounts), -1)
+                after = outputs[layer_name].reshape(num, len(amounts), -1).astype(np.float64)
                 before = original[layer_name].reshape(num, 1, -1)
-                distance[layer] = np.sqrt(((after.astype(np.float64) - before) ** 2).sum(axis=-1))
+                distance[layer] = np.sqrt(((after - before) ** 2).sum(axis=-1))
             probabilities = outputs["probabilities"].reshape(num, len(amounts), -1)
             result.sweeps[name] = {
                 "amounts": amounts,
@@ -206,14 +260,7 @@ class Invariance:
         return result
 
     def _forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, len(images), self.batch_size):
-            outputs = self._call(tf.constant(images[start : start + self.batch_size]))
-            for key, value in outputs.items():
-                parts.setdefault(key, []).append(value.numpy())
-        return {key: np.concatenate(value) for key, value in parts.items()}
-
-    def _call_model(self, images):
-        outputs = dict(self._model(images, training=False))
-        outputs["probabilities"] = tf.nn.softmax(tf.cast(outputs.pop("logits"), tf.float32))
-        return {key: tf.cast(value, tf.float32) for key, value in outputs.items()}
+        outputs = predict(self._readout, images, self.params.batch_size, self.params.progress)
+        scores = outputs[self._output]
+        outputs["probabilities"] = scores if self._probabilities else softmax(scores)
+        return outputs

@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.analysis.feature_layers import count_examples, iterate_batches
-from zfnet_tf.deconv import Deconvnet
+from zfnet_tf.analysis.base import Analysis, Params, Result, check_int, check_layer
+from zfnet_tf.analysis.data import AnalysisData, Data
+from zfnet_tf.deconv import layer_key
 from zfnet_tf.models import input_size
 
 
+@dataclass(frozen=True)
+class Top9Params(Params):
+    """What `Top9` does.
+
+    Attributes:
+        layer: a layer name (`"block5_conv3"`), or ZFNet's 1-5 (default: ZFNet's 5, else the
+            last of `Deconvnet.default_layers`).
+        k: activations per map (9 in the paper).
+        features: the maps to project and crop (default: all of the layer's maps); the top-k
+            of every map is found either way.
+        batch_size: images per forward batch.
+        projection_batch_size: (image, map) pairs per projection batch.
+        maps_per_figure: maps per figure page.
+        progress: show a progress bar during the pass.
+    """
+
+    layer: int | str | None = None
+    k: int = 9
+    features: tuple[int, ...] | None = None
+    batch_size: int = 64
+    projection_batch_size: int = 128
+    maps_per_figure: int = 16
+    progress: bool = True
+
+    def check(self) -> None:
+        check_layer("layer", self.layer, optional=True)
+        for name in ("k", "batch_size", "projection_batch_size", "maps_per_figure"):
+            check_int(name, getattr(self, name), 1)
+        if self.features is not None:
+            values = np.asarray(self.features)
+            if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
+                raise ValueError(f"features must be a non-empty list of ints or None, got {self.features!r}")
+            self._set("features", tuple(int(v) for v in values))
+
+
 @dataclass
-class Top9Result:
+class Top9Result(Result):
     """What `Top9.run` found.
 
     For every feature map `c` of the layer, its `k` strongest activations over the data, one
@@ -23,7 +58,7 @@ class Top9Result:
     images have `image_index` -1 and `value` -inf.
 
     Attributes:
-        layer: the layer (a name, or ZFNet's 1-5).
+        layer: the layer (a name, or ZFNet's 1-5); `layer_name` the layer it names.
         values: float32 `[C, k]` activations (the layer's top maps, as the deconvnet sees them).
         image_index: int64 `[C, k]` position of the image in the data.
         location: int32 `[C, k, 2]` (row, column) in the layer's maps.
@@ -37,7 +72,10 @@ class Top9Result:
         image_names: names of the images, when they have names (files).
     """
 
+    kind = "top9"
+
     layer: int | str
+    layer_name: str
     values: np.ndarray
     image_index: np.ndarray
     location: np.ndarray
@@ -46,11 +84,15 @@ class Top9Result:
     projections: np.ndarray
     patches: np.ndarray
     num_images: int
-    image_names: list[str] | None = None
+    image_names: tuple[str, ...] | None = None
     receptive_field_size: tuple[int, int] = (0, 0)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    @property
+    def stem(self) -> str:
+        return f"top9_{layer_key(self.layer)}"
+
+    def numbers(self) -> dict:
         maps = []
         for c in range(self.values.shape[0]):
             rows = []
@@ -61,8 +103,8 @@ class Top9Result:
                 row = {
                     "value": float(self.values[c, j]),
                     "image": index,
-                    "location": [int(v) for v in self.location[c, j]],
-                    "box": [int(v) for v in self.boxes[c, j]],
+                    "location": self.location[c, j],
+                    "box": self.boxes[c, j],
                 }
                 if self.image_names is not None:
                     row["image_name"] = self.image_names[index]
@@ -70,16 +112,22 @@ class Top9Result:
             maps.append({"feature": c, "top": rows})
         return {
             "layer": self.layer,
+            "layer_name": self.layer_name,
             "k": int(self.values.shape[1]),
             "num_images": self.num_images,
-            "receptive_field_size": list(self.receptive_field_size),
-            "projected_features": [int(f) for f in self.features],
+            "receptive_field_size": self.receptive_field_size,
+            "projected_features": self.features,
             "timings_seconds": self.timings,
             "maps": maps,
         }
 
+    def figures(self):
+        from zfnet_tf.analysis import plots
 
-class Top9:
+        return plots.top9_figures(self)
+
+
+class Top9(Analysis):
     """Finds, per feature map of a layer, the k images that excite it most, and projects them.
 
     Zeiler & Fergus (arXiv 1311.2901), Fig. 2: "the top 9 activations in a random subset of
@@ -92,7 +140,8 @@ class Top9:
     a map's list at most once, at that map's strongest position in it (which is what the
     deconvnet's "max" mode projects); ties keep the earlier image. Only the images that are
     currently winners of a projected map are kept on the host, so memory stays bounded by
-    `C * k` images whatever the dataset's size.
+    `C * k` images whatever the dataset's size. (A stateful merge, not `Model.predict`:
+    predict would hand back every image's activations.)
 
     Then every (map, image) winner is projected by the `Deconvnet` in batched graphs, and its
     projection and image are cropped to the activation's receptive field (`receptive_field(...)
@@ -100,37 +149,23 @@ class Top9:
 
     Args:
         model: a ZFNet, or any model the deconvnet supports.
-        layer: a layer name, or ZFNet's 1-5.
-        k: how many activations per map (9 in the paper).
-        batch_size: images per forward batch.
-        projection_batch_size: (image, map) pairs per projection batch.
-        progress: show a progress bar during the pass.
+        params: a `Top9Params` (or its fields as keywords).
     """
 
-    def __init__(
-        self,
-        model: keras.Model,
-        layer: int = 5,
-        k: int = 9,
-        batch_size: int = 64,
-        projection_batch_size: int = 128,
-        progress: bool = True,
-    ):
-        self.deconvnet = Deconvnet(model)
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if projection_batch_size < 1:
-            raise ValueError(f"projection_batch_size must be >= 1, got {projection_batch_size}")
-        self.layer = layer
-        self.k = int(k)
-        self.batch_size = int(batch_size)
-        self.projection_batch_size = int(projection_batch_size)
-        self.progress = progress
+    params_class = Top9Params
+
+    def __init__(self, model, params: Top9Params | None = None, **overrides):
+        super().__init__(model, params, **overrides)
+        params = self.params
         self.size = input_size(model)
-        self.field = self.deconvnet.receptive_field(layer)  # checks the layer
-        self.num_maps = self.deconvnet.num_features(layer)
-        self._extractor = self.deconvnet.activation_function([layer])
-        size, state = self.size, [self.num_maps, self.k]
+        # The default is the last layer the deconvnet projects by default: ZFNet's 5.
+        self.layer = params.layer if params.layer is not None else self.deconvnet.default_layers()[-1]
+        self.layer_name = self.deconvnet.layer_name(self.layer)  # checks the layer
+        self.field = self.deconvnet.receptive_field(self.layer)
+        self.num_maps = self.deconvnet.num_features(self.layer)
+        self.features = self._check_features(params.features)
+        self._extractor = self.deconvnet.activation_function([self.layer])
+        size, state = self.size, [self.num_maps, params.k]
         self._merge = tf.function(
             self._merge_batch,
             input_signature=[
@@ -143,25 +178,16 @@ class Top9:
             ],
         )
 
-    def run(
-        self,
-        data,
-        features: Sequence[int] | None = None,
-        image_names: Sequence[str] | None = None,
-    ) -> Top9Result:
-        """Finds the top-k of every map over `data` and projects those of `features`.
+    def run(self, data: Data) -> Top9Result:
+        """Finds the top-k of every map over `data` and projects those of `params.features`.
 
         Args:
-            data: images `[N, S, S, 3]` (RGB 0-255), or an unbatched `tf.data.Dataset` of
-                `(image, label)` or images (e.g. `zfnet_tf.data.load_data(...).dataset`).
-            features: the maps to project and crop (default: all of the layer's maps).
-            image_names: optional names of the images, for the JSON.
+            data: images `[N, S, S, 3]` (RGB 0-255), a `tf.data.Dataset` of unbatched images
+                or `(image, label)` pairs, a dataset name, ... (`analysis_data`).
         """
-        import time
-
-        features = self._check_features(features)
+        data = self.data(data)
         start = time.perf_counter()
-        values, image_index, position, cache, num_images = self._stream(data, features)
+        values, image_index, position, cache, num_images = self._stream(data)
         scanned = time.perf_counter()
         grid_width = self.field.grid_size[1]
         location = np.stack([position // grid_width, position % grid_width], axis=-1).astype(np.int32)
@@ -169,23 +195,24 @@ class Top9:
         safe = np.where(valid[..., None], location, 0)
         boxes = np.stack(self.field.box(safe[..., 0], safe[..., 1]), axis=-1)
         boxes[~valid] = 0
-        projections, patches = self._project(features, values, image_index, location, cache)
+        projections, patches = self._project(image_index, location, cache)
         done = time.perf_counter()
-        if image_names is not None and len(image_names) != num_images:
-            raise ValueError(f"image_names has {len(image_names)} names for {num_images} images")
         return Top9Result(
             layer=self.layer,
+            layer_name=self.layer_name,
             values=values,
             image_index=image_index,
             location=location,
             boxes=boxes,
-            features=features,
+            features=self.features,
             projections=projections,
             patches=patches,
             num_images=num_images,
-            image_names=None if image_names is None else list(image_names),
+            image_names=data.image_names if data.image_names and len(data.image_names) == num_images else None,
             receptive_field_size=self.field.size,
             timings={"pass": scanned - start, "projections": done - scanned},
+            params=self.params,
+            data=data.summary(),
         )
 
     # -- the streaming pass ---------------------------------------------------------------
@@ -207,29 +234,28 @@ class Top9:
         )
         # Running entries come first, so a tie keeps the earlier image (top_k is stable).
         all_values = tf.concat([values, batch_values], axis=1)
-        best_values, best = tf.math.top_k(all_values, k=self.k, sorted=True)
+        best_values, best = tf.math.top_k(all_values, k=self.params.k, sorted=True)
         best_index = tf.gather(tf.concat([image_index, batch_index], axis=1), best, batch_dims=1)
         best_position = tf.gather(tf.concat([position, batch_position], axis=1), best, batch_dims=1)
         winners = tf.reshape(tf.gather(best_index, projected), [-1, 1])
         entering = tf.reduce_any(tf.equal(winners, batch_index[:1]), axis=0)  # [B]
         return best_values, best_index, best_position, entering
 
-    def _stream(self, data, features: np.ndarray):
-        size = self.size
-        values = tf.fill([self.num_maps, self.k], tf.constant(-np.inf, tf.float32))
-        image_index = tf.fill([self.num_maps, self.k], tf.constant(-1, tf.int64))
-        position = tf.zeros([self.num_maps, self.k], tf.int32)
+    def _stream(self, data: AnalysisData):
+        k = self.params.k
+        values = tf.fill([self.num_maps, k], tf.constant(-np.inf, tf.float32))
+        image_index = tf.fill([self.num_maps, k], tf.constant(-1, tf.int64))
+        position = tf.zeros([self.num_maps, k], tf.int32)
         cache: dict[int, np.ndarray] = {}
         offset = 0
-        total = count_examples(data)
-        description = f"top-{self.k} of layer {self.layer}'s {self.num_maps} maps over " + (
-            f"{total} images" if total is not None else "the data"
+        description = f"top-{k} of layer {self.layer}'s {self.num_maps} maps over " + (
+            f"{data.num_examples} images" if data.num_examples is not None else "the data"
         )
-        projected = tf.constant(features, tf.int32)
+        projected = tf.constant(self.features, tf.int32)
         # Keep on the host only the images that entered a projected map's list; drop the ones
         # pushed out now and then (a map's list changes ever more rarely as the pass goes on).
-        limit = 2 * len(features) * self.k
-        for images, _ in iterate_batches(data, self.batch_size, size, self.progress, description):
+        limit = 2 * len(self.features) * k
+        for images, _ in data.batches(self.params.batch_size, self.params.progress, description):
             values, image_index, position, entering = self._merge(
                 images, tf.constant(offset, tf.int64), values, image_index, position, projected
             )
@@ -255,9 +281,9 @@ class Top9:
     def _crop_shape(self) -> tuple[int, int]:
         return tuple(min(field, self.size) for field in self.field.size)
 
-    def _project(self, features, values, image_index, location, cache):
-        num_features, k = len(features), self.k
-        shape = (num_features, k, *self._crop_shape(), 3)
+    def _project(self, image_index, location, cache):
+        features, k = self.features, self.params.k
+        shape = (len(features), k, *self._crop_shape(), 3)
         projections = np.full(shape, np.nan, np.float32)
         patches = np.full(shape, np.nan, np.float32)
         rows, ranks = np.nonzero(image_index[features] >= 0)  # pairs to project
@@ -266,8 +292,9 @@ class Top9:
         pair_features = features[rows]
         pair_images = image_index[features][rows, ranks]
         function = self.deconvnet.projection_function(self.layer, "max", features_per_image=1)
-        for start in range(0, rows.size, self.projection_batch_size):
-            chunk = slice(start, start + self.projection_batch_size)
+        step = self.params.projection_batch_size
+        for start in range(0, rows.size, step):
+            chunk = slice(start, start + step)
             images = np.stack([cache[int(i)] for i in pair_images[chunk]])
             output = function(
                 tf.constant(images), tf.constant(pair_features[chunk, None].astype(np.int32))
@@ -300,12 +327,10 @@ class Top9:
     def _check_features(self, features) -> np.ndarray:
         if features is None:
             return np.arange(self.num_maps, dtype=np.int32)
-        values = np.asarray(features)
-        if values.ndim != 1 or values.size == 0 or not np.issubdtype(values.dtype, np.integer):
-            raise ValueError(f"features must be a non-empty list of ints, got {features!r}")
+        values = np.asarray(features, np.int32)
         if np.any(values < 0) or np.any(values >= self.num_maps):
             raise ValueError(
                 f"features {values.tolist()} out of range for layer {self.layer}: it has "
                 f"{self.num_maps} maps (0..{self.num_maps - 1})"
             )
-        return values.astype(np.int32)
+        return values

@@ -51,7 +51,7 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
     baselines.add_argument("--train-batch-size", type=int, default=32,
                            help="batch size of scratch training and fine-tuning")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def register(subparsers) -> None:
@@ -88,27 +88,25 @@ def run_transfer(args: argparse.Namespace) -> "TransferResults":
     if args.test_per_class == 0:
         protocol = protocol.replace(test_per_class=None)
     collection = image_collection(data_source_from_args(args, split="all"))
-    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    if log and collection.unmatched_exclusions:
-        log(f"warning: {len(collection.unmatched_exclusions)} exclude-file name(s) match no image, "
-            f"e.g. {collection.unmatched_exclusions[0]!r}")
+    if collection.unmatched_exclusions:
+        print(f"warning: {len(collection.unmatched_exclusions)} exclude-file name(s) match no image, "
+              f"e.g. {collection.unmatched_exclusions[0]!r}", file=sys.stderr)
     experiment = TransferExperiment(
         model,
-        collection,
-        protocol,
+        protocol.replace(progress=not args.quiet),
         feature_cache=FeatureCache(args.cache_dir),
         model_name=args.model or f"preset:{args.preset}",
-        log=log,
     )
-    return experiment.run(args.out)
+    return experiment.run(collection)
 
 
 def run(args: argparse.Namespace) -> int:
     results = run_transfer(args)
+    written = results.save(args.out)
     print(results.table)
-    for name, path in results.paths.items():
-        print(f"{name}: {path}")
-    skipped = results.summary["data"]["skipped_files"]
-    if skipped:
-        print(f"skipped {skipped} unreadable file(s) (named in the warning above and in transfer.json)")
+    for path in written["files"]:
+        print(f"wrote {path}")
+    if results.data["skipped_files"]:
+        print(f"skipped {results.data['skipped_files']} unreadable file(s) (named in the warning above "
+              "and in transfer.json)")
     return 0

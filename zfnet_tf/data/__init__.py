@@ -1,6 +1,6 @@
 """Datasets and images: the one place that knows where data comes from and how it is read.
 
-`load_data(DataSource(name, data_dir, split, ...), image_size, resize_size)` reads any dataset
+`load_data(DataSource(name, data_dir, split=..., ...), image_size, resize_size)` reads any dataset
 of `DATASETS` (the embedded digits, folders of class sub-folders, Caltech-101/256 folders or
 TFDS, ImageNet 2012 from TFDS) as a `tf.data` pipeline of (RGB 0-255 image, label), with its
 class names, its size and the files it skipped (`LoadedData.report()`); `image_collection`
@@ -11,7 +11,7 @@ The names below load on first use, so the command line reads `DATASETS` without 
 TensorFlow's start-up.
 """
 
-from zfnet_tf import _lazy_exports
+from zfnet_tf.lazy import lazy_exports
 
 _EXPORTS = {
     "DATASETS": "zfnet_tf.data.catalog",
@@ -49,4 +49,5 @@ _EXPORTS = {
     "sample_images": "zfnet_tf.data.samples",
 }
 
-__all__, __getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class DataSource:
 
     name: str
     data_dir: str | None = None
+    _: KW_ONLY  # the rest by name: DataSource("digits", split="train"), never by position
     split: str = "test"
     limit: int | None = None
     strict: bool = False
@@ -91,6 +92,8 @@ class DataSource:
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
         if self.data_dir is not None:
+            if self.name == "digits":
+                raise ValueError(f"dataset 'digits' is embedded: it takes no data_dir (got {self.data_dir!r})")
             object.__setattr__(self, "data_dir", os.path.expanduser(os.fspath(self.data_dir)))
         elif self.name in ("folder", "caltech256"):
             raise ValueError(f"dataset {self.name!r} needs data_dir: {_DATA_DIR_NEEDS[self.name]}")

@@ -30,7 +30,7 @@ class ImageCollection:
     """Labelled images in a fixed order.
 
     Attributes:
-        source: the `DataSource` they were listed for.
+        source: the `DataSource` they were listed for; None for images given as arrays.
         names: one stable name per image, `class/file` (what exclude lists refer to).
         labels: int32 class index per image.
         class_names: the classes, indexed by label.
@@ -43,7 +43,7 @@ class ImageCollection:
         skipped: listed files left out because they are not readable images.
     """
 
-    source: DataSource
+    source: DataSource | None
     names: tuple[str, ...]
     labels: np.ndarray
     class_names: tuple[str, ...]
@@ -62,7 +62,7 @@ class ImageCollection:
                 f"{len(self.names)}, {len(labels)}, {len(self.sources)}"
             )
         if len(labels) == 0:
-            raise ValueError(f"{self.source.describe()} ({self.origin}) has no images")
+            raise ValueError(f"{self.dataset} ({self.origin}) has no images")
         if labels.min() < 0 or labels.max() >= len(self.class_names):
             raise ValueError(f"labels must be in [0, {len(self.class_names)})")
 
@@ -71,7 +71,8 @@ class ImageCollection:
 
     @property
     def dataset(self) -> str:
-        return self.source.name
+        """The dataset's name, or "arrays" for images given directly."""
+        return "arrays" if self.source is None else self.source.name
 
     @property
     def num_classes(self) -> int:
@@ -162,18 +163,18 @@ class ImageCollection:
 
 
 def data_report(
-    source: DataSource,
+    source: DataSource | None,
     num_examples: int | None,
     origin: str,
     skipped: Sequence[SkippedFile] = (),
     excluded: int = 0,
     unmatched_exclusions: Sequence[str] = (),
 ) -> dict:
-    """The JSON record of the data a command read."""
+    """The JSON record of the data a command read (`source` None: images given as arrays)."""
     return {
-        "dataset": source.name,
-        "split": source.split,
-        "data_dir": source.data_dir,
+        "dataset": "arrays" if source is None else source.name,
+        "split": None if source is None else source.split,
+        "data_dir": None if source is None else source.data_dir,
         "origin": origin,
         "num_examples": num_examples,
         "excluded_images": excluded,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from zfnet_tf import visualization
 from zfnet_tf.deconv.deconvnet import Deconvnet
+from zfnet_tf.files import write_json
 
 
 RULE_TITLES = {"deconvnet": "Deconvnet", "guided": "Guided backpropagation", "gradient": "Gradient"}
@@ -57,7 +57,6 @@ def write_layer_projections(
                 }
             )
         numbers["layers"][str(layer)] = rows
-    os.makedirs(out_dir, exist_ok=True)
     figure = visualization.save_image_grid(
         [cell for row in cells for cell in row],
         os.path.join(out_dir, "projections.png"),
@@ -68,6 +67,5 @@ def write_layer_projections(
         f"({'strongest activation' if mode == 'max' else 'whole map'})",
     )
     numbers["figure"] = figure
-    with open(os.path.join(out_dir, "projections.json"), "w") as handle:
-        json.dump(numbers, handle, indent=2)
+    write_json(os.path.join(out_dir, "projections.json"), numbers)
     return numbers

@@ -157,6 +157,15 @@ class LayerGraph:
             raise ValueError(f"layer name {name!r} is ambiguous in this model: use one of {matches}")
         raise ValueError(f"no layer named {name!r} in this model; its layers: {list(self.layer_paths)}")
 
+    def trainable_convolutions(self) -> dict[str, keras.layers.Conv2D]:
+        """`{canonical name: layer}` of the trainable `Conv2D` layers in graph order: the
+        learned filters (a fixed preprocessing convolution is not one of them)."""
+        return {
+            self.canonical(node.path): node.layer
+            for node in self.nodes
+            if isinstance(node.layer, keras.layers.Conv2D) and node.layer.trainable
+        }
+
     def output_name(self) -> str:
         """The canonical name of the layer that computes the model's (first) output."""
         node = self.node_of(self.output_keys[0])
@@ -239,3 +248,12 @@ def neutral_color(model: keras.Model) -> np.ndarray:
         if np.any(bias != 0):
             return np.linalg.solve(matrix.T, -bias).astype(np.float32)
     return np.full(3, 127.5, np.float32)
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """Whether the model's output is already probabilities (a final softmax activation), as a
+    keras.applications classifier's is; zfnet-tf's own classifiers output logits."""
+    graph = LayerGraph(model)
+    last = graph.node_of(graph.output_keys[0])
+    activation = getattr(getattr(last, "layer", None), "activation", None)
+    return getattr(activation, "__name__", None) == "softmax"

@@ -31,9 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization, MaxPoolWithSwitches
+from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization, MaxPoolWithSwitches, MaxUnpool
 from zfnet_tf.layers.max_pool_with_switches import pair, same_padding_before
-from zfnet_tf.layers.max_unpool import unpool
 
 RULES = ("deconvnet", "guided", "gradient")
 # Strided transposed convs with fewer output channels than this run as phase convolutions.
@@ -460,7 +459,7 @@ class MaxPoolRule(LayerRule):
         in_extent = extent(projector.shapes[in_key])
         if signal.window.is_full(extent(projector.shapes[out_key])):
             maps = projector.forward_in(in_key, None)
-            values = unpool(signal.values, maps, pool, strides, node.layer.padding)
+            values = unpool_layer(pool, strides, node.layer.padding)(signal.values, maps)
             return [Signal(values, Window.full(in_extent))]
         # The windows' own pre-pool region, -inf outside the map, pooled "valid".
         in_window = signal.window.strided(pool, strides, pads)
@@ -468,8 +467,13 @@ class MaxPoolRule(LayerRule):
             tf.cast(projector.forward[in_key], tf.float32),
             projector.image_index, in_window, projector.location, projector.grid, fill=float("-inf"),
         )
-        values = unpool(signal.values, region, pool, strides, "valid")
+        values = unpool_layer(pool, strides, "valid")(signal.values, region)
         return [Signal(values, in_window)]
+
+
+def unpool_layer(pool, strides, padding: str) -> MaxUnpool:
+    # float32 whatever the global mixed-precision policy: projections are computed in float32.
+    return MaxUnpool(pool, strides, padding, dtype="float32")
 
 
 class AveragePoolRule(LayerRule):

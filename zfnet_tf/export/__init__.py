@@ -6,7 +6,7 @@ first use, so the fresh-process check (`zfnet_tf.export.check`) and the server's
 helpers (`zfnet_tf.export.layout`) import no Keras model code.
 """
 
-from zfnet_tf import _lazy_exports
+from zfnet_tf.lazy import lazy_exports
 
 _EXPORTS = {
     "CLASS_NAMES_FILE": "zfnet_tf.export.layout",
@@ -22,4 +22,5 @@ _EXPORTS = {
     "next_version": "zfnet_tf.export.layout",
 }
 
-__all__, __getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

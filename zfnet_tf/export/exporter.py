@@ -1,4 +1,4 @@
-"""Versioned, verified, atomic SavedModel export (DESIGN §5)."""
+"""Versioned, verified, atomic SavedModel export (docs/serving.md)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
+from zfnet_tf.deconv.graph import ends_in_softmax
 from zfnet_tf.models import ZFNetBackbone, get_backbone, image_transform, input_size
 
 CLASSIFY_SIGNATURES = ("serving_default", "classify_bytes")
@@ -121,13 +122,6 @@ def class_names_of(model: keras.Model) -> list[str]:
     if names:
         return [str(n) for n in names]
     return [f"class_{i}" for i in range(int(model.outputs[0].shape[-1]))]
-
-
-def ends_in_softmax(model: keras.Model) -> bool:
-    """Whether the model's output is already probabilities (a final softmax activation)."""
-    graph = Deconvnet(model).graph
-    last = graph.node_of(graph.output_keys[0]).layer
-    return getattr(getattr(last, "activation", None), "__name__", None) == "softmax"
 
 
 def class_outputs(outputs, softmax: bool) -> dict[str, tf.Tensor]:

@@ -30,8 +30,7 @@ def max_pool_offsets(inputs, pool_size, strides, padding: str):
     """Max-pooling and the window offset `dy * pool_width + dx` of each maximum.
 
     `pool_size` and `strides` are ints or `(rows, cols)` pairs. Offsets are int8 when they
-    fit (pools up to 11x11), which quarters the memory traffic of the unpooling that reads
-    them, else int32.
+    fit (pools up to 11x11), else int32.
 
     The first maximum in row-major window order wins ties, as in `tf.nn.max_pool_with_argmax`
     and in max-pooling's gradient. That op's CPU kernel runs ~30x slower than max-pooling and
@@ -91,14 +90,14 @@ class MaxPoolWithSwitches(keras.layers.Layer):
     int64 flat indices into the *whole batch* of un-pooled inputs,
     `((b * height + y) * width + x) * channels + c`, of the unpadded input (as
     `tf.nn.max_pool_with_argmax(include_batch_in_index=True)`); a tie picks the first maximum in
-    the window. `MaxUnpool` scatters values back to those positions.
+    the window. `MaxUnpool` places values at those positions (it reads them off the pooling's
+    input, where TensorFlow's max-pool gradient finds them fastest).
 
     With `return_switches=False` (the default inside ZFNet models) `call` returns only the
-    pooled maps, and the deconvnet asks the same layer for switches with `pool_with_switches`:
-    one set of weights, and a training graph with no switch computation in it. Switches are
-    computed from `tf.nn.max_pool2d` and window comparisons rather than with
-    `tf.nn.max_pool_with_argmax`, whose CPU kernel is slow and which has no XLA kernel (DESIGN
-    §8), so graphs with switches compile with `jit_compile=True` too.
+    pooled maps: a training graph with no switch computation in it. Switches are computed from
+    `tf.nn.max_pool2d` and window comparisons rather than with `tf.nn.max_pool_with_argmax`,
+    whose CPU kernel is slow and which has no XLA kernel, so graphs with switches compile with
+    `jit_compile=True` too.
 
     Args:
         pool_size: side of the square pooling window (default 3).
@@ -141,8 +140,8 @@ class MaxPoolWithSwitches(keras.layers.Layer):
         """Returns `(pooled, offsets)`: integer offsets `dy * pool_size + dx` of each maximum in
         its window (row-major; the first maximum wins ties). Needs a static spatial size.
 
-        This is the switches in window-local form, which is what an unpooling that works on
-        windows of the maps needs; `pool_with_switches` turns them into flat indices.
+        This is the switches in window-local form (the paper's "location of the maximum within
+        each pooling region"); `pool_with_switches` turns them into flat indices.
         """
         return max_pool_offsets(inputs, self.pool_size, self.strides, self.padding)
 

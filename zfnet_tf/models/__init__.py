@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 
@@ -42,19 +42,6 @@ def get_backbone(model: keras.Model) -> ZFNetBackbone:
         f"expected a ZFNetImageClassifier or ZFNetBackbone, got {type(model).__name__} "
         f"{getattr(model, 'name', '')!r}"
     )
-
-
-def classifier_with_features(model: keras.Model, names: Sequence[str]) -> keras.Model:
-    """One model from images to `{name: backbone output, ..., "logits": logits}`.
-
-    The classifier and its backbone share one input, so this is a single forward pass.
-    """
-    backbone = get_backbone(model)
-    if model is backbone:
-        raise ValueError("this needs the classifier (with fc8), not the backbone alone")
-    outputs = {name: backbone.get_layer(name).output for name in names}
-    outputs["logits"] = model.output
-    return keras.Model(model.input, outputs, name="zfnet_features_and_logits")
 
 
 def load_model(path: str) -> keras.Model:
@@ -121,7 +108,6 @@ __all__ = [
     "ZFNetImageClassifier",
     "application_names",
     "build_model",
-    "classifier_with_features",
     "get_backbone",
     "input_size",
     "keras_application",

@@ -1,6 +1,6 @@
 """imgclsmob's published ImageNet-1k ZFNets (pytorchcv `zfnet`, `zfnetb`) as zfnet-tf models.
 
-DESIGN §12. The networks are the `zfnet_imgclsmob` / `zfnetb_imgclsmob` presets (Fig. 3's
+The networks (docs/pretrained.md) are the `zfnet_imgclsmob` / `zfnetb_imgclsmob` presets (Fig. 3's
 geometry, or Table 3's 512-1024-512 maps, with response normalization before pools 1-2 and
 torchvision's input normalization). The weights come from a PyTorch state dict read in a
 separate process (`zfnet_tf.pytorch_weights`: torch and TensorFlow never share a process) and

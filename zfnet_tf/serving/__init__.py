@@ -4,7 +4,7 @@ The server (`zfnet_tf.serving.server`) reads SavedModels with `tf.saved_model.lo
 imports none of the model, deconvnet or training code. Names load on first use.
 """
 
-from zfnet_tf import _lazy_exports
+from zfnet_tf.lazy import lazy_exports
 
 _EXPORTS = {
     "ModelServer": "zfnet_tf.serving.server",
@@ -12,4 +12,5 @@ _EXPORTS = {
     "ServingError": "zfnet_tf.serving.errors",
 }
 
-__all__, __getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

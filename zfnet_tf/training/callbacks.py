@@ -80,33 +80,26 @@ def filters_to_grid(kernel: np.ndarray, scale: int = 4) -> np.ndarray:
     """Conv filters `[k, k, 3, F]` as one uint8 RGB image: each filter stretched to 0-255 on its
     own (like the paper's Fig. 5/6 filter displays), tiled with 1-pixel gaps, enlarged by `scale`."""
     kernel = np.asarray(kernel, np.float32)
-    size, _, channels, count = kernel.shape
+    channels, count = kernel.shape[2], kernel.shape[3]
     if channels != 3:
         raise ValueError(f"expected first-layer filters with 3 input channels, got {channels}")
     low = kernel.min(axis=(0, 1, 2), keepdims=True)
     high = kernel.max(axis=(0, 1, 2), keepdims=True)
     kernel = (kernel - low) / np.maximum(high - low, 1e-12)
-    columns = int(np.ceil(np.sqrt(count)))
-    rows = -(-count // columns)
-    cell = size * scale + 1
-    grid = np.full((rows * cell + 1, columns * cell + 1, 3), 255, np.uint8)
-    for index in range(count):
-        row, column = divmod(index, columns)
-        tile = np.kron(kernel[..., index], np.ones((scale, scale, 1)))
-        grid[row * cell + 1 : (row + 1) * cell, column * cell + 1 : (column + 1) * cell] = (
-            np.round(tile * 255).astype(np.uint8)
-        )
-    return grid
+    cells = [
+        np.round(np.kron(kernel[..., index], np.ones((scale, scale, 1))) * 255).astype(np.uint8)
+        for index in range(count)
+    ]
+    return visualization.tile_images(cells, int(np.ceil(np.sqrt(count))), gap=1, border=1)
 
 
 def first_layer_kernel(model: keras.Model) -> np.ndarray:
-    """The kernel `[k, k, 3, F]` of the first trainable convolution on RGB pixels (ZFNet's
-    conv1, VGG16's block1_conv1): the filters the paper shows (Fig. 5, 6)."""
-    for node in Deconvnet(model).graph.nodes:
-        layer = node.layer
-        if isinstance(layer, keras.layers.Conv2D) and layer.trainable and layer.kernel.shape[2] == 3:
-            return keras.ops.convert_to_numpy(layer.kernel)
-    raise ValueError(f"model {model.name!r} has no trainable convolution on RGB pixels")
+    """The kernel `[k, k, 3, F]` of the first trainable convolution (ZFNet's conv1, VGG16's
+    block1_conv1): the filters the paper shows (Fig. 5, 6)."""
+    convolutions = Deconvnet(model).graph.trainable_convolutions()
+    if not convolutions:
+        raise ValueError(f"model {model.name!r} has no trainable convolution")
+    return keras.ops.convert_to_numpy(next(iter(convolutions.values())).kernel)
 
 
 class VisualizationSummaries(keras.callbacks.Callback):

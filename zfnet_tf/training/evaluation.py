@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from zfnet_tf.data import DataSource, load_data, resize_size
 from zfnet_tf.data.pipelines import CROPS, evaluation_pipeline
-from zfnet_tf.models import get_backbone
+from zfnet_tf.deconv.graph import ends_in_softmax
+from zfnet_tf.models import get_backbone, input_size
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,37 @@ class EvaluationResult:
 @dataclass(frozen=True)
 class Evaluation:
     """The errors of every cropping asked for, and the report of the data they were measured
-    on (`LoadedData.report`: the source, its size, the files skipped)."""
+    on (`zfnet_tf.data.LoadedData.report`: the source, its size, the files skipped)."""
 
     results: tuple[EvaluationResult, ...]
     data: dict
 
     def to_dict(self) -> dict:
         return {"results": [r.to_dict() for r in self.results], "data": self.data}
+
+
+class CropAveraging(keras.Model):
+    """A classifier over several crops of each image: `[B, K, S, S, 3]` (or `[B, S, S, 3]`, one
+    crop) to the mean of the crops' class probabilities `[B, C]`, the paper's 10-crop
+    evaluation (Zeiler & Fergus, Sec. 3, after Krizhevsky et al.). It owns no variables: it
+    runs the classifier it wraps.
+
+    Args:
+        classifier: logits out, or probabilities from a final softmax (`ends_in_softmax`).
+    """
+
+    def __init__(self, classifier: keras.Model, **kwargs):
+        super().__init__(**{"name": "crop_averaging", **kwargs})
+        self.classifier = classifier
+        self._softmax = not ends_in_softmax(classifier)
+        self._image_shape = tuple(classifier.inputs[0].shape[1:])
+
+    def call(self, crops):
+        images = tf.reshape(crops, [-1, *self._image_shape])
+        outputs = tf.cast(self.classifier(images, training=False), tf.float32)
+        probabilities = tf.nn.softmax(outputs, axis=-1) if self._softmax else outputs
+        per_image = tf.reshape(probabilities, [tf.shape(crops)[0], -1, probabilities.shape[-1]])
+        return tf.reduce_mean(per_image, axis=1)
 
 
 def evaluate_model(
@@ -47,32 +72,37 @@ def evaluate_model(
     first examples only), per cropping.
 
     Zeiler & Fergus (arXiv 1311.2901), Sec. 3 and Table 2: images are resized (smaller side to
-    256 for 224 inputs, scaled alike for other sizes, or to the model's
-    `config.resize_size`) and centre-cropped to that square; "center" scores
-    the centre crop, "ten" averages the softmax of the 4 corner and centre crops and their
-    mirror images. "Top-5 error" counts an image wrong when its class is not among the 5 most
-    probable (among all classes when there are fewer than 5).
+    the model's `resize_size`, else 256 for 224 inputs and alike for other sizes) and
+    centre-cropped to that square; "center" scores the centre crop, "ten" averages the softmax of the
+    4 corner and centre crops and their mirror images (`CropAveraging`). Keras' own metrics
+    count: "top-5 error" counts an image wrong when its class is not among the 5 most probable
+    (among all classes when there are fewer than 5).
     """
     for crop in crops:
         if crop not in CROPS:
             raise ValueError(f"crops must be among {CROPS}, got {crop!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    backbone = get_backbone(model)
-    size = backbone.config.input_size
-    num_classes = int(model.output.shape[-1])
-    top_k = min(5, num_classes)
+    size = input_size(model)
+    # The model's own resize when it has one; else the training pipeline's (the paper's 256
+    # for 224: `zfnet_tf.data.pipelines.resize_size`), so crops see what training saw.
+    try:
+        resize = get_backbone(model).config.resize_size
+    except ValueError:
+        resize = getattr(model, "resize_size", None)
+    num_classes = int(model.outputs[0].shape[-1])
+    averaged = CropAveraging(model)
+    averaged.compile(
+        # Keras evaluates nothing without a loss; the cross-entropy of the averaged
+        # probabilities is the natural one (it is not reported).
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="top1"),
+            keras.metrics.SparseTopKCategoricalAccuracy(min(5, num_classes), name="top5"),
+        ],
+    )
 
-    @tf.function(reduce_retracing=True)
-    def probabilities(images):
-        shape = tf.shape(images)
-        flat = tf.reshape(images, [-1, size, size, 3])
-        probs = tf.nn.softmax(tf.cast(model(flat, training=False), tf.float32), axis=-1)
-        # [B * crops, C] -> mean over each image's crops (a single crop for "center").
-        return tf.reduce_mean(tf.reshape(probs, [shape[0], -1, num_classes]), axis=1)
-
-    # The side the crops are cut from: the model's, else the paper's 256 for 224 (scaled).
-    loaded = load_data(data, backbone.config.resize_size or resize_size(size))
+    loaded = load_data(data, resize or resize_size(size))  # read (and checked) once for every crop
     if len(loaded.class_names) != num_classes:
         raise ValueError(
             f"the model has {num_classes} classes but {loaded.source.describe()} has "
@@ -81,14 +111,13 @@ def evaluate_model(
     results = []
     for crop in crops:
         batches = evaluation_pipeline(loaded.dataset, size, batch_size, crops=crop)
-        correct1 = correct5 = seen = 0
-        for images, labels in batches:
-            probs = probabilities(images)
-            labels = tf.cast(labels, tf.int32)
-            correct1 += int(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, tf.int32), labels), tf.int32)))
-            correct5 += int(tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probs, top_k), tf.int32)))
-            seen += int(labels.shape[0])
+        seen = sum(int(tf.shape(labels)[0]) for _, labels in batches.map(lambda x, y: (0, y)))
         if seen == 0:
             raise ValueError(f"{loaded.source.describe()} has no examples")
-        results.append(EvaluationResult(crop, 1 - correct1 / seen, 1 - correct5 / seen, seen))
+        # A known length keeps Keras from warning that the data "ran out" at its end.
+        batches = batches.apply(tf.data.experimental.assert_cardinality(-(-seen // batch_size)))
+        scores = averaged.evaluate(batches, verbose=0, return_dict=True)
+        # Keras keeps the accuracies in float32; the counts they stand for give exact ratios.
+        errors = [1 - round(scores[name] * seen) / seen for name in ("top1", "top5")]
+        results.append(EvaluationResult(crop, *errors, seen))
     return Evaluation(tuple(results), loaded.report())

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from zfnet_tf.config import replace_fields
+from zfnet_tf.config import named, replace_fields
 
 # Fig. 4 shows the features at these epochs.
 PAPER_EVOLUTION_EPOCHS = (1, 2, 5, 10, 20, 30, 40, 64)
@@ -114,11 +114,4 @@ RECIPES: dict[str, TrainingRecipe] = {
 
 def get_recipe(recipe: str | TrainingRecipe = "paper", **overrides: Any) -> TrainingRecipe:
     """A recipe by name (or a recipe) with fields overridden; None overrides are ignored."""
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if isinstance(recipe, TrainingRecipe):
-        base = recipe
-    else:
-        if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r}; recipes: {sorted(RECIPES)}")
-        base = RECIPES[recipe]
-    return base.replace(**overrides) if overrides else base
+    return named(RECIPES, recipe, "recipe", {k: v for k, v in overrides.items() if v is not None})

@@ -17,6 +17,7 @@ from zfnet_tf.transfer.protocol import (
     TransferResults,
     format_table,
     get_protocol,
+    transfer_collection,
 )
 from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
 
@@ -33,5 +34,6 @@ __all__ = [
     "get_protocol",
     "mean_per_class_accuracy",
     "split_seeds",
+    "transfer_collection",
     "transferred_classifier",
 ]

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from zfnet_tf.visualization import save_figure  # noqa: E402
+from matplotlib.figure import Figure
 
 # One colour per method; the paper's numbers use the same colour, hollow markers, dashed.
 METHOD_STYLES = {
@@ -20,22 +14,21 @@ METHOD_STYLES = {
 }
 
 
-def plot_accuracy_curves(
+def accuracy_figure(
     methods: Mapping[str, Mapping],
-    path: str | os.PathLike,
     title: str,
     paper: Mapping[str, Mapping[str, tuple]] | None = None,
-) -> str:
-    """Writes mean accuracy ± std (over splits) against training images per class.
+) -> Figure:
+    """Mean accuracy ± std (over splits) against training images per class.
 
     Args:
         methods: `{method: {"label": str, "by_train_per_class": {"15": {"mean", "std"}}}}`,
             accuracies in percent (the results JSON's "methods").
-        path: the PNG to write.
         title: the figure's title.
         paper: optional `{method: {"15": (mean, std or None)}}` drawn for comparison.
     """
-    figure, axis = plt.subplots(figsize=(5.5, 4.0))
+    figure = Figure(figsize=(5.5, 4.0))
+    axis = figure.subplots()
     sizes = sorted({int(n) for r in methods.values() for n in r["by_train_per_class"]})
     for method, result in methods.items():
         colour, marker = METHOD_STYLES.get(method, ("tab:gray", "d"))
@@ -71,4 +64,4 @@ def plot_accuracy_curves(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure

@@ -1,29 +1,30 @@
 """The paper's transfer protocol (Sec. 5.1, Tables 4-5, Fig. 9) as one experiment.
 
-`TransferExperiment(model, collection, protocol).run(out_dir)` draws `splits` random splits
-for every N training images a class, fits (a) a new softmax on the frozen layers 1-7 (features
-computed once for the whole pool), (b) optionally the same network from scratch and (c)
-optionally the fine-tuned network, and reports the mean per-class accuracy ± std over splits
-as the paper's table (`transfer.json`, `table.txt`), Fig. 9 (`fig9_accuracy.png`) and the
-transferred classifier (`classifier.keras`).
+`TransferExperiment(model, protocol).run(data)` draws `splits` random splits for every N
+training images a class, fits (a) a new softmax on the frozen layers 1-7 (features computed
+once for the whole pool), (b) optionally the same network from scratch and (c) optionally the
+fine-tuned network, and reports the mean per-class accuracy ± std over splits; the result's
+`save(out_dir)` writes the paper's table (`transfer.json`, `table.txt`), Fig. 9
+(`fig9_accuracy.png`) and the transferred classifier (`classifier.keras`). It has the shape of
+every analysis (`zfnet_tf.analysis.base`): the protocol is its frozen params.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import functools
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 
-from zfnet_tf.data import ImageCollection, make_split
-from zfnet_tf.models import build_model, get_backbone
+from zfnet_tf.analysis.base import Analysis, Params, Result, check_int
+from zfnet_tf.data import POOLED_DATASETS, DataSource, ImageCollection, image_collection, make_split
+from zfnet_tf.files import write_text
+from zfnet_tf.models import build_model, get_backbone, save_model
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
-from zfnet_tf.transfer.figures import plot_accuracy_curves
 from zfnet_tf.transfer.heads import SoftmaxHead, transferred_classifier
 from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
 from zfnet_tf.transfer.training import fit_on_split, predict_classes
@@ -56,7 +57,7 @@ METHODS = ("softmax", "scratch", "finetune")
 
 
 @dataclass(frozen=True)
-class TransferProtocol:
+class TransferProtocol(Params):
     """What one transfer experiment does.
 
     Attributes:
@@ -73,6 +74,7 @@ class TransferProtocol:
         finetune_epochs: epochs of fine-tuning the whole transferred network; 0 skips it.
         finetune_learning_rate: its SGD learning rate.
         train_batch_size: batch size of scratch training and fine-tuning.
+        progress: show a progress bar over the splits.
     """
 
     train_per_class: tuple[int, ...] = (15, 30)
@@ -88,23 +90,23 @@ class TransferProtocol:
     finetune_learning_rate: float = 1e-4
     train_batch_size: int = 32
 
-    def __post_init__(self) -> None:
+    progress: bool = False
+
+    def check(self) -> None:
         train = tuple(sorted({int(n) for n in self.train_per_class}))
-        object.__setattr__(self, "train_per_class", train)
         if not train or train[0] < 1:
             raise ValueError(f"train_per_class needs positive values, got {self.train_per_class}")
-        if self.test_per_class is not None and self.test_per_class < 1:
-            raise ValueError(f"test_per_class must be >= 1 or None, got {self.test_per_class}")
-        if self.splits < 1:
-            raise ValueError(f"splits must be >= 1, got {self.splits}")
+        self._set("train_per_class", train)
+        check_int("test_per_class", self.test_per_class, 1, optional=True)
+        check_int("splits", self.splits, 1)
+        check_int("seed", self.seed, 0)
         for name in ("scratch_epochs", "finetune_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.softmax_c <= 0:
-            raise ValueError(f"softmax_c must be > 0, got {self.softmax_c}")
-
-    def replace(self, **overrides: Any) -> "TransferProtocol":
-        return dataclasses.replace(self, **overrides)
+            check_int(name, getattr(self, name), 0)
+        for name in ("softmax_max_iter", "feature_batch_size", "train_batch_size"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("softmax_c", "scratch_learning_rate", "finetune_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
 # The paper's protocol per dataset. Caltech-256's test count is not stated in the paper; 25 a
@@ -126,60 +128,133 @@ def get_protocol(dataset: str, **overrides: Any) -> TransferProtocol:
 
 
 @dataclass
-class TransferResults:
+class TransferResults(Result):
     """What `TransferExperiment.run` produced.
 
     Attributes:
-        summary: the JSON-ready record (also written to `transfer.json`).
+        summary: the JSON-ready record (`to_json` adds the protocol as "params").
         table: the paper-shaped table as text.
         features: the pool's cached features `[N, D]` (row i is `collection.names[i]`).
         classifier_head: the softmax saved in the classifier file (largest N, first split).
-        paths: files written, by name.
+        model: the model whose layers were transferred.
     """
+
+    kind = "transfer"
 
     summary: dict
     table: str
     features: np.ndarray
     classifier_head: SoftmaxHead
-    paths: dict[str, str]
+    model: keras.Model
+
+    @functools.cached_property
+    def classifier(self) -> keras.Model:
+        """The transferred classifier: the model's layers 1-7 with `classifier_head` as fc8."""
+        return transferred_classifier(self.model, self.classifier_head, self.summary["class_names"])
+
+    def numbers(self) -> dict:
+        return self.summary
+
+    def figures(self):
+        from zfnet_tf.transfer.figures import accuracy_figure
+
+        summary = self.summary
+        paper = {m: v for m, v in (summary["paper"] or {}).items() if m in summary["methods"]}
+        title = f"Fig. 9: {summary['title']}, {summary['num_classes']} classes"
+        return {"fig9_accuracy.png": accuracy_figure(summary["methods"], title, paper=paper)}
+
+    def write_files(self, out_dir: str) -> list[str]:
+        """`table.txt` and `classifier.keras`; the classifier is recorded in the summary."""
+        table = write_text(os.path.join(out_dir, "table.txt"), self.table + "\n")
+        classifier = save_model(self.classifier, os.path.join(out_dir, "classifier.keras"))
+        largest = str(self.params.train_per_class[-1])
+        self.summary["classifier"] = {
+            "path": classifier,
+            "train_per_class": self.params.train_per_class[-1],
+            "split_seed": self.summary["split_seeds"][0],
+            "softmax_accuracy": self.summary["methods"]["softmax"]["by_train_per_class"][largest]["splits"][0],
+        }
+        return [table, classifier]
 
 
-class TransferExperiment:
+def collection_record(collection: ImageCollection) -> dict:
+    """What the experiment read, as the analyses record it (`data_record`)."""
+    from zfnet_tf.analysis.data import data_record
+
+    source = collection.source
+    if source is None:  # labelled images given directly
+        return data_record(collection.origin, len(collection))
+    return data_record(f"{source.name}[{source.split}]", len(collection), collection.report())
+
+
+def transfer_collection(data, model: keras.Model) -> ImageCollection:
+    """What a transfer experiment draws its splits from, however it is given: an
+    `ImageCollection` (as is); a `zfnet_tf.data.DataSource`, or the name of a dataset listed
+    image by image (`zfnet_tf.data.POOLED_DATASETS`: all its images, split "all"), read by
+    `zfnet_tf.data.image_collection`; or labelled images: `(images, labels)` arrays, a
+    `tf.data.Dataset` of `(image, label)`, ... (`zfnet_tf.analysis.analysis_data`), kept as
+    uint8 pixels."""
+    from zfnet_tf.analysis.data import analysis_data
+
+    if isinstance(data, ImageCollection):
+        return data
+    if isinstance(data, str) and data in POOLED_DATASETS:
+        return image_collection(DataSource(data, split="all"))
+    if isinstance(data, DataSource):
+        return image_collection(data)
+    labelled = analysis_data(data, model)
+    if not labelled.labelled:
+        raise ValueError("a transfer experiment needs labelled images: (images, labels) or (image, label) pairs")
+    images, labels = labelled.arrays()
+    count = int(labels.max()) + 1
+    class_names = labelled.class_names or tuple(str(c) for c in range(count))
+    return ImageCollection(
+        source=None,
+        names=tuple(f"{class_names[label]}/image_{i:05d}" for i, label in enumerate(labels)),
+        labels=labels,
+        class_names=tuple(class_names),
+        sources=np.clip(np.round(images), 0, 255).astype(np.uint8),
+        origin=labelled.source,
+    )
+
+
+class TransferExperiment(Analysis):
     """Zeiler & Fergus (arXiv 1311.2901) Sec. 5.1: layers 1-7 of a trained model kept fixed,
     a new softmax trained on N images a class, mean per-class accuracy over random splits,
     against the same network trained from scratch on the same splits (Tables 4-5, Fig. 9).
 
     Args:
         model: a trained ZFNet classifier (its weights are not changed).
-        collection: the labelled pool to draw splits from.
-        protocol: N's, test count, splits, seeds, the baselines to run.
+        params: the `TransferProtocol`: N's, test count, splits, seeds, the baselines to run
+            (default: the paper's protocol of the dataset `run` is given, by name).
         feature_cache: shared feature cache (a new in-memory one by default).
         model_name: how the model is named in the results (e.g. its file).
-        log: called with one line of progress at a time (nothing by default).
     """
+
+    params_class = TransferProtocol
 
     def __init__(
         self,
         model: keras.Model,
-        collection: ImageCollection,
-        protocol: TransferProtocol | None = None,
+        params: TransferProtocol | None = None,
         feature_cache: FeatureCache | None = None,
         model_name: str | None = None,
-        log: Callable[[str], None] | None = None,
+        **overrides: Any,
     ):
-        self.model = model
+        super().__init__(model, params, **overrides)
+        self._default_protocol = params is None and not overrides
         self.backbone = get_backbone(model)
-        self.collection = collection
-        self.protocol = protocol or PROTOCOLS.get(collection.dataset, TransferProtocol())
         self.feature_cache = feature_cache if feature_cache is not None else FeatureCache()
-        self.extractor = FeatureExtractor(model, self.protocol.feature_batch_size)
+        self.extractor = FeatureExtractor(model, self.params.feature_batch_size)
         self.model_name = model_name or model.name
-        self._log = log or (lambda line: None)
 
-    def run(self, out_dir: str | os.PathLike | None = None) -> TransferResults:
-        """Runs the protocol; writes `transfer.json`, `table.txt`, `fig9_accuracy.png` and
-        `classifier.keras` to `out_dir` (nothing if None)."""
-        protocol, collection = self.protocol, self.collection
+    def run(self, data) -> TransferResults:
+        """Runs the protocol on `data`: an `ImageCollection`, a transfer dataset name or
+        labelled images (`transfer_collection`)."""
+        collection = transfer_collection(data, self.model)
+        protocol = self.params
+        if self._default_protocol and collection.dataset in PROTOCOLS:
+            protocol = PROTOCOLS[collection.dataset].replace(progress=protocol.progress)
         started = time.perf_counter()
         seeds = split_seeds(protocol.seed, protocol.splits)
         # Fail on too-small classes before the expensive forward pass.
@@ -197,15 +272,16 @@ class TransferExperiment:
             "dimension": int(features.shape[1]),
             "seconds": round(time.perf_counter() - extraction_started, 3),
         }
-        self._log(
-            f"features: {features.shape[0]} images x {features.shape[1]} ({extraction['source']}, "
-            f"{extraction['seconds']} s)"
-        )
-
-        accuracies: dict[str, dict[int, list[float]]] = {m: {} for m in self.methods}
+        methods = self.methods(protocol)
+        accuracies: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
         test_counts: dict[int, list[int]] = {}
         convergence: dict[int, list[int]] = {}
         classifier_head = None
+        bar = None
+        if protocol.progress:
+            bar = keras.utils.Progbar(
+                len(protocol.train_per_class) * len(seeds), unit_name="split", stateful_metrics=methods
+            )
         for n in protocol.train_per_class:
             for k, seed in enumerate(seeds):
                 split = make_split(
@@ -243,10 +319,8 @@ class TransferExperiment:
                 for method, predictions in scores.items():
                     accuracy = 100.0 * mean_per_class_accuracy(test_labels, predictions)
                     accuracies[method].setdefault(n, []).append(accuracy)
-                self._log(
-                    f"N={n} split {k + 1}/{len(seeds)} (seed {seed}): "
-                    + ", ".join(f"{m} {accuracies[m][n][-1]:.1f}%" for m in scores)
-                )
+                if bar is not None:
+                    bar.add(1, [(m, accuracies[m][n][-1]) for m in scores])
 
         summary = {
             "dataset": collection.dataset,
@@ -256,14 +330,12 @@ class TransferExperiment:
             "input_size": self.extractor.image_size,
             "num_classes": collection.num_classes,
             "num_images": len(collection),
-            "data": collection.report(),
-            "protocol": dataclasses.asdict(protocol),
             "split_seeds": seeds,
             "measure": "mean per-class accuracy (%), mean and sample std (ddof=1) over splits",
             "feature_extraction": extraction,
             "methods": {
                 method: {
-                    "label": self.method_label(method),
+                    "label": self.method_label(method, protocol),
                     "by_train_per_class": {
                         str(n): _aggregate(values, test_counts[n])
                         | ({"softmax_iterations": convergence[n]} if method == "softmax" else {})
@@ -275,63 +347,35 @@ class TransferExperiment:
             "paper": PAPER_RESULTS.get(collection.dataset),
             "class_names": list(collection.class_names),
         }
-        table = format_table(summary)
-        paths: dict[str, str] = {}
-        if out_dir is not None:
-            paths = self._write(os.fspath(out_dir), summary, table, classifier_head)
+        table = format_table(summary, protocol)
         summary["seconds"] = round(time.perf_counter() - started, 3)
-        if paths:
-            with open(paths["json"], "w", encoding="utf-8") as handle:
-                json.dump(summary, handle, indent=2)
-        return TransferResults(summary, table, features, classifier_head, paths)
+        return TransferResults(
+            summary=summary,
+            table=table,
+            features=features,
+            classifier_head=classifier_head,
+            model=self.model,
+            params=protocol,
+            data=collection_record(collection),
+        )
 
-    @property
-    def methods(self) -> tuple[str, ...]:
-        protocol = self.protocol
+    @staticmethod
+    def methods(protocol: TransferProtocol) -> tuple[str, ...]:
+        """The methods `protocol` runs: the softmax, and the baselines it asks for."""
         return tuple(
             m
             for m, on in zip(METHODS, (True, protocol.scratch_epochs > 0, protocol.finetune_epochs > 0))
             if on
         )
 
-    def method_label(self, method: str) -> str:
+    def method_label(self, method: str, protocol: TransferProtocol) -> str:
         layer = self.extractor.feature_layer
         frozen = "layers 1-7" if layer == "fc7" else f"layers up to {layer}"
         return {
             "softmax": f"{frozen} frozen + new softmax",
-            "scratch": f"trained from scratch ({self.protocol.scratch_epochs} epochs)",
-            "finetune": f"fine-tuned whole network ({self.protocol.finetune_epochs} epochs)",
+            "scratch": f"trained from scratch ({protocol.scratch_epochs} epochs)",
+            "finetune": f"fine-tuned whole network ({protocol.finetune_epochs} epochs)",
         }[method]
-
-    def _write(self, out_dir: str, summary: dict, table: str, head: SoftmaxHead) -> dict[str, str]:
-        os.makedirs(out_dir, exist_ok=True)
-        paths = {
-            "json": os.path.join(out_dir, "transfer.json"),
-            "table": os.path.join(out_dir, "table.txt"),
-            "figure": os.path.join(out_dir, "fig9_accuracy.png"),
-            "classifier": os.path.join(out_dir, "classifier.keras"),
-        }
-        with open(paths["table"], "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
-        paper = {m: v for m, v in (summary["paper"] or {}).items() if m in summary["methods"]}
-        plot_accuracy_curves(
-            summary["methods"],
-            paths["figure"],
-            f"Fig. 9: {summary['title']}, {summary['num_classes']} classes",
-            paper=paper,
-        )
-        classifier = transferred_classifier(self.model, head, self.collection.class_names)
-        classifier.save(paths["classifier"])
-        summary["classifier"] = {
-            "path": paths["classifier"],
-            "train_per_class": self.protocol.train_per_class[-1],
-            "split_seed": summary["split_seeds"][0],
-            "softmax_accuracy": summary["methods"]["softmax"]["by_train_per_class"][
-                str(self.protocol.train_per_class[-1])
-            ]["splits"][0],
-        }
-        summary["files"] = paths
-        return paths
 
 
 def _aggregate(values: list[float], test_counts: list[int]) -> dict:
@@ -344,12 +388,12 @@ def _aggregate(values: list[float], test_counts: list[int]) -> dict:
     }
 
 
-def format_table(summary: dict) -> str:
+def format_table(summary: dict, protocol: TransferProtocol) -> str:
     """The paper's table: one row per method (and the paper's rows), one column per N."""
-    ns = [str(n) for n in summary["protocol"]["train_per_class"]]
-    test = summary["protocol"]["test_per_class"]
+    ns = [str(n) for n in protocol.train_per_class]
+    test = protocol.test_per_class
     lines = [
-        f"{summary['title']}: mean per-class accuracy (%) over {summary['protocol']['splits']} "
+        f"{summary['title']}: mean per-class accuracy (%) over {protocol.splits} "
         f"split(s); {summary['num_classes']} classes, {summary['num_images']} images, "
         f"{'up to ' + str(test) if test else 'all other'} test images per class",
     ]
