@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
@@ -278,7 +279,11 @@ def predict(readout: keras.Model, data: AnalysisData | np.ndarray, batch_size: i
         inputs = data.dataset.map(lambda image, label: ({"images": image, "labels": label},))
     else:
         inputs = data.dataset.map(lambda image: (image,))
-    outputs = readout.predict(inputs.batch(batch_size).prefetch(tf.data.AUTOTUNE), verbose=verbose)
+    with warnings.catch_warnings():
+        # A dataset of unknown length (files found unreadable are dropped on the way) ends
+        # where it ends: Keras' warning that the input "ran out of data" says nothing here.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        outputs = readout.predict(inputs.batch(batch_size).prefetch(tf.data.AUTOTUNE), verbose=verbose)
     if not len(next(iter(outputs.values()))):
         raise ValueError(f"the data ({data.source}) has no images")
     return outputs
