@@ -111,7 +111,7 @@ def test_strict_fails_naming_the_first_bad_file(command, extra, folder, tmp_path
     assert main([command, *MODEL, *data_flags(root), "--strict", *extra]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"zfnet-tf {command}: error: {bad['broken']}: broken JPEG header")
-    assert not os.path.exists(tmp_path / "out" / "model.keras")
+    assert not os.path.exists(tmp_path / "out")  # nothing written, not even the folder
 
 
 def test_the_command_line_warning_names_each_file(folder, tmp_path):

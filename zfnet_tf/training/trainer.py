@@ -306,8 +306,6 @@ def train(
         run_path = os.path.join(model_dir, RUN_FILE)
         if chief:
             _check_resumable(run_path, run, resume)
-        os.makedirs(own_dir, exist_ok=True)
-
         finished = _finished_epochs(backup_dir)
         if finished > recipe.epochs:
             raise ValueError(
@@ -317,10 +315,12 @@ def train(
         input_size = probe_config.input_size
         # The whole input (a multi-worker run reads its shards in fit_multi_worker): class
         # names, step counts, the probe images and the report of what was read and skipped.
+        # Read before the model dir is made, so data that fails (--strict) leaves no folder.
         data = make_training_data(
             source, input_size, recipe.global_batch_size,
             flip=recipe.random_flip, augment=recipe.augment, cache=recipe.cache, seed=seed,
         )
+        os.makedirs(own_dir, exist_ok=True)
         class_names = data.class_names
         with distribution.scope():
             model = build_model(preset, class_names=class_names, **(model_overrides or {}))
