@@ -191,8 +191,7 @@ class Deconvnet:
         model's own layers: a feature extractor for any supported model, nested layers
         included."""
         height, width = self._size(input_size)
-        targets = {self._target(layer, height, width)[0]: None for layer in layers}
-        keys = {name: self.graph.resolve(name)[1] for name in targets}
+        keys = dict(self._target(layer, height, width) for layer in layers)  # name -> key
         key = ("activations", tuple(keys), height, width)
         if key not in self._functions:
             nodes = sorted(
