@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
@@ -30,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
+from zfnet_tf.data.pipelines import read_to_the_end
 from zfnet_tf.files import write_json
 
 if TYPE_CHECKING:
@@ -279,10 +279,7 @@ def predict(readout: keras.Model, data: AnalysisData | np.ndarray, batch_size: i
         inputs = data.dataset.map(lambda image, label: ({"images": image, "labels": label},))
     else:
         inputs = data.dataset.map(lambda image: (image,))
-    with warnings.catch_warnings():
-        # A dataset of unknown length (files found unreadable are dropped on the way) ends
-        # where it ends: Keras' warning that the input "ran out of data" says nothing here.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
+    with read_to_the_end():
         outputs = readout.predict(inputs.batch(batch_size).prefetch(tf.data.AUTOTUNE), verbose=verbose)
     if not len(next(iter(outputs.values()))):
         raise ValueError(f"the data ({data.source}) has no images")

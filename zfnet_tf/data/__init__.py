@@ -41,6 +41,7 @@ _EXPORTS = {
     "evaluation_data": "zfnet_tf.data.pipelines",
     "evaluation_pipeline": "zfnet_tf.data.pipelines",
     "make_training_data": "zfnet_tf.data.pipelines",
+    "read_to_the_end": "zfnet_tf.data.pipelines",
     "training_pipeline": "zfnet_tf.data.pipelines",
     "ImageNetClasses": "zfnet_tf.data.imagenet",
     "imagenet_classes": "zfnet_tf.data.imagenet",

@@ -6,7 +6,10 @@ Built on `load_data` (decoded, resized to `resize_size(input_size)`), so every s
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
+from typing import Iterator
 
 import tensorflow as tf
 
@@ -18,6 +21,16 @@ from zfnet_tf.data.datasets import LoadedData, load_data
 CROPS = ("center", "ten")
 # Enough to mix ImageNet's classes (its files are shuffled too) without holding GBs.
 DEFAULT_SHUFFLE_BUFFER = 10_000
+
+
+@contextlib.contextmanager
+def read_to_the_end() -> Iterator[None]:
+    """Keras reading data of unknown length (unreadable files are dropped on the way, so a
+    folder dataset's length is not known ahead) without its warning that the input "ran out
+    of data": such data ends where it ends."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
 
 
 def _cached(dataset: tf.data.Dataset, cache: bool | str) -> tf.data.Dataset:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import keras
 import tensorflow as tf
 
-from zfnet_tf.data import DataSource, load_data, resize_size
+from zfnet_tf.data import DataSource, load_data, read_to_the_end, resize_size
 from zfnet_tf.data.pipelines import CROPS, evaluation_pipeline
 from zfnet_tf.deconv.graph import ends_in_softmax
 from zfnet_tf.models import get_backbone, input_size
@@ -92,14 +92,15 @@ def evaluate_model(
         resize = getattr(model, "resize_size", None)
     num_classes = int(model.outputs[0].shape[-1])
     averaged = CropAveraging(model)
+    # Keras' accuracies keep the count of hits (`total`) and of images (`count`) they average:
+    # read them, for exact error ratios and the number of images, in the one pass.
+    top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
+    top5 = keras.metrics.SparseTopKCategoricalAccuracy(min(5, num_classes), name="top5")
     averaged.compile(
         # Keras evaluates nothing without a loss; the cross-entropy of the averaged
         # probabilities is the natural one (it is not reported).
         loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="top1"),
-            keras.metrics.SparseTopKCategoricalAccuracy(min(5, num_classes), name="top5"),
-        ],
+        metrics=[top1, top5],
     )
 
     loaded = load_data(data, resize or resize_size(size))  # read (and checked) once for every crop
@@ -111,13 +112,11 @@ def evaluate_model(
     results = []
     for crop in crops:
         batches = evaluation_pipeline(loaded.dataset, size, batch_size, crops=crop)
-        seen = sum(int(tf.shape(labels)[0]) for _, labels in batches.map(lambda x, y: (0, y)))
+        with read_to_the_end():
+            averaged.evaluate(batches, verbose=0)
+        seen = int(top1.count.numpy())
         if seen == 0:
             raise ValueError(f"{loaded.source.describe()} has no examples")
-        # A known length keeps Keras from warning that the data "ran out" at its end.
-        batches = batches.apply(tf.data.experimental.assert_cardinality(-(-seen // batch_size)))
-        scores = averaged.evaluate(batches, verbose=0, return_dict=True)
-        # Keras keeps the accuracies in float32; the counts they stand for give exact ratios.
-        errors = [1 - round(scores[name] * seen) / seen for name in ("top1", "top5")]
+        errors = [(seen - int(metric.total.numpy())) / seen for metric in (top1, top5)]
         results.append(EvaluationResult(crop, *errors, seen))
     return Evaluation(tuple(results), loaded.report())
