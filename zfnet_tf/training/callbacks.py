@@ -93,17 +93,8 @@ def filters_to_grid(kernel: np.ndarray, scale: int = 4) -> np.ndarray:
     return visualization.tile_images(cells, int(np.ceil(np.sqrt(count))), gap=1, border=1)
 
 
-def first_layer_kernel(model: keras.Model) -> np.ndarray:
-    """The kernel `[k, k, 3, F]` of the first trainable convolution (ZFNet's conv1, VGG16's
-    block1_conv1): the filters the paper shows (Fig. 5, 6)."""
-    convolutions = Deconvnet(model).graph.trainable_convolutions()
-    if not convolutions:
-        raise ValueError(f"model {model.name!r} has no trainable convolution")
-    return keras.ops.convert_to_numpy(next(iter(convolutions.values())).kernel)
-
-
 class VisualizationSummaries(keras.callbacks.Callback):
-    """TensorBoard images: the first layer's filters every epoch, and deconvnet projections
+    """TensorBoard images: the first learned convolution's filters every epoch, and deconvnet projections
     (strongest activation of each probe image, for each of `layers`) every `every` epochs.
 
     Written to the `images` run of `log_dir` (next to Keras' `train` and `validation` runs);
@@ -144,6 +135,12 @@ class VisualizationSummaries(keras.callbacks.Callback):
             self.layers = self._deconvnet.default_layers()
         for layer in self.layers:
             self._deconvnet.receptive_field(layer)  # a clear error now, not after an epoch
+        # The first learned convolution (ZFNet's conv1, VGG16's block1_conv1): the filters the
+        # paper shows (Fig. 5, 6).
+        convolutions = self._deconvnet.graph.trainable_convolutions()
+        if not convolutions:
+            raise ValueError(f"model {self.model.name!r} has no trainable convolution")
+        self._first_convolution = next(iter(convolutions.values()))
         with self._writer_or_new().as_default():
             tf.summary.image(
                 "probe/images",
@@ -155,7 +152,7 @@ class VisualizationSummaries(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         finished = epoch + 1
         with self._writer_or_new().as_default():
-            grid = filters_to_grid(first_layer_kernel(self.model))
+            grid = filters_to_grid(keras.ops.convert_to_numpy(self._first_convolution.kernel))
             tf.summary.image("layer1_filters", grid[None], step=finished)
             if finished == 1 or finished % self.every == 0 or finished == self.total_epochs:
                 for layer in self.layers:
