@@ -19,16 +19,15 @@ import numpy as np
 
 from zfnet_tf.config import ZFNetConfig
 from zfnet_tf.deconv import Deconvnet
+from zfnet_tf.deconv.graph import ends_in_softmax
 
 
 def zfnet_config(model: keras.Model) -> ZFNetConfig | None:
     """The config of a ZFNet (classifier or backbone); None for any other model."""
-    from zfnet_tf.models import get_backbone
+    from zfnet_tf.models import zfnet_backbone
 
-    try:
-        return get_backbone(model).config
-    except ValueError:
-        return None
+    backbone = zfnet_backbone(model)
+    return None if backbone is None else backbone.config
 
 
 def output_name(config: ZFNetConfig, layer: int) -> str:
@@ -118,7 +117,4 @@ def class_output(deconvnet: Deconvnet) -> tuple[str, bool]:
     shape = graph.shapes[graph.output_keys[0]]
     if len(shape) != 2:
         raise ValueError(f"this needs a classifier: the model's output has shape {shape}, not [batch, classes]")
-    name = graph.output_name()
-    layer = graph.node_of(graph.output_keys[0]).layer
-    activation = getattr(getattr(layer, "activation", None), "__name__", "")
-    return name, isinstance(layer, keras.layers.Softmax) or activation == "softmax"
+    return graph.output_name(), ends_in_softmax(deconvnet.model)

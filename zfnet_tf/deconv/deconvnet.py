@@ -117,15 +117,14 @@ class Deconvnet:
         """The path of the layer that `layer` names: a layer name (unique across the nested
         models, or a path such as `"vgg16/block5_conv3"`) or, for ZFNet models, 1-5."""
         if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-            from zfnet_tf.models import get_backbone
+            from zfnet_tf.models import zfnet_backbone
 
-            try:
-                backbone = get_backbone(self.model)
-            except ValueError:
+            backbone = zfnet_backbone(self.model)
+            if backbone is None:
                 raise ValueError(
                     f"layer {layer!r}: layer numbers 1-5 name ZFNet's layers; name a layer of this "
                     f"model instead: {list(self.graph.layer_paths)}"
-                ) from None
+                )
             return self.graph.resolve(backbone.top_map_name(int(layer)))[0]
         return self.graph.resolve(layer)[0]
 
@@ -133,12 +132,11 @@ class Deconvnet:
         """The layers worth projecting by default: ZFNet's 1-5, or else the last convolution
         (or the activation that ends it) before each change of map size, e.g. VGG16's
         `block1_conv2`, ..., `block5_conv3`."""
-        from zfnet_tf.models import get_backbone
+        from zfnet_tf.models import zfnet_backbone
 
-        try:
-            return tuple(get_backbone(self.model).config.conv_layers)
-        except ValueError:
-            pass
+        backbone = zfnet_backbone(self.model)
+        if backbone is not None:
+            return tuple(backbone.config.conv_layers)
         chosen: dict[tuple, str] = {}
         feature_kinds = (keras.layers.Conv2D, keras.layers.ReLU, keras.layers.Activation, keras.layers.Add)
         for node in self.graph.nodes:

@@ -254,6 +254,7 @@ def ends_in_softmax(model: keras.Model) -> bool:
     """Whether the model's output is already probabilities (a final softmax activation), as a
     keras.applications classifier's is; zfnet-tf's own classifiers output logits."""
     graph = LayerGraph(model)
-    last = graph.node_of(graph.output_keys[0])
-    activation = getattr(getattr(last, "layer", None), "activation", None)
-    return getattr(activation, "__name__", None) == "softmax"
+    node = graph.node_of(graph.output_keys[0])
+    layer = getattr(node, "layer", None)
+    activation = getattr(layer, "activation", None)
+    return isinstance(layer, keras.layers.Softmax) or getattr(activation, "__name__", None) == "softmax"

@@ -19,7 +19,7 @@ import tensorflow as tf
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
 from zfnet_tf.deconv.graph import ends_in_softmax
-from zfnet_tf.models import ZFNetBackbone, get_backbone, image_transform, input_size
+from zfnet_tf.models import ZFNetBackbone, image_transform, input_size, zfnet_backbone
 
 CLASSIFY_SIGNATURES = ("serving_default", "classify_bytes")
 FEATURES_SIGNATURE = "features"
@@ -106,11 +106,8 @@ def feature_output_names(model: keras.Model, layers: Sequence[int | str] | None 
     maps below a pool are left out (larger, and saying nothing the pooled maps do not).
     """
     names = {layer.top_name: layer.layer for layer in projectable_layers(model, layers)}
-    try:
-        backbone = get_backbone(model)
-    except ValueError:
-        return names
-    for name in backbone.feature_names:
+    backbone = zfnet_backbone(model)
+    for name in backbone.feature_names if backbone is not None else ():
         if name.startswith("fc"):
             names[name] = name
     return names

@@ -31,12 +31,19 @@ def build_model(
     return ZFNetImageClassifier(ZFNetBackbone(config), class_names=class_names)
 
 
-def get_backbone(model: keras.Model) -> ZFNetBackbone:
-    """The `ZFNetBackbone` of a ZFNet classifier (or the backbone itself)."""
+def zfnet_backbone(model: keras.Model) -> ZFNetBackbone | None:
+    """The `ZFNetBackbone` of a ZFNet classifier (or the backbone itself); None for any other
+    model (a keras.applications network, a user's CNN)."""
     if isinstance(model, ZFNetBackbone):
         return model
     backbone = getattr(model, "backbone", None)
-    if isinstance(backbone, ZFNetBackbone):
+    return backbone if isinstance(backbone, ZFNetBackbone) else None
+
+
+def get_backbone(model: keras.Model) -> ZFNetBackbone:
+    """The `ZFNetBackbone` of a ZFNet classifier (or the backbone itself), or a ValueError."""
+    backbone = zfnet_backbone(model)
+    if backbone is not None:
         return backbone
     raise ValueError(
         f"expected a ZFNetImageClassifier or ZFNetBackbone, got {type(model).__name__} "
@@ -83,12 +90,11 @@ def image_transform(model: keras.Model) -> tuple[int, int]:
     resized to `resize_size`, then the centre `size` square (`zfnet_tf.data.resize_to_square`).
     A ZFNet's config says it; other classifiers carry `resize_size` (`ImageClassifier`), else
     the whole image is resized to the input (`resize_size == size`)."""
-    try:
-        config = get_backbone(model).config
-        return config.input_size, config.image_resize_size
-    except ValueError:
-        size = input_size(model)
-        return size, int(getattr(model, "resize_size", None) or size)
+    backbone = zfnet_backbone(model)
+    if backbone is not None:
+        return backbone.config.input_size, backbone.config.image_resize_size
+    size = input_size(model)
+    return size, int(getattr(model, "resize_size", None) or size)
 
 
 def input_size(model: keras.Model) -> int:
@@ -111,6 +117,7 @@ __all__ = [
     "get_backbone",
     "input_size",
     "keras_application",
+    "zfnet_backbone",
     "image_transform",
     "load_model",
     "save_model",

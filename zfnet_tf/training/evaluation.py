@@ -10,7 +10,7 @@ import tensorflow as tf
 from zfnet_tf.data import DataSource, load_data, read_to_the_end, resize_size
 from zfnet_tf.data.pipelines import CROPS, evaluation_pipeline
 from zfnet_tf.deconv.graph import ends_in_softmax
-from zfnet_tf.models import get_backbone, input_size
+from zfnet_tf.models import input_size, zfnet_backbone
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,8 @@ def evaluate_model(
     size = input_size(model)
     # The model's own resize when it has one; else the training pipeline's (the paper's 256
     # for 224: `zfnet_tf.data.pipelines.resize_size`), so crops see what training saw.
-    try:
-        resize = get_backbone(model).config.resize_size
-    except ValueError:
-        resize = getattr(model, "resize_size", None)
+    backbone = zfnet_backbone(model)
+    resize = backbone.config.resize_size if backbone is not None else getattr(model, "resize_size", None)
     num_classes = int(model.outputs[0].shape[-1])
     averaged = CropAveraging(model)
     # Keras' accuracies keep the count of hits (`total`) and of images (`count`) they average:
