@@ -268,6 +268,16 @@ def activation_name(function) -> str:
     return getattr(function, "__name__", repr(function))
 
 
+def check_activation(layer, supported: tuple[str, ...]) -> None:
+    """A ValueError naming `layer`, its activation and `supported` unless it is one of them."""
+    name = activation_name(layer.activation)
+    if name not in supported:
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}): activation {name!r} is not supported "
+            f"({', '.join(supported)})"
+        )
+
+
 def activation_backward(layer, name: str, signal: Signal, key: int, projector: Projector) -> Signal:
     """The backward of activation `name`, whose forward output is tensor `key`.
 
@@ -337,11 +347,7 @@ class Conv2DRule(LayerRule):
         _check_channels_last(layer)
         if getattr(layer, "groups", 1) != 1:
             raise ValueError(f"layer {layer.name!r}: grouped convolutions (groups={layer.groups}) are not supported")
-        if activation_name(layer.activation) not in ("relu", "linear"):
-            raise ValueError(
-                f"layer {layer.name!r}: activation {activation_name(layer.activation)!r} is not "
-                "supported in a Conv2D (relu, linear)"
-            )
+        check_activation(layer, ("relu", "linear"))
 
     @staticmethod
     def geometry(node, shapes):
@@ -409,11 +415,7 @@ class DenseRule(LayerRule):
     classes = (keras.layers.Dense,)
 
     def check(self, layer) -> None:
-        if activation_name(layer.activation) not in ("relu", "linear", "softmax"):
-            raise ValueError(
-                f"layer {layer.name!r}: activation {activation_name(layer.activation)!r} is not "
-                "supported in a Dense (relu, linear, softmax)"
-            )
+        check_activation(layer, ("relu", "linear", "softmax"))
 
     def backward(self, node, signals, projector):
         layer = node.layer
@@ -650,11 +652,8 @@ class ActivationRule(LayerRule):
                 raise ValueError(
                     f"layer {layer.name!r}: ReLU with max_value/negative_slope/threshold is not supported"
                 )
-        elif activation_name(layer.activation) not in ("relu", "linear", "softmax"):
-            raise ValueError(
-                f"layer {layer.name!r}: activation {activation_name(layer.activation)!r} is not "
-                "supported (relu, linear, softmax)"
-            )
+        else:
+            check_activation(layer, ("relu", "linear", "softmax"))
 
     def backward(self, node, signals, projector):
         name = "relu" if isinstance(node.layer, keras.layers.ReLU) else activation_name(node.layer.activation)
