@@ -25,6 +25,9 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The test and bench tooling (ServerProcess, HeadlessChromium) lives in tests/support, outside
+# the installed package.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -121,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
-    from zfnet_tf.serving.explorer.browser import HeadlessChromium, find_browser
-    from zfnet_tf.serving.process import ServerProcess
+    from support.browser import HeadlessChromium, find_browser
+    from support.servers import ServerProcess
 
     if find_browser() is None:
         print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)

@@ -24,6 +24,9 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The test and bench tooling (ServerProcess, HeadlessChromium) lives in tests/support, outside
+# the installed package.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import numpy as np  # noqa: E402
 
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from zfnet_tf.export import list_versions
     from zfnet_tf.serving.client import ServingClient
-    from zfnet_tf.serving.process import ServerProcess
+    from support.servers import ServerProcess
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         base_path = args.base_path or export_preset(args.preset, scratch, args.seed)

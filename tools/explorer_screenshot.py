@@ -18,6 +18,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The test and bench tooling (ServerProcess, HeadlessChromium) lives in tests/support, outside
+# the installed package.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 
 def wait(driver, script, *args, timeout=300.0):
@@ -47,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from selenium.webdriver.common.by import By
 
-    from zfnet_tf.serving.explorer.browser import HeadlessChromium
-    from zfnet_tf.serving.process import ServerProcess
+    from support.browser import HeadlessChromium
+    from support.servers import ServerProcess
 
     server_flags = [f"--model_name={args.model_name}", f"--model_base_path={os.path.abspath(args.base_path)}",
                     "--file_system_poll_wait_seconds=0"]

@@ -11,7 +11,7 @@ from PIL import Image
 
 import zfnet_tf
 from zfnet_tf.cli.main import main
-from zfnet_tf.serving.process import ServerProcess
+from support.servers import ServerProcess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from zfnet_tf.serving.explorer.proxy import normalize_server_address
-from zfnet_tf.serving.process import ExplorerProcess, free_port
+from support.servers import ExplorerProcess, free_port
 
 
 def test_explore_serves_the_page_and_reports_an_absent_model_server():

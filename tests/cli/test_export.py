@@ -51,7 +51,7 @@ def test_a_keras_application_exported_by_layer_name_answers_over_rest(tmp_path, 
     import numpy as np
 
     import zfnet_tf
-    from zfnet_tf.serving.process import ServerProcess
+    from support.servers import ServerProcess
 
     keras_path = tmp_path / "vgg16.keras"
     keras.utils.set_random_seed(9)

@@ -98,7 +98,7 @@ def test_served_imported_model_answers_with_imagenet_names(
     from PIL import Image
 
     from zfnet_tf.data import resize_to_square
-    from zfnet_tf.serving.process import ServerProcess
+    from support.servers import ServerProcess
 
     photo = tmp_path / "chelsea.png"
     Image.fromarray(skimage.data.chelsea()).save(photo)

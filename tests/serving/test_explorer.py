@@ -24,8 +24,8 @@ from PIL import Image
 
 from tests.conftest import TINY_CLASS_NAMES
 from zfnet_tf.serving.client import ServingClient
-from zfnet_tf.serving.explorer.browser import HeadlessChromium, find_browser
-from zfnet_tf.serving.process import ExplorerProcess, ServerProcess
+from support.browser import HeadlessChromium, find_browser
+from support.servers import ExplorerProcess, ServerProcess
 from zfnet_tf.visualization import projection_to_rgb
 
 SIZE = 64

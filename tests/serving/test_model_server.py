@@ -27,7 +27,7 @@ from tensorflow_serving.apis import (
 )
 
 import zfnet_tf
-from zfnet_tf.serving.process import ServerProcess
+from support.servers import ServerProcess
 
 MAX_BATCH = 4
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import zfnet_tf
 from zfnet_tf.serving.client import ServingClient, read_class_names
-from zfnet_tf.serving.process import ServerProcess
+from support.servers import ServerProcess
 
 BINARY = shutil.which("tensorflow_model_server")
 pytestmark = pytest.mark.skipif(BINARY is None, reason="tensorflow_model_server is not on PATH")

@@ -1,5 +1,5 @@
 """A model server (or the explorer's proxy) in a child process on free local ports: for tests,
-benchmarks and demos.
+benchmarks and screenshots.
 
     with ServerProcess(["--model_name=tiny", "--model_base_path=saved_models/tiny"],
                        ready_model="tiny") as server:
