@@ -116,3 +116,78 @@ def test_tool_script_is_the_same_command(server, photo):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.stdout.splitlines()) == 4
+
+
+# -- any export's project_<key>: layers by the names the export gives them ------------------------
+
+
+@pytest.fixture(scope="module")
+def small_convnet_server(tmp_path_factory):
+    """`(model, server)`: a plain Keras convnet (not a ZFNet: its layers have names, not the
+    paper's numbers) exported with the default layers and served."""
+    import keras
+
+    from zfnet_tf.export import export_model
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(8, 3, activation="relu", name="edges"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(12, 3, activation="relu", name="parts"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, name="logits"),
+    ])
+    base = tmp_path_factory.mktemp("convnet") / "saved_models" / "convnet"
+    export_model(model, base)
+    with ServerProcess(
+        ["--model_name=convnet", f"--model_base_path={base}", "--file_system_poll_wait_seconds=0"],
+        ready_model="convnet",
+    ) as process:
+        yield model, process
+
+
+def test_layers_lists_what_the_export_projects(server, small_convnet_server, capsys):
+    from zfnet_tf.export.signatures import projectable_layers
+
+    model, convnet = small_convnet_server
+    assert main(["client", "layers", "--server", server.rest_address, "--model-name", "tiny"]) == 0
+    assert capsys.readouterr().out.split() == [f"layer{layer}" for layer in range(1, 6)]
+    assert main(["client", "layers", "--protocol", "grpc", "--server", convnet.grpc_address,
+                 "--model-name", "convnet"]) == 0
+    assert capsys.readouterr().out.split() == [layer.key for layer in projectable_layers(model)]
+
+
+@pytest.mark.parametrize("protocol,mode", [("rest", "max"), ("grpc", "map")])
+def test_project_any_layer_by_its_name(small_convnet_server, photo, protocol, mode, tmp_path, capsys):
+    from zfnet_tf.data import load_image_file
+    from zfnet_tf.visualization import projection_to_rgb
+
+    model, convnet = small_convnet_server
+    argv = ["client", "project", "--protocol", protocol, "--server", _address(convnet, protocol),
+            "--model-name", "convnet", "--layer", "parts", "--feature", "5", "--mode", mode,
+            "--out", str(tmp_path / "out"), photo]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    image = load_image_file(photo, 32)
+    expected = zfnet_tf.Deconvnet(model).project(image[None], "parts", 5, mode=mode)
+    key = "parts" if mode == "max" else "map_parts"
+    row, col = (int(v) for v in expected.location[0])
+    assert f"{key} feature 5 " in out and f"at row {row}, column {col}" in out
+    # Only the two PNGs: written through zfnet_tf.files, no temporary file left beside them.
+    assert sorted(os.listdir(tmp_path / "out")) == ["chelsea_input.png", f"chelsea_{key}_feature5.png"]
+    saved = np.asarray(Image.open(tmp_path / "out" / f"chelsea_{key}_feature5.png"))
+    difference = np.abs(saved.astype(int) - projection_to_rgb(expected.reconstructions[0]).astype(int))
+    assert difference.max() <= 1
+
+
+def test_a_layer_the_export_lacks_is_named_with_those_it_has(small_convnet_server, photo, tmp_path, capsys):
+    _, convnet = small_convnet_server
+    argv = ["client", "project", "--server", convnet.rest_address, "--model-name", "convnet",
+            "--layer", "5", "--out", str(tmp_path / "out"), photo]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "no signature project_layer5 for layer '5'" in error and "edges, parts" in error
+    assert not (tmp_path / "out").exists()

@@ -169,6 +169,7 @@ import('/explorer/static/helpers.js').then((h) => {
   done({
     body: h.requestBody('project_layer2', {images: h.pixelImage(Uint8ClampedArray.from(pixels), 4), feature: [7]}),
     decode: h.decodeRequest([Uint8Array.from(bytes)]),
+    decodeSizes: [0, 1, 2, 3, bytes.length].map(h.decodeRequestSize),
     projection: Array.from(projection.data), projectionShape: [projection.height, projection.width],
     grid: Array.from(grid.data),
     thumbs: thumbs.pictures.map((p) => Array.from(p)),
@@ -222,6 +223,12 @@ def test_page_helpers_match_numpy(server, driver, tiny_keras_model):
     assert body["inputs"]["feature"] == [7]
     decode = json.loads(result["decode"])
     assert decode == {"signature_name": "decode_bytes", "inputs": {"image_bytes": [{"b64": base64.b64encode(raw).decode()}]}}
+    # The size of a request the page measures before it builds it, against the request itself.
+    assert result["decodeSizes"] == [
+        len(json.dumps({"signature_name": "decode_bytes", "inputs": {"image_bytes": [{"b64": base64.b64encode(raw[:n]).decode()}]}},
+                       separators=(",", ":")))
+        for n in (0, 1, 2, 3, len(raw))
+    ]
 
     projection = np.array(result["projection"], np.uint8).reshape(6, 5, 4)
     np.testing.assert_array_equal(projection[..., :3], projection_to_rgb(reconstruction))
@@ -450,6 +457,57 @@ def test_a_broken_file_shows_an_error_and_the_server_answers_on(server, rest, dr
     # The page is not dead: the next image goes through and the error goes away.
     wait_for_classes(driver, choose_file(driver, digit_png))
     assert error_text(driver) == ""
+
+
+PREDICT_REQUESTS = "return performance.getEntriesByType('resource').filter((e) => e.name.includes(':predict')).length"
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_sent(server, driver, digit_png, tmp_path):
+    """A 9000 x 9000 PNG (81 Mi pixels in an 80 KB file) is over the export's pixel limit
+    (64 Mi pixels unless its metadata says otherwise): the page reads its size from the
+    header, names the size and the limit, and sends nothing."""
+    metadata = httpx.get(f"http://{server.rest_address}/v1/models/tiny/metadata", timeout=30).json()["metadata"]
+    limit = (metadata.get("image_transform") or {}).get("max_image_pixels", 64 * 2**20)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (9000, 9000)).save(huge)
+    assert 9000 * 9000 > limit and huge.stat().st_size < 1_000_000
+
+    open_page(driver, f"http://{server.rest_address}")
+    assert driver.execute_script("return window.explorer.state.limits.maxImagePixels") == limit
+    wait_for_classes(driver, choose_file(driver, digit_png))
+    requests_before = driver.execute_script(PREDICT_REQUESTS)
+    generation = driver.execute_script("return window.explorer.state.generation")
+    choose_file(driver, huge)
+    message = wait_for_error(driver)
+    assert "huge.png" in message and "9000×9000" in message and f"({limit} pixels)" in message
+    assert driver.execute_script(PREDICT_REQUESTS) == requests_before
+    # The page kept the image it had: nothing was reset for the refused one.
+    assert driver.execute_script("return window.explorer.state.generation") == generation
+    assert driver.execute_script("return document.querySelectorAll('[data-testid=class-row]').length") == 5
+    screenshot(driver, "too_many_pixels.png")
+
+
+def test_the_servers_refusal_is_shown_in_its_words(server, driver, digit_png, tmp_path):
+    """A PNG cut after its header passes the page's checks; the server refuses it with 400
+    and `{"error": ...}`, and the page's error area shows that error."""
+    whole = Path(digit_png).read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole[: len(whole) // 2])
+    answer = httpx.post(
+        f"http://{server.rest_address}/v1/models/tiny:predict",
+        json={"signature_name": "decode_bytes", "inputs": {"image_bytes": [{"b64": base64.b64encode(cut.read_bytes()).decode()}]}},
+        timeout=60,
+    )
+    assert 400 <= answer.status_code < 500
+    refusal = answer.json()["error"]
+
+    open_page(driver, f"http://{server.rest_address}")
+    requests_before = driver.execute_script(PREDICT_REQUESTS)
+    choose_file(driver, cut)
+    message = wait_for_error(driver)
+    assert message == f"Could not read cut.png: {refusal}"
+    assert driver.execute_script(PREDICT_REQUESTS) == requests_before + 1
+    assert server.alive()
 
 
 def test_an_unknown_model_shows_the_servers_error(server, driver):

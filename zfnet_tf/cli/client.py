@@ -11,6 +11,9 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", "--model_name", dest="model_name", required=True,
                         help="the served model's name")
     parser.add_argument("--version", type=int, help="a model version (default: the server's latest)")
+
+
+def _add_image_files(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG/PNG)")
 
 
@@ -26,18 +29,28 @@ def register(subparsers) -> None:
     classify.add_argument("--top", type=int, default=5, help="how many labels (default 5)")
     classify.add_argument("--labels", help="class names: a text file, or a SavedModel folder "
                           "(needed for tensorflow_model_server, which does not send them)")
+    _add_image_files(classify)
     classify.set_defaults(func=run_classify)
+
+    layers = actions.add_parser("layers", help="the layers the served model projects (its project_<key> signatures)")
+    _add_connection_flags(layers)
+    layers.set_defaults(func=run_layers)
 
     project = actions.add_parser("project", help="deconvnet projections of a layer, saved as PNGs")
     _add_connection_flags(project)
-    project.add_argument("--layer", type=int, required=True, choices=range(1, 6), metavar="L",
-                         help="layer 1-5")
+    project.add_argument("--layer", required=True, metavar="L",
+                         help="a layer the export projects: 1-5 (or layer1-layer5) for ZFNet, a layer "
+                         "name (e.g. block5_conv3) for other models; `zfnet-tf client layers` lists them")
     project.add_argument("--feature", type=int, default=-1,
                          help="feature map; -1: each image's strongest (default)")
+    project.add_argument("--mode", choices=("max", "map"), default="max",
+                         help="max: the map's strongest activation alone, the paper's figures (default); "
+                         "map: the whole map")
     project.add_argument("--out", required=True, help="output folder for the PNGs")
     project.add_argument("--resize-size", type=int,
                          help="resize images' shorter side to this before the centre crop (default: "
                          "the model's, from this project's server; the input size otherwise)")
+    _add_image_files(project)
     project.set_defaults(func=run_project)
 
 
@@ -72,19 +85,27 @@ def run_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_layers(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        keys = _failing_to_value_error(client.projectable_layers)
+    for key in keys:
+        print(key)
+    return 0
+
+
 def run_project(args: argparse.Namespace) -> int:
     from zfnet_tf.serving.client import project_image_files
 
     with _client(args) as client:
         results = _failing_to_value_error(
             lambda: project_image_files(
-                client, args.images, args.layer, args.feature, args.out, args.resize_size
+                client, args.images, args.layer, args.feature, args.out, args.resize_size, args.mode
             )
         )
     for result in results:
         row, col = result["location"]
         print(
-            f"{result['image']}: layer {args.layer} feature {result['feature']} "
+            f"{result['image']}: {result['layer']} feature {result['feature']} "
             f"(activation {result['activation']:.4g} at row {row}, column {col}) -> {result['projection']}"
         )
     return 0

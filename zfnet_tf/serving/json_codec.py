@@ -13,29 +13,35 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import orjson
-import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from zfnet_tf.serving.errors import invalid_argument
+
+if TYPE_CHECKING:  # TensorFlow loads on first `to_array`: the REST client needs none of it.
+    from tensorflow.core.protobuf import meta_graph_pb2
 
 ROW, COLUMNAR = "row", "columnar"
 
 
+def loads(body: bytes, what: str) -> Any:
+    """JSON `body` (a request, or a server's answer to the client) with NaN and Infinity read
+    as TF Serving writes them; INVALID_ARGUMENT naming `what` if it is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # The standard parser also reads NaN and Infinity and words its errors better.
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise invalid_argument(f"{what} is not valid JSON: {error}") from None
+
+
 def parse_predict_body(body: bytes) -> tuple[str, Any, str]:
     """`(signature_name, instances or inputs, format)` of a Predict body."""
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # The standard parser also reads NaN and Infinity (as TF Serving does) and words
-        # its errors better.
-        try:
-            request = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise invalid_argument(f"request body is not valid JSON: {error}") from None
+    request = loads(body, "request body")
     if not isinstance(request, dict):
         raise invalid_argument("request body must be a JSON object with 'instances' or 'inputs'")
     signature_name = request.get("signature_name", "")
@@ -58,9 +64,10 @@ def _is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "b64" in value
 
 
-def _decode_strings(value: Any, name: str) -> Any:
+def decode_strings(value: Any, name: str) -> Any:
+    """Strings and `{"b64": ...}` objects (nested lists of them) as bytes."""
     if isinstance(value, list):
-        return [_decode_strings(v, name) for v in value]
+        return [decode_strings(v, name) for v in value]
     if _is_b64(value):
         if not isinstance(value["b64"], str):
             raise invalid_argument(f"input {name!r}: 'b64' must hold a base64 string")
@@ -78,9 +85,11 @@ def _decode_strings(value: Any, name: str) -> Any:
 
 def to_array(value: Any, info: meta_graph_pb2.TensorInfo, name: str) -> np.ndarray:
     """A JSON value as an array of the input's dtype; raises INVALID_ARGUMENT naming `name`."""
+    import tensorflow as tf
+
     dtype = tf.dtypes.as_dtype(info.dtype)
     if dtype == tf.string:
-        decoded = _decode_strings(value, name)
+        decoded = decode_strings(value, name)
         try:
             array = np.array(decoded, dtype=object)
         except ValueError:
@@ -172,13 +181,17 @@ def _unknown_input(name: str, names: list[str]):
     raise invalid_argument(f"'inputs' names {name!r}, which is not an input of this signature ({', '.join(names)})")
 
 
+def b64_objects(array: np.ndarray) -> list:
+    """A bytes array as nested lists of `{"b64": ...}` objects."""
+    encode = lambda b: {"b64": base64.b64encode(b).decode("ascii")}  # noqa: E731
+    return np.vectorize(encode, otypes=[object])(array).tolist()
+
+
 def _jsonable(name: str, array: np.ndarray) -> Any:
     if array.dtype.kind in "OS":
         if name.endswith("_bytes"):
-            encode = lambda b: {"b64": base64.b64encode(b).decode("ascii")}  # noqa: E731
-        else:
-            encode = lambda b: b.decode("utf-8", "replace")  # noqa: E731
-        return np.vectorize(encode, otypes=[object])(array).tolist()
+            return b64_objects(array)
+        return np.vectorize(lambda b: b.decode("utf-8", "replace"), otypes=[object])(array).tolist()
     return np.ascontiguousarray(array)
 
 

@@ -64,10 +64,6 @@ def describe_shape(info: meta_graph_pb2.TensorInfo) -> str:
     return "[" + ", ".join("N" if d.size < 0 else str(d.size) for d in info.tensor_shape.dim) + "]"
 
 
-def dtype_name(info: meta_graph_pb2.TensorInfo) -> str:
-    return tf.dtypes.as_dtype(info.dtype).name
-
-
 class Servable:
     """A SavedModel version loaded with `tf.saved_model.load`, answering Predict requests.
 

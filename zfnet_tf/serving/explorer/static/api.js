@@ -3,6 +3,9 @@ import { outputsOf, parseJson, tensorShape } from "./helpers.js";
 
 export class ApiError extends Error {}
 
+// What to do about an export that lacks a signature the page needs.
+export const REEXPORT = "export it again with this zfnet-tf (zfnet-tf export) to get the explorer's signatures.";
+
 export class ModelApi {
   constructor(model) {
     this.model = model;
@@ -48,6 +51,7 @@ export class ModelApi {
       version: body.model_spec ? body.model_spec.version : "",
       signatures: this.signatures,
       classNames: body.metadata ? body.metadata.class_names || null : null,
+      imageTransform: body.metadata ? body.metadata.image_transform || null : null,
     };
   }
 
@@ -56,8 +60,7 @@ export class ModelApi {
     const signature = this.signatures[signatureName];
     if (!signature) {
       throw new ApiError(
-        `Model ${this.model} has no ${signatureName} signature: export it again with this zfnet-tf ` +
-          "(zfnet-tf export) to get the explorer's signatures.",
+        `Model ${this.model} has no ${signatureName} signature: ${REEXPORT}`,
       );
     }
     const answer = await this.request(":predict", {
@@ -80,4 +83,19 @@ export async function explorerConfig() {
     // fall through: the page then needs ?model=
   }
   return { models: [], default_model: null };
+}
+
+// What the page sends at most, so that it refuses a file before sending it: the server's
+// request-size limit (`max_request_bytes` in /explorer/config.json) and the export's pixel
+// limit (`max_image_pixels` of its image transform, in the metadata); TF Serving's and
+// zfnet-tf's defaults (64 MiB, 64 Mi pixels) where the server does not say.
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 2 ** 20;
+export const DEFAULT_MAX_IMAGE_PIXELS = 64 * 2 ** 20;
+
+export function inputLimits(config, metadata) {
+  const transform = metadata.imageTransform || {};
+  return {
+    maxRequestBytes: Number(config.max_request_bytes) || DEFAULT_MAX_REQUEST_BYTES,
+    maxImagePixels: Number(transform.max_image_pixels) || DEFAULT_MAX_IMAGE_PIXELS,
+  };
 }

@@ -52,6 +52,11 @@ export function decodeRequest(files) {
   return requestBody("decode_bytes", { image_bytes: files.map((bytes) => ({ b64: bytesToBase64(bytes) })) });
 }
 
+// The length of `decodeRequest` for one file of `byteCount` bytes, without encoding it.
+export function decodeRequestSize(byteCount) {
+  return requestBody("decode_bytes", { image_bytes: [{ b64: "" }] }).length + 4 * Math.ceil(byteCount / 3);
+}
+
 // -- answers --------------------------------------------------------------------------------
 
 // JSON that may hold NaN or Infinity (TF Serving writes them bare): they become null.
