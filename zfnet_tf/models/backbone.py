@@ -40,8 +40,10 @@ class ZFNetBackbone(keras.Model):
     `normalization_position="before_pool"`), `flatten`, `fc6`, `fc7` (ReLU outputs, before
     dropout).
     `feature_names` lists those a given config has, and `feature_extractor` returns a model
-    that outputs any of them. The pools run without switches here (XLA-compatible); the
-    deconvnet asks the same layers for switches.
+    that outputs any of them. The pools run without switches (`return_switches=False`, so
+    the forward pass compiles under XLA); the deconvnet never asks them for switches either:
+    it finds each window's maximum again in the forward values it recorded
+    (`zfnet_tf.deconv.rules.MaxPoolRule`).
 
     Args:
         config: a `ZFNetConfig` (or its dict form, as saved in a `.keras` file).
