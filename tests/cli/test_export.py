@@ -43,19 +43,17 @@ def test_export_errors_name_the_problem(tiny_keras_file, tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
-def test_a_keras_application_exported_by_layer_name_answers_over_rest(tmp_path, capsys):
+def test_a_keras_application_exported_by_layer_name_answers_over_rest(vgg16, tmp_path, capsys):
     """The issue's check: a VGG16 classifier exported with `--project-layers block5_conv3`
     answers `project_block5_conv3` over REST, as the deconvnet does in this process."""
     import httpx
-    import keras
     import numpy as np
 
     import zfnet_tf
     from support.servers import ServerProcess
 
     keras_path = tmp_path / "vgg16.keras"
-    keras.utils.set_random_seed(9)
-    model = zfnet_tf.keras_application("VGG16", input_size=32, num_classes=3, class_names=["a", "b", "c"])
+    model = vgg16  # the session's (tests/conftest.py)
     model.save(keras_path)
     base = tmp_path / "saved_models" / "vgg16"
     assert main(["export", "--model", str(keras_path), "--base-path", str(base),

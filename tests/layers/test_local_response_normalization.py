@@ -1,6 +1,7 @@
-import keras
 import numpy as np
+import pytest
 
+from layer_harness import run_layer_test
 from zfnet_tf.layers import LocalResponseNormalization
 
 
@@ -14,20 +15,15 @@ def reference_lrn(x, depth_radius, bias, alpha, beta):
     return out
 
 
-def test_shape_and_numpy_reference():
-    x = (np.random.RandomState(0).normal(size=(2, 5, 5, 9)) * 30).astype(np.float32)
-    layer = LocalResponseNormalization()
-    y = layer(x).numpy()
-    assert y.shape == x.shape
-    assert layer.compute_output_shape((None, 5, 5, 9)) == (None, 5, 5, 9)
-    np.testing.assert_allclose(y, reference_lrn(x, 2, 2.0, 1e-4, 0.75), rtol=1e-5)
-    y3 = LocalResponseNormalization(1, 1.0, 1e-2, 0.5)(x).numpy()
-    np.testing.assert_allclose(y3, reference_lrn(x, 1, 1.0, 1e-2, 0.5), rtol=1e-5)
-
-
-def test_serialization_round_trip():
-    layer = LocalResponseNormalization(3, 1.0, 2e-4, 0.5, name="norm1")
-    clone = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert (clone.depth_radius, clone.bias, clone.alpha, clone.beta) == (3, 1.0, 2e-4, 0.5)
-    x = np.random.RandomState(1).normal(size=(1, 4, 4, 8)).astype(np.float32)
-    np.testing.assert_array_equal(layer(x).numpy(), clone(x).numpy())
+@pytest.mark.parametrize(
+    "kwargs,arguments",
+    [({}, (2, 2.0, 1e-4, 0.75)), ({"depth_radius": 1, "bias": 1.0, "alpha": 1e-2, "beta": 0.5}, (1, 1.0, 1e-2, 0.5))],
+)
+def test_layer_harness(kwargs, arguments):
+    """Reference values (the defaults are AlexNet's), declared shapes, config / .keras round
+    trips and the gradient against finite differences (layer_harness.run_layer_test)."""
+    x = (np.random.RandomState(0).normal(size=(1, 3, 4, 9)) * 30).astype(np.float32)
+    run_layer_test(
+        LocalResponseNormalization, {**kwargs, "name": "norm1"}, [x], lambda x: reference_lrn(x, *arguments),
+        gradient_delta=1e-2, gradient_atol=1e-3,
+    )

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from layer_harness import run_layer_test
 from zfnet_tf.layers import MaxPoolWithSwitches
 
 
@@ -33,13 +34,21 @@ def reference_switches(x, pool_size, strides, padding):
     return pooled, switches
 
 
-@pytest.mark.parametrize("padding,size,expected", [("same", 110, 55), ("same", 26, 13), ("valid", 13, 6)])
-def test_fig3_shapes(padding, size, expected):
-    layer = MaxPoolWithSwitches(3, 2, padding)
-    pooled, switches = layer(np.zeros((1, size, size, 4), np.float32))
-    assert pooled.shape == switches.shape == (1, expected, expected, 4)
-    assert switches.dtype == tf.int64
-    assert layer.compute_output_shape((None, size, size, 4)) == ((None, expected, expected, 4),) * 2
+@pytest.mark.parametrize(
+    "padding,size,expected,gradient",
+    [("same", 110, 55, False), ("same", 26, 13, False), ("valid", 13, 6, True), ("same", 7, 4, True)],
+)
+def test_layer_harness_at_fig3_sizes(padding, size, expected, gradient):
+    """Fig. 3's pools (110 -> 55, 26 -> 13 "same"; 13 -> 6 "valid") against the brute-force
+    argmax, with declared shapes (int64 switches), config / .keras round trips and the
+    pooled maps' gradient against finite differences (layer_harness.run_layer_test)."""
+    x = np.random.RandomState(size).normal(size=(1, size, size, 2)).astype(np.float32)
+    pooled, switches = run_layer_test(
+        MaxPoolWithSwitches, {"pool_size": 3, "strides": 2, "padding": padding, "name": "pool"}, [x],
+        lambda x: reference_switches(x, 3, 2, padding), gradient_inputs=(0,) if gradient else (),
+    )
+    assert pooled.shape == switches.shape == (1, expected, expected, 2)
+    assert switches.dtype == np.int64
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
@@ -67,22 +76,12 @@ def test_without_switches_is_xla_compilable_and_equal():
     assert without.compute_output_shape((None, 13, 13, 4)) == (None, 6, 6, 4)
 
 
-def test_serialization_round_trip():
-    layer = MaxPoolWithSwitches(3, 2, "same", return_switches=False, name="pool1")
-    clone = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert isinstance(clone, MaxPoolWithSwitches)
-    assert (clone.pool_size, clone.strides, clone.padding, clone.return_switches) == (3, 2, "same", False)
+def test_without_switches_in_the_harness():
     x = np.random.RandomState(2).normal(size=(1, 10, 10, 2)).astype(np.float32)
-    np.testing.assert_array_equal(layer(x).numpy(), clone(x).numpy())
-
-
-def test_in_a_functional_model_with_switches_outputs():
-    inputs = keras.Input((8, 8, 2))
-    pooled, switches = MaxPoolWithSwitches(3, 2, "same")(inputs)
-    model = keras.Model(inputs, [pooled, switches])
-    out_pooled, out_switches = model(np.random.RandomState(3).normal(size=(2, 8, 8, 2)).astype(np.float32))
-    assert out_pooled.shape == out_switches.shape == (2, 4, 4, 2)
-    assert out_switches.dtype == tf.int64
+    run_layer_test(
+        MaxPoolWithSwitches, {"pool_size": 3, "strides": 2, "padding": "same", "return_switches": False}, [x],
+        lambda x: reference_switches(x, 3, 2, "same")[0],
+    )
 
 
 def test_bad_arguments():

@@ -1,8 +1,8 @@
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from layer_harness import run_layer_test
 from zfnet_tf.layers import MaxPoolWithSwitches, MaxUnpool
 
 
@@ -13,12 +13,29 @@ def reference_unpool(values, switches, output_shape):
     return out.reshape(output_shape)
 
 
-@pytest.mark.parametrize("padding,size", [("same", 110), ("valid", 13)])
-def test_shape_is_the_pooling_input_shape(padding, size):
-    x = np.random.RandomState(0).normal(size=(2, size, size, 3)).astype(np.float32)
-    pooled = MaxPoolWithSwitches(3, 2, padding, return_switches=False)(x)
-    assert MaxUnpool(3, 2, padding)(pooled, x).shape == x.shape
-    assert MaxUnpool(3, 2, padding).compute_output_shape(pooled.shape, x.shape) == x.shape
+def reference_unpool_at_tf_argmax(values, pool_input, padding):
+    """`reference_unpool` at the switches TensorFlow's own kernel finds
+    (`tf.nn.max_pool_with_argmax`, 3x3 stride 2)."""
+    _, switches = tf.nn.max_pool_with_argmax(pool_input, 3, 2, padding.upper(), include_batch_in_index=True)
+    return reference_unpool(values, switches.numpy(), pool_input.shape)
+
+
+@pytest.mark.parametrize("padding,size,gradient", [("same", 110, False), ("valid", 13, True), ("same", 9, True)])
+def test_layer_harness_at_fig3_sizes(padding, size, gradient):
+    """Unpooling Fig. 3's pools (55 -> 110 "same", 6 -> 13 "valid") against NumPy, with
+    declared shapes, config / .keras round trips and the gradient in the values against
+    finite differences (layer_harness.run_layer_test)."""
+    rng = np.random.RandomState(size)
+    # ReLU-like pooling input: many exact zeros, so windows tie.
+    x = np.maximum(rng.normal(size=(1, size, size, 2)), 0).astype(np.float32)
+    pooled_shape = MaxPoolWithSwitches(3, 2, padding).compute_output_shape(x.shape)[0]
+    values = rng.normal(size=pooled_shape).astype(np.float32)
+    (unpooled,) = run_layer_test(
+        MaxUnpool, {"pool_size": 3, "strides": 2, "padding": padding, "name": "unpool"}, [values, x],
+        lambda values, x: reference_unpool_at_tf_argmax(values, x, padding),
+        gradient_inputs=(0,) if gradient else (),
+    )
+    assert unpooled.shape == x.shape
 
 
 def test_overlapping_windows_that_share_a_position_add():
@@ -57,14 +74,7 @@ def test_places_values_at_the_switch_layers_switches_and_is_the_max_pool_gradien
     np.testing.assert_allclose(unpooled, gradient, atol=1e-6)
 
 
-def test_serialization_round_trip_and_bad_arguments():
-    layer = MaxUnpool(3, 2, "same", name="unpool")
-    clone = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert isinstance(clone, MaxUnpool)
-    assert (clone.pool_size, clone.strides, clone.padding) == ((3, 3), (2, 2), "same")
-    x = np.random.RandomState(2).normal(size=(1, 9, 9, 2)).astype(np.float32)
-    pooled = MaxPoolWithSwitches(3, 2, "same", return_switches=False)(x)
-    np.testing.assert_array_equal(layer(pooled, x).numpy(), clone(pooled, x).numpy())
+def test_bad_arguments():
     with pytest.raises(ValueError, match="padding must be one of"):
         MaxUnpool(3, 2, "full")
     with pytest.raises(ValueError, match="pool_size and strides must be >= 1"):

@@ -62,7 +62,9 @@ class MaxUnpool(keras.layers.Layer):
             padding=self.padding.upper(),
         )
 
-    def compute_output_shape(self, input_shape, pool_inputs_shape):
+    # Keras matches each `<name>_shape` to call()'s argument `<name>`: a functional model
+    # (a call on KerasTensors) needs these exact names.
+    def compute_output_shape(self, inputs_shape, pool_inputs_shape):
         return pool_inputs_shape
 
     def get_config(self):
