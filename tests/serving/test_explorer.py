@@ -479,12 +479,37 @@ def test_an_image_over_the_pixel_limit_is_refused_before_it_is_sent(server, driv
     generation = driver.execute_script("return window.explorer.state.generation")
     choose_file(driver, huge)
     message = wait_for_error(driver)
-    assert "huge.png" in message and "9000×9000" in message and f"({limit} pixels)" in message
+    assert message == f"huge.png is too large: 9000×9000 = 81,000,000 pixels; the model takes images up to {limit:,} pixels."
     assert driver.execute_script(PREDICT_REQUESTS) == requests_before
     # The page kept the image it had: nothing was reset for the refused one.
     assert driver.execute_script("return window.explorer.state.generation") == generation
     assert driver.execute_script("return document.querySelectorAll('[data-testid=class-row]').length") == 5
     screenshot(driver, "too_many_pixels.png")
+
+
+def test_a_file_over_the_request_limit_is_refused_before_it_is_sent(server, driver, tmp_path):
+    """The page's request-size check, with the limit set low on the page itself (the server's
+    default, 64 MiB, would need a 48 MiB file): a 100x100 PNG photo is refused, naming the sizes."""
+    import skimage.data
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()[:100, :100]).save(photo)
+    size = photo.stat().st_size
+    request = len(json.dumps({"signature_name": "decode_bytes", "inputs": {"image_bytes": [
+        {"b64": base64.b64encode(photo.read_bytes()).decode()}]}}, separators=(",", ":")))
+    open_page(driver, f"http://{server.rest_address}")
+    assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == 64 * 2**20
+    driver.execute_script("window.explorer.state.limits.maxRequestBytes = arguments[0]", request - 1)
+    requests_before = driver.execute_script(PREDICT_REQUESTS)
+    choose_file(driver, photo)
+    message = wait_for_error(driver)
+    assert message == (f"astronaut.png is too large to send: its {size:,} bytes make a request of {request:,} "
+                       f"bytes; the server takes requests up to {request - 1:,} bytes ({(request - 1) / 2**20:.1f} MiB).")
+    assert driver.execute_script(PREDICT_REQUESTS) == requests_before
+    # At the limit itself the file goes through.
+    driver.execute_script("window.explorer.state.limits.maxRequestBytes = arguments[0]", request)
+    wait_for_classes(driver, choose_file(driver, photo))
+    assert error_text(driver) == ""
 
 
 def test_the_servers_refusal_is_shown_in_its_words(server, driver, digit_png, tmp_path):

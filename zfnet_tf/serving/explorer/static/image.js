@@ -9,7 +9,8 @@ import { clearProjection } from "./projection.js";
 import { resetOcclusion } from "./occlusion.js";
 import { state, timings } from "./state.js";
 
-const MEGA = 2 ** 20;
+const count = (n) => n.toLocaleString("en");
+const mebibytes = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 export function wireImageInputs() {
   const input = $("[data-testid=image-input]");
@@ -95,16 +96,16 @@ async function checkImage(bytes, name) {
   const requestSize = decodeRequestSize(bytes.length);
   if (requestSize > maxRequestBytes) {
     throw new ApiError(
-      `${name} is too large to send: ${(bytes.length / MEGA).toFixed(1)} MiB makes a ` +
-        `${(requestSize / MEGA).toFixed(1)} MiB request; the server takes up to ${(maxRequestBytes / MEGA).toFixed(1)} MiB.`,
+      `${name} is too large to send: its ${count(bytes.length)} bytes make a request of ${count(requestSize)} ` +
+        `bytes; the server takes requests up to ${count(maxRequestBytes)} bytes (${mebibytes(maxRequestBytes)}).`,
     );
   }
   const dimensions = await imageDimensions(bytes);
   if (dimensions && dimensions.width * dimensions.height > maxImagePixels) {
     const pixels = dimensions.width * dimensions.height;
     throw new ApiError(
-      `${name} is too large: ${dimensions.width}×${dimensions.height} = ${(pixels / MEGA).toFixed(1)} megapixels; ` +
-        `the model takes images up to ${(maxImagePixels / MEGA).toFixed(1)} megapixels (${maxImagePixels} pixels).`,
+      `${name} is too large: ${dimensions.width}×${dimensions.height} = ${count(pixels)} pixels; ` +
+        `the model takes images up to ${count(maxImagePixels)} pixels.`,
     );
   }
 }
