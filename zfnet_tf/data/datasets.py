@@ -87,7 +87,10 @@ def load_data(
         indices = indices[shard[1] :: shard[0]]
     dataset = collection.labelled_images(indices, image_size, resize_size)
     if collection.kind != "pixels" and not source.strict:
+        # Its length is the listing's, less any file the decoder refuses: not known ahead.
         dataset = dataset.ignore_errors(log_warning=True)
+    else:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(indices)))
     return LoadedData(source, dataset, collection.class_names, len(collection), collection, collection.origin)
 
 
