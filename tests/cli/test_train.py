@@ -66,9 +66,14 @@ def test_sigkill_then_the_same_command_resumes(tmp_path):
 
 
 def test_bad_flags_exit_2_with_a_message(tmp_path, capsys):
-    assert main(["train", "--preset", "tiny", "--dataset", "digits", "--model-dir", str(tmp_path),
-                 "--epochs", "0"]) == 2
-    assert "--epochs must be >= 1" in capsys.readouterr().err
+    for flag, value in (("--epochs", "0"), ("--batch-size", "-4"), ("--learning-rate", "nan"),
+                        ("--steps-per-epoch", "1.5"), ("--seed", "-1")):
+        with pytest.raises(SystemExit) as exited:
+            main(["train", "--preset", "tiny", "--dataset", "digits", "--model-dir", str(tmp_path), flag, value])
+        assert exited.value.code == 2
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+        assert message.startswith(f"zfnet-tf train: error: argument {flag}: must be "), message
+        assert value in message
     assert main(["train", "--preset", "tiny", "--dataset", "folder", "--model-dir", str(tmp_path / "m"),
                  "--epochs", "1"]) == 2
     assert "needs data_dir" in capsys.readouterr().err

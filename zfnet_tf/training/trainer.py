@@ -41,6 +41,7 @@ from zfnet_tf.data.pipelines import TrainingData, make_training_data
 from zfnet_tf.config import get_config
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import build_model, save_model
+from zfnet_tf.progress import keras_verbose
 from zfnet_tf.training import callbacks as zcallbacks
 from zfnet_tf.training.recipe import TrainingRecipe, get_recipe
 from zfnet_tf.training.strategy import get_strategy, is_chief, is_multi_worker, worker_index
@@ -290,11 +291,14 @@ def train(
         steps_per_epoch, validation_steps: shorter epochs than one pass (for quick runs).
         model_overrides: `ZFNetConfig` fields changed from the preset.
         callbacks: more Keras callbacks, run after the built-in ones (on every worker).
-        verbose: Keras' progress bar setting.
+        verbose: Keras' progress setting; "auto": the live bar on a terminal, else a plain
+            line per epoch (`zfnet_tf.progress.keras_verbose`).
         projection_layers: the layers of the TensorBoard projections and of the Fig. 4
             figure: names (`pool2`, `norm1`) or 1-5 (default: 1-5).
     """
     distribution = get_strategy(strategy)  # first: multi-worker setup must precede other TF ops
+    if verbose == "auto":
+        verbose = keras_verbose()
     recipe = get_recipe(recipe, **recipe_overrides)
     if isinstance(dataset, DataSource) and data_dir is not None:
         raise ValueError("give data_dir inside the DataSource, not beside it")
