@@ -27,8 +27,8 @@ from typing import Iterator, TextIO
 _LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\] ")
 _BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 # Python loggers that chatter at INFO/WARNING during normal runs (TFDS' "split not found",
-# tf.function retracing notes).
-_CHATTY_LOGGERS = ("tensorflow", "absl", "tensorflow_datasets")
+# tf.function retracing notes, urllib3's retries of a download that cannot connect).
+_CHATTY_LOGGERS = ("tensorflow", "absl", "tensorflow_datasets", "urllib3")
 
 
 def is_startup_log_line(line: str) -> bool:
@@ -43,11 +43,12 @@ _LOADS_TENSORFLOW = ("tensorflow", "keras", "tensorflow_datasets", "tensorflow_s
 def quiet_tensorflow(verbose: bool = False) -> None:
     """Keeps TensorFlow's start-up log lines off stderr (unless `verbose`) whenever it is first
     imported from now on, and its Python loggers and absl's to errors. Nothing is imported
-    here: a command that never needs TensorFlow does not pay for loading it. A
-    `TF_CPP_MIN_LOG_LEVEL` set by the user wins."""
+    here: a command that never needs TensorFlow does not pay for loading it. `verbose` leaves
+    all of it (and `TF_CPP_MIN_LOG_LEVEL`) as the user has it; otherwise the level is 3, also
+    over a 2 set elsewhere (2 lets the cuInit ERROR through)."""
     if verbose:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if "tensorflow" in sys.modules:
         _quiet_python_loggers()
         return

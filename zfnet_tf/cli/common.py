@@ -147,31 +147,24 @@ def model_from_args(args: argparse.Namespace) -> "keras.Model":
 def application_from_args(args: argparse.Namespace) -> "keras.Model":
     """`--keras-application NAME --weights W --input-size S` as a model; with `--weights auto`,
     ImageNet's weights when Keras can fetch them (or has them cached), else random ones."""
-    import socket
     import sys
 
+    from zfnet_tf.fetching import FetchError
     from zfnet_tf.models import keras_application
 
     if args.weights != "auto":
         return keras_application(
             args.keras_application, None if args.weights == "none" else "imagenet", args.input_size
         )
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(30)  # Keras' download has no timeout of its own
     try:
         return keras_application(args.keras_application, "imagenet", args.input_size)
-    except ValueError:
-        raise
-    except Exception as error:  # no network, a proxy refusing, a truncated download
+    except FetchError as error:
         print(
-            f"note: ImageNet weights for {args.keras_application} could not be fetched "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-            "using random weights (--weights imagenet insists, --weights none says so)",
+            f"note: {error.what} could not be fetched ({error.reason}); using random weights "
+            "(--weights imagenet insists, --weights none says so)",
             file=sys.stderr,
         )
         return keras_application(args.keras_application, None, args.input_size)
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def images_from_args(args: argparse.Namespace, model: "keras.Model") -> "tuple[np.ndarray, list[str]]":

@@ -101,8 +101,7 @@ def _tfds_stream(
     import tensorflow_datasets as tfds
 
     split = {"train": "train", "test": "validation"}[source.split]
-    builder = tfds.builder(source.name)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=source.data_dir))
+    builder = catalog.prepared_tfds_builder(source.name, manual_dir=source.data_dir)
     read_config = None
     if shard is not None:
         read_config = tfds.ReadConfig(
