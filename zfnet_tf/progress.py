@@ -25,6 +25,7 @@ from typing import Iterator, TextIO
 
 # The C++ logging lines of a TensorFlow start-up: `I0000 00:00:1796583881.235633  7159 port.cc:153] ...`.
 _LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\] ")
+_CONTINUED = "To enable the following instructions:"
 _BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 # Python loggers that chatter at INFO/WARNING during normal runs (TFDS' "split not found",
 # tf.function retracing notes, urllib3's retries of a download that cannot connect).
@@ -96,7 +97,13 @@ def _filtered_stderr() -> Iterator[None]:
             os.close(saved)
             captured.seek(0)
             text = captured.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines(keepends=True) if not is_startup_log_line(line)]
+            kept, previous_was_log = [], False
+            for line in text.splitlines(keepends=True):
+                # cpu_feature_guard's message runs on over a second line.
+                log = is_startup_log_line(line) or (previous_was_log and line.startswith(_CONTINUED))
+                if not log:
+                    kept.append(line)
+                previous_was_log = log
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
