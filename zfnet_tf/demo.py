@@ -26,6 +26,7 @@ from zfnet_tf.serving.client import write_predict_request
 from zfnet_tf.training import train
 from zfnet_tf.training.evaluation import evaluate_model
 from zfnet_tf.visualization import image_to_rgb
+from zfnet_tf.progress import step
 
 DEMO_PRESET = "tiny"
 DEMO_DATASET = "digits"
@@ -77,12 +78,15 @@ def run_demo(
     test = analysis_data(DataSource(DEMO_DATASET, split="test"), model)
     images, labels = test.take(NUM_PROJECTED_IMAGES).arrays()
     names = [f"digit {test.class_names[label]}" for label in labels]
-    projections = write_layer_projections(
-        model, images, names, os.path.join(out_dir, "projections")
-    )
-    analyses = run_analyses(model, test, os.path.join(out_dir, "analysis"))
+    with step("drawing the deconvnet projections"):
+        projections = write_layer_projections(
+            model, images, names, os.path.join(out_dir, "projections")
+        )
+    with step("running the analyses"):
+        analyses = run_analyses(model, test, os.path.join(out_dir, "analysis"))
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
-    saved_model = export_model(model, export_base)
+    with step(f"exporting the SavedModel under {export_base}"):
+        saved_model = export_model(model, export_base)
     digit_png = os.path.join(out_dir, "digit.png")
     Image.fromarray(image_to_rgb(images[0])).save(digit_png)
     project_request = write_predict_request(

@@ -35,7 +35,9 @@ from typing import Callable, Mapping
 import numpy as np
 
 from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS, ZFNetConfig, pretrained_preset
+from zfnet_tf.fetching import FetchError
 
+PYTORCHCV_OFFLINE_REMEDY = "download that file where there is a network and give it with --weights FILE"
 # A download that receives no byte for this long is taken for a missing network and stopped.
 STALL_SECONDS = 30.0
 WORKER_MODULE = "zfnet_tf.pytorch_weights"
@@ -181,9 +183,10 @@ def run_torch_worker(
                 if size > received:
                     received, since = size, time.monotonic()
                 elif time.monotonic() - since > STALL_SECONDS:
-                    raise ValueError(
-                        f"no network: fetching {download['url']} received no data for "
-                        f"{STALL_SECONDS:g} s"
+                    raise FetchError(
+                        f"pytorchcv's {source} weights",
+                        f"{download['url']} received no data for {STALL_SECONDS:g} s",
+                        PYTORCHCV_OFFLINE_REMEDY,
                     )
         process.wait()
     finally:
@@ -195,7 +198,8 @@ def run_torch_worker(
     if final is not None and final.get("event") == "error":
         message = final["message"]
         if final.get("kind") == "network":
-            message = f"no network: {message}"
+            reason = message.removeprefix("could not fetch ")
+            raise FetchError(f"pytorchcv's {source} weights", reason, PYTORCHCV_OFFLINE_REMEDY)
         raise ValueError(message)
     if process.returncode != 0 or final is None:
         tail = " | ".join(line.strip() for line in stderr[-3:] if line.strip())

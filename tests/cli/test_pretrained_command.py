@@ -223,7 +223,8 @@ def test_no_network_fails_fast_naming_the_file(tmp_path, monkeypatch, capsys):
     _offline(monkeypatch, tmp_path, port)
     out = str(tmp_path / "zfnet.keras")
     message, elapsed, printed = run_failing(["pretrained", "zfnet", "--out", out], out, capsys)
-    assert "no network: could not fetch https://github.com/osmr/imgclsmob/releases/download/" in message
+    assert "could not fetch pytorchcv's zfnet weights (https://github.com/osmr/imgclsmob/releases/download/" in message
+    assert message.endswith("give it with --weights FILE")
     assert "zfnet-1727-d010ddca.pth" in message
     assert elapsed < 60
     assert printed.startswith("fetching https://github.com/osmr/imgclsmob/releases/download/v0.0.395/"
@@ -255,7 +256,7 @@ def test_a_download_that_receives_nothing_is_stopped(tmp_path, monkeypatch, caps
         server.close()
         for connection in held:
             connection.close()
-    assert "no network: fetching https://github.com/osmr/imgclsmob/releases/download/" in message
+    assert "could not fetch pytorchcv's zfnetb weights (https://github.com/osmr/imgclsmob/releases/download/" in message
     assert "zfnetb-1490-f6bec24e.pth.zip received no data for 3 s" in message
     assert held, "the worker never tried the network"
     assert elapsed < 30

@@ -113,16 +113,14 @@ def test_training_data_reports_both_splits(unreadable_class_folder):
     assert images.shape == (4, 16, 16, 3)
 
 
-@pytest.mark.parametrize("name, split, expected_classes", [
-    ("imagenet2012", "train", 1000), ("imagenet2012", "test", 1000), ("caltech101", "train", 101),
-])
+# caltech101 through TFDS needs a download: mocked. imagenet2012's real builder prepares offline
+# from a manual folder: tests/data/test_imagenet2012_prepared.py.
+@pytest.mark.parametrize("name, split, expected_classes", [("caltech101", "train", 101)])
 def test_tfds_sources_offline(name, split, expected_classes, tmp_path):
     with tfds.testing.mock_data(num_examples=6):
         loaded = load_data(DataSource(name, str(tmp_path), split=split), 32)
         examples = list(loaded.dataset.as_numpy_iterator())
     assert len(loaded.class_names) == expected_classes
-    if name == "imagenet2012":  # the readable names of the class file, in TFDS' label order
-        assert loaded.class_names[:2] == ("tench", "goldfish") and loaded.num_examples == 6
     assert len(examples) == loaded.num_examples > 0
     assert all(image.shape == (32, 32, 3) and 0 <= label < expected_classes for image, label in examples)
     assert loaded.report()["skipped_files"] == 0

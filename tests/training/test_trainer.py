@@ -154,9 +154,13 @@ def test_plateau_counters_survive_a_restart(tmp_path, tiny_model):
         return plateau
 
     first = callback()
+    first.on_epoch_begin(0)
     first.on_epoch_end(0, {"val_accuracy": 0.5})
     first.on_epoch_end(1, {"val_accuracy": 0.4})  # one epoch without improvement
-    second = callback()  # a restart
+    first.on_epoch_end(2, {"val_accuracy": 0.3})  # recorded, then killed before the backup
+    second = callback()  # a restart after 2 committed epochs: epoch 2 runs again
+    tiny_model.optimizer.learning_rate.assign(0.01)  # as the backup of epoch 2 restores it
+    second.on_epoch_begin(2)
     assert (second.best, second.wait) == (0.5, 1)
     second.on_epoch_end(2, {"val_accuracy": 0.45})  # the second: the plateau is reached
     assert float(tiny_model.optimizer.learning_rate) == pytest.approx(0.001)

@@ -17,6 +17,7 @@ one).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -31,6 +32,7 @@ import tensorflow as tf
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
 from zfnet_tf.data.pipelines import read_to_the_end
 from zfnet_tf.files import write_json
+from zfnet_tf.progress import keras_verbose, step
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -193,7 +195,8 @@ class Result:
         from zfnet_tf.visualization import save_figure
 
         out_dir = os.fspath(out_dir)
-        files = [save_figure(figure, os.path.join(out_dir, name)) for name, figure in self.figures().items()]
+        with step(f"drawing the {self.stem} figures") if getattr(self.params, "progress", False) else contextlib.nullcontext():
+            files = [save_figure(figure, os.path.join(out_dir, name)) for name, figure in self.figures().items()]
         files += self.write_files(out_dir)
         path = os.path.join(out_dir, f"{self.stem}.json")
         record = self.to_json()
@@ -272,7 +275,7 @@ class Readout(keras.Model):
 def predict(readout: keras.Model, data: AnalysisData | np.ndarray, batch_size: int, progress: bool) -> dict[str, np.ndarray]:
     """`readout.predict` over images `[N, S, S, 3]` or `AnalysisData` (its labels come back as
     "labels")."""
-    verbose = 1 if progress else 0
+    verbose = keras_verbose() if progress else 0
     if isinstance(data, np.ndarray):
         return readout.predict(data, batch_size=batch_size, verbose=verbose)
     if data.labelled:

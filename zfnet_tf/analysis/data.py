@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.data import DataSource
+from zfnet_tf.progress import keras_verbose
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class AnalysisData:
             if description:
                 print(description)
             target = None if self.num_examples is None else math.ceil(self.num_examples / batch_size)
-            bar = keras.utils.Progbar(target, unit_name="batch")
+            bar = keras.utils.Progbar(target, unit_name="batch", verbose=keras_verbose())
         seen = 0
         for batch in self.dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE):
             images, labels = batch if self.labelled else (batch, None)

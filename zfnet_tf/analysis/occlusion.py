@@ -22,6 +22,7 @@ from zfnet_tf.analysis.base import (
 from zfnet_tf.analysis.data import Data, as_names
 from zfnet_tf.analysis.feature_layers import class_output
 from zfnet_tf.models import input_size
+from zfnet_tf.progress import keras_verbose
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ class Occlusion(Analysis):
 
         measures = ("activation", "probability", "top_class", "top_probability")
         maps = {name: np.zeros((num, tops.size), np.float32) for name in measures}
-        bar = keras.utils.Progbar(num, unit_name="image") if self.params.progress else None
+        bar = keras.utils.Progbar(num, unit_name="image", verbose=keras_verbose()) if self.params.progress else None
         step = self.params.batch_size
         for i in range(num):
             for start in range(0, tops.size, step):

@@ -17,7 +17,11 @@ from zfnet_tf.cli.common import (
     add_model_flags,
     data_source_from_args,
     model_from_args,
+    non_negative_float,
+    non_negative_int,
     parse_layer,
+    positive_float,
+    positive_int,
 )
 
 TRANSFORM_CHOICES = ("translation", "scale", "rotation")
@@ -29,7 +33,7 @@ TRANSFORM_CHOICES = ("translation", "scale", "rotation")
 def _add_data_flags(parser: argparse.ArgumentParser, limit_default: int | None, images: bool = True) -> None:
     group = add_data_flags(parser)
     group.add_argument("--split", choices=("train", "test"), default="test", help="dataset split (default test)")
-    group.add_argument("--limit", type=int, default=limit_default,
+    group.add_argument("--limit", type=positive_int, default=limit_default,
                        help=f"use the first N examples (default: {limit_default or 'all'})")
     if images:
         add_image_flags(parser)
@@ -78,11 +82,11 @@ def register(subparsers) -> None:
     _add_data_flags(top9, None)
     _add_layer_flag(top9, "a layer name, or ZFNet's 1-5 (default: ZFNet's 5, else the last "
                           "conv block's output)")
-    top9.add_argument("--k", type=int, default=9, help="activations per map (default 9)")
-    top9.add_argument("--features", type=int, nargs="+", metavar="C",
+    top9.add_argument("--k", type=positive_int, default=9, help="activations per map (default 9)")
+    top9.add_argument("--features", type=non_negative_int, nargs="+", metavar="C",
                       help="feature maps to project and draw (default: all)")
-    top9.add_argument("--maps-per-figure", type=int, default=16, help="maps per PNG page (default 16)")
-    top9.add_argument("--batch-size", type=int, default=64)
+    top9.add_argument("--maps-per-figure", type=positive_int, default=16, help="maps per PNG page (default 16)")
+    top9.add_argument("--batch-size", type=positive_int, default=64)
     _add_out_flag(top9)
     top9.set_defaults(func=run_top9)
 
@@ -94,10 +98,10 @@ def register(subparsers) -> None:
     _add_data_flags(occlusion, 3)
     _add_layer_flag(occlusion, "layer whose strongest map is watched: a name, or ZFNet's 1-5 "
                                "(default: ZFNet's 5, else the last conv block's output)")
-    occlusion.add_argument("--patch-size", type=int, help="side of the grey square in pixels (default: input/4)")
-    occlusion.add_argument("--stride", type=int, help="pixels between square positions (default: input/16)")
+    occlusion.add_argument("--patch-size", type=positive_int, help="side of the grey square in pixels (default: input/4)")
+    occlusion.add_argument("--stride", type=positive_int, help="pixels between square positions (default: input/16)")
     _add_fill_flag(occlusion, "square colour")
-    occlusion.add_argument("--batch-size", type=int, default=64)
+    occlusion.add_argument("--batch-size", type=positive_int, default=64)
     _add_out_flag(occlusion)
     occlusion.set_defaults(func=run_occlusion)
 
@@ -111,7 +115,7 @@ def register(subparsers) -> None:
                                  "classifier's input")
     invariance.add_argument("--transforms", nargs="+", choices=TRANSFORM_CHOICES, default=list(TRANSFORM_CHOICES))
     _add_fill_flag(invariance, "colour of uncovered pixels")
-    invariance.add_argument("--batch-size", type=int, default=64)
+    invariance.add_argument("--batch-size", type=positive_int, default=64)
     _add_out_flag(invariance)
     invariance.set_defaults(func=run_invariance)
 
@@ -126,9 +130,9 @@ def register(subparsers) -> None:
     correspondence.add_argument("--boxes", required=True, help="JSON or CSV file of part boxes")
     _add_layers_flag(correspondence, "ZFNet's 5 and 7; else the last conv block's output and the "
                                      "classifier's input")
-    correspondence.add_argument("--random-draws", type=int, default=5,
+    correspondence.add_argument("--random-draws", type=positive_int, default=5,
                                 help="sets of random boxes per part (default 5)")
-    correspondence.add_argument("--random-seed", type=int, default=0)
+    correspondence.add_argument("--random-seed", type=non_negative_int, default=0)
     _add_fill_flag(correspondence, "mask colour")
     _add_out_flag(correspondence)
     correspondence.set_defaults(func=run_correspondence)
@@ -146,9 +150,9 @@ def register(subparsers) -> None:
                              "first trainable Conv2D)")
     _add_layer_flag(filters, "the layer whose maps are projected over the data (default: ZFNet's "
                              "2, else the second conv block's output)", "--projection-layer")
-    filters.add_argument("--dead-fraction", type=float, default=0.05,
+    filters.add_argument("--dead-fraction", type=non_negative_float, default=0.05,
                          help="a filter is dead when its norm is at most this fraction of its layer's largest")
-    filters.add_argument("--batch-size", type=int, default=64)
+    filters.add_argument("--batch-size", type=positive_int, default=64)
     _add_out_flag(filters)
     filters.set_defaults(func=run_filters)
 
@@ -159,15 +163,15 @@ def register(subparsers) -> None:
     )
     add_model_flags(features)
     group = add_data_flags(features, required=True)
-    group.add_argument("--train-limit", type=int, help="use the first N training examples")
-    group.add_argument("--test-limit", type=int, help="use the first N test examples")
+    group.add_argument("--train-limit", type=positive_int, help="use the first N training examples")
+    group.add_argument("--test-limit", type=positive_int, help="use the first N test examples")
     _add_layers_flag(features, "ZFNet's 1-7; else each conv block's output and the classifier's input")
     features.add_argument("--classifiers", nargs="+", choices=("softmax", "svm"), default=["softmax", "svm"])
-    features.add_argument("--max-dimensions", type=int, default=4096,
+    features.add_argument("--max-dimensions", type=positive_int, default=4096,
                           help="conv maps are average-pooled to at most this many values (default 4096)")
-    features.add_argument("-C", "--regularization", type=float, default=1.0,
+    features.add_argument("-C", "--regularization", type=positive_float, default=1.0,
                           help="inverse regularization strength of both classifiers")
-    features.add_argument("--batch-size", type=int, default=64)
+    features.add_argument("--batch-size", type=positive_int, default=64)
     _add_out_flag(features)
     features.set_defaults(func=run_layer_features)
 
@@ -197,8 +201,6 @@ def _data(args, model):
     from zfnet_tf.analysis import AnalysisData, analysis_data
     from zfnet_tf.cli.common import images_from_args
 
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.dataset and getattr(args, "images", None):
         raise ValueError("give either --dataset or --images, not both")
     if args.dataset:
@@ -299,9 +301,6 @@ def run_layer_features(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import LayerFeatures, LayerFeaturesParams
 
     model = model_from_args(args)
-    for flag, value in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
     params = LayerFeaturesParams(layers=args.layers, classifiers=tuple(args.classifiers),
                                  max_dimensions=args.max_dimensions, regularization=args.regularization,
                                  batch_size=args.batch_size)

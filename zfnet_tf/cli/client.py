@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.common import positive_int
+
 
 def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="host:port (default localhost:8501 for REST, :8500 for gRPC)")
     parser.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
     parser.add_argument("--model-name", "--model_name", dest="model_name", required=True,
                         help="the served model's name")
-    parser.add_argument("--version", type=int, help="a model version (default: the server's latest)")
+    parser.add_argument("--version", type=positive_int, help="a model version (default: the server's latest)")
 
 
 def _add_image_files(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
 
     classify = actions.add_parser("classify", help="top-k labels of image files")
     _add_connection_flags(classify)
-    classify.add_argument("--top", type=int, default=5, help="how many labels (default 5)")
+    classify.add_argument("--top", type=positive_int, default=5, help="how many labels (default 5)")
     classify.add_argument("--labels", help="class names: a text file, or a SavedModel folder "
                           "(needed for tensorflow_model_server, which does not send them)")
     _add_image_files(classify)
@@ -47,7 +49,7 @@ def register(subparsers) -> None:
                          help="max: the map's strongest activation alone, the paper's figures (default); "
                          "map: the whole map")
     project.add_argument("--out", required=True, help="output folder for the PNGs")
-    project.add_argument("--resize-size", type=int,
+    project.add_argument("--resize-size", type=positive_int,
                          help="resize images' shorter side to this before the centre crop (default: "
                          "the model's, from this project's server; the input size otherwise)")
     _add_image_files(project)
@@ -74,8 +76,6 @@ def _failing_to_value_error(function):
 def run_classify(args: argparse.Namespace) -> int:
     from zfnet_tf.serving.client import classify_image_files
 
-    if args.top < 1:
-        raise ValueError(f"--top must be >= 1, got {args.top}")
     with _client(args) as client:
         results = _failing_to_value_error(lambda: classify_image_files(client, args.images, args.top))
     for path, top in zip(args.images, results):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Callable
 
 from zfnet_tf.config import PRESETS
 from zfnet_tf.data.catalog import DATASETS, DataSource
@@ -24,6 +24,30 @@ DATASET_HELP = (
 )
 
 
+def _bounded(convert: Callable[[str], float], lowest: float, allowed: bool, what: str) -> Callable[[str], float]:
+    """An argparse `type`: `convert(text)`, finite, at least `lowest` (`allowed`: may equal it);
+    else argparse's one-line error naming the flag, exit 2."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < lowest or (value == lowest and not allowed):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+# The numeric flags of every command are read by one of these.
+positive_int = _bounded(int, 0, False, "a positive integer")
+non_negative_int = _bounded(int, 0, True, "an integer >= 0")
+positive_float = _bounded(float, 0.0, False, "a positive number")
+non_negative_float = _bounded(float, 0.0, True, "a number >= 0")
+
+
 def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="a trained .keras file (a ZFNet or any Keras convnet)")
@@ -39,14 +63,14 @@ def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> 
         help="weights of --keras-application: imagenet (Keras downloads them once), none "
         "(random), auto (default: imagenet if Keras can get them, else random, with a notice)",
     )
-    group.add_argument("--input-size", type=int, default=224, help="input side of --keras-application")
+    group.add_argument("--input-size", type=positive_int, default=224, help="input side of --keras-application")
     if not required:
         group.add_argument(
             "--preset",
             choices=sorted(PRESETS),
             help="or a freshly initialized preset (random weights; for trying things out)",
         )
-    group.add_argument("--seed", type=int, default=0, help="init seed for random weights")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="init seed for random weights")
 
 
 def add_data_flags(
@@ -123,31 +147,24 @@ def model_from_args(args: argparse.Namespace) -> "keras.Model":
 def application_from_args(args: argparse.Namespace) -> "keras.Model":
     """`--keras-application NAME --weights W --input-size S` as a model; with `--weights auto`,
     ImageNet's weights when Keras can fetch them (or has them cached), else random ones."""
-    import socket
     import sys
 
+    from zfnet_tf.fetching import FetchError
     from zfnet_tf.models import keras_application
 
     if args.weights != "auto":
         return keras_application(
             args.keras_application, None if args.weights == "none" else "imagenet", args.input_size
         )
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(30)  # Keras' download has no timeout of its own
     try:
         return keras_application(args.keras_application, "imagenet", args.input_size)
-    except ValueError:
-        raise
-    except Exception as error:  # no network, a proxy refusing, a truncated download
+    except FetchError as error:
         print(
-            f"note: ImageNet weights for {args.keras_application} could not be fetched "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-            "using random weights (--weights imagenet insists, --weights none says so)",
+            f"note: {error.what} could not be fetched ({error.reason}); using random weights "
+            "(--weights imagenet insists, --weights none says so)",
             file=sys.stderr,
         )
         return keras_application(args.keras_application, None, args.input_size)
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def images_from_args(args: argparse.Namespace, model: "keras.Model") -> "tuple[np.ndarray, list[str]]":

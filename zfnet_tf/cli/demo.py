@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from zfnet_tf.cli.common import non_negative_int, positive_int
+
 # The REST port of the serve command printed below; `zfnet-tf serve` shows the page there.
 EXPLORER_ADDRESS = "http://localhost:8501/"
 
@@ -20,16 +22,14 @@ def register(subparsers) -> None:
         default=os.path.join("saved_models", "demo"),
         help="model base path the SavedModel version goes to (default: saved_models/demo)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, help="override the demo recipe's epochs")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--epochs", type=positive_int, help="override the demo recipe's epochs")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.demo import read_metrics, run_demo
 
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     paths = run_demo(args.out, seed=args.seed, epochs=args.epochs, export_base=args.export_base)
     metrics = read_metrics(paths)
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.cli.common import add_data_flags, data_source_from_args
+from zfnet_tf.cli.common import add_data_flags, data_source_from_args, positive_int
 
 
 def register(subparsers) -> None:
@@ -19,8 +19,8 @@ def register(subparsers) -> None:
                       help="test = ImageNet's validation set (default)")
     parser.add_argument("--crops", nargs="+", choices=("center", "ten"), default=["center", "ten"],
                         help="centre crop and/or the average of 10 crops (corners, centre, mirrored)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    data.add_argument("--max-examples", type=int, help="evaluate only the first N images")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    data.add_argument("--max-examples", type=positive_int, help="evaluate only the first N images")
     parser.add_argument("--out", help="also write the numbers (and the data read and skipped) to this JSON file")
     parser.set_defaults(func=run)
 
@@ -30,8 +30,6 @@ def run(args: argparse.Namespace) -> int:
     from zfnet_tf.models import load_model
     from zfnet_tf.training.evaluation import evaluate_model
 
-    if args.max_examples is not None and args.max_examples < 1:
-        raise ValueError(f"--max-examples must be >= 1, got {args.max_examples}")
     source = data_source_from_args(args, limit=args.max_examples)
     model = load_model(args.model)
     evaluation = evaluate_model(model, source, tuple(args.crops), args.batch_size)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.common import non_negative_int, positive_float
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -16,10 +18,10 @@ def register(subparsers) -> None:
     parser.add_argument("--model_server", required=True,
                         help="REST address of the model server, e.g. http://localhost:8501")
     parser.add_argument("--model_name", required=True, help="the served model to show")
-    parser.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
+    parser.add_argument("--port", type=non_negative_int, default=8080, help="port of the page (default 8080)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 to share the page)")
-    parser.add_argument("--timeout", type=float, default=300.0,
+    parser.add_argument("--timeout", type=positive_float, default=300.0,
                         help="seconds to wait for one answer of the model server (default 300)")
     parser.set_defaults(func=run)
 

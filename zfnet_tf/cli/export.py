@@ -28,6 +28,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.export import export_model
+    from zfnet_tf.progress import step
 
-    print(export_model(model_from_args(args), args.base_path, layers=args.project_layers))
+    model = model_from_args(args)
+    with step(f"exporting a SavedModel version under {args.base_path}"):
+        path = export_model(model, args.base_path, layers=args.project_layers)
+    print(path)
     return 0

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
+import argparse
+import importlib
+import pkgutil
+import sys
+import warnings
 
-# Before TensorFlow loads: keep its C++ start-up banner off the terminal (errors still print).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import zfnet_tf.cli
+from zfnet_tf.data.checks import SkippedFilesWarning
+from zfnet_tf.progress import quiet_tensorflow
 
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import pkgutil  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-
-import zfnet_tf.cli  # noqa: E402
-from zfnet_tf.data.checks import SkippedFilesWarning  # noqa: E402
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zfnet-tf",
         description="ZFNet and its deconvnet: train, visualize, export, serve (arXiv 1311.2901).",
     )
+    parser.add_argument(*VERBOSE_FLAGS, dest="tensorflow_logs", action="store_true",
+                        help="show TensorFlow's start-up and info logging (hidden by default); "
+                        "before the command: zfnet-tf --verbose train ...")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_info in sorted(pkgutil.iter_modules(zfnet_tf.cli.__path__), key=lambda m: m.name):
         if module_info.name == "main":
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Before anything can load TensorFlow, also while the parser is built.
+    quiet_tensorflow(verbose=bool(argv) and argv[0] in VERBOSE_FLAGS)
     args = build_parser().parse_args(argv)
     default_format = warnings.formatwarning
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.cli.common import add_data_flags, data_source_from_args, parse_layer
+from zfnet_tf.cli.common import (
+    add_data_flags,
+    data_source_from_args,
+    non_negative_int,
+    parse_layer,
+    positive_float,
+    positive_int,
+)
 from zfnet_tf.config import PRESETS
 
 # Kept in step with zfnet_tf.training.RECIPES / STRATEGIES; listed here so `zfnet-tf --help`
@@ -22,9 +29,9 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", choices=RECIPES, default="paper",
                         help="paper: SGD 1e-2, momentum 0.9, batch 128, 70 epochs, lr/10 on plateau; "
                              "demo: small CPU run")
-    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    parser.add_argument("--batch-size", type=int, help="global batch size (over all replicas and workers)")
-    parser.add_argument("--learning-rate", type=float, help="override the initial learning rate")
+    parser.add_argument("--epochs", type=positive_int, help="override the recipe's epochs")
+    parser.add_argument("--batch-size", type=positive_int, help="global batch size (over all replicas and workers)")
+    parser.add_argument("--learning-rate", type=positive_float, help="override the initial learning rate")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
                         help="auto: multi_worker if TF_CONFIG lists several tasks, mirrored if several "
                              "GPUs, else one_device")
@@ -36,10 +43,12 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
                              "touch an existing run")
     parser.add_argument("--cache", nargs="?", const=True, default=None, metavar="PATH",
                         help="cache decoded images in memory (no PATH) or in files at PATH")
-    parser.add_argument("--steps-per-epoch", type=int, help="fewer steps than one pass (quick runs)")
-    parser.add_argument("--validation-steps", type=int, help="fewer validation batches")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras progress output")
+    parser.add_argument("--steps-per-epoch", type=positive_int, help="fewer steps than one pass (quick runs)")
+    parser.add_argument("--validation-steps", type=positive_int, help="fewer validation batches")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
+                        help="Keras progress output: 0 none, 1 a live bar, 2 a line per epoch "
+                        "(default: 1 on a terminal, else 2)")
     parser.add_argument("--projection-layers", type=parse_layer, nargs="+", metavar="LAYER",
                         help="layers of the TensorBoard projections and the Fig. 4 figure: names "
                         "(pool2, norm1) or 1-5 (default: 1-5)")
@@ -59,10 +68,6 @@ def register(subparsers) -> None:
 def train_from_args(args: argparse.Namespace):
     from zfnet_tf.training import train
 
-    for name in ("epochs", "batch_size", "steps_per_epoch", "validation_steps"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     return train(
         args.model_dir,
         preset=args.preset,
@@ -75,7 +80,7 @@ def train_from_args(args: argparse.Namespace):
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
         validation_steps=args.validation_steps,
-        verbose=args.verbose,
+        verbose="auto" if args.verbose is None else args.verbose,
         epochs=args.epochs,
         global_batch_size=args.batch_size,
         learning_rate=args.learning_rate,

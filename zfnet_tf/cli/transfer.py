@@ -6,7 +6,15 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from zfnet_tf.cli.common import add_data_flags, add_model_flags, data_source_from_args, model_from_args
+from zfnet_tf.cli.common import (
+    add_data_flags,
+    add_model_flags,
+    data_source_from_args,
+    model_from_args,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from zfnet_tf.data.catalog import POOLED_DATASETS
 
 if TYPE_CHECKING:
@@ -25,30 +33,30 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
     # Every image of the dataset once (split "all"): the protocol draws its own splits.
     add_data_flags(parser, required=True, choices=POOLED_DATASETS)
     protocol = parser.add_argument_group("protocol (defaults: the paper's for --dataset)")
-    protocol.add_argument("--train-per-class", type=int, nargs="+", metavar="N",
+    protocol.add_argument("--train-per-class", type=positive_int, nargs="+", metavar="N",
                           help="training images per class (caltech101: 15 30; caltech256: "
                           "15 30 45 60; folder: 15 30)")
     protocol.add_argument("--test-per-class", type=_test_count, metavar="M",
                           help="test images per class, at most (caltech101: 50; caltech256: 25; "
                           "folder: all the rest); 0: all the rest")
-    protocol.add_argument("--splits", type=int, default=5, help="random splits per N (default 5)")
-    protocol.add_argument("--softmax-c", type=float, default=1.0,
+    protocol.add_argument("--splits", type=positive_int, default=5, help="random splits per N (default 5)")
+    protocol.add_argument("--softmax-c", type=positive_float, default=1.0,
                           help="inverse L2 strength of the new softmax (default 1.0)")
-    protocol.add_argument("--batch-size", type=int, default=64,
+    protocol.add_argument("--batch-size", type=positive_int, default=64,
                           help="images per forward pass for feature extraction")
     protocol.add_argument("--cache-dir",
                           help="keep extracted features here (.npz keyed by model weights and "
                           "image list) so later runs skip the forward pass")
     baselines = parser.add_argument_group("baselines")
-    baselines.add_argument("--scratch-epochs", type=int, default=30,
+    baselines.add_argument("--scratch-epochs", type=non_negative_int, default=30,
                            help="epochs of the from-scratch baseline (default 30)")
     baselines.add_argument("--no-scratch", action="store_true",
                            help="skip the from-scratch baseline")
-    baselines.add_argument("--scratch-learning-rate", type=float, default=1e-2)
-    baselines.add_argument("--finetune-epochs", type=int, default=0,
+    baselines.add_argument("--scratch-learning-rate", type=positive_float, default=1e-2)
+    baselines.add_argument("--finetune-epochs", type=non_negative_int, default=0,
                            help="also fine-tune the whole transferred network (default 0: off)")
-    baselines.add_argument("--finetune-learning-rate", type=float, default=1e-4)
-    baselines.add_argument("--train-batch-size", type=int, default=32,
+    baselines.add_argument("--finetune-learning-rate", type=positive_float, default=1e-4)
+    baselines.add_argument("--train-batch-size", type=positive_int, default=32,
                            help="batch size of scratch training and fine-tuning")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -17,8 +17,10 @@ order): the pool the transfer protocol draws its own splits from.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import io
 import os
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
@@ -193,6 +195,56 @@ def class_names(source: DataSource) -> tuple[str, ...]:
     if any(other != names[0] for other in names[1:]):
         raise ValueError(f"the split folders {roots} hold different class sub-folders")
     return names[0]
+
+
+# What to do when TFDS cannot fetch a dataset that is not prepared yet.
+_TFDS_OFFLINE_REMEDY = {
+    "caltech101": (
+        f"give a local {CALTECH101_FOLDER}/ folder (or its parent) as --data-dir, or run once with "
+        "network access to let TFDS prepare it"
+    ),
+}
+IMAGENET_ARCHIVES = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+# TFDS retries a failed download 10 times with growing pauses (minutes without a network).
+_TFDS_DOWNLOAD_RETRIES = 3
+
+
+def prepared_tfds_builder(name: str, data_dir: str | None = None, manual_dir: str | None = None):
+    """TFDS' builder of dataset `name` (in the TFDS data dir `data_dir`, default
+    `TFDS_DATA_DIR` or `~/tensorflow_datasets`), prepared: on first use from `manual_dir`
+    (ImageNet's archives) or by downloading, with a progress line. A download that fails for
+    want of a network is a `zfnet_tf.fetching.FetchError` saying what to do instead."""
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download import downloader
+
+    from zfnet_tf.fetching import fetching
+    from zfnet_tf.progress import on_terminal, step
+
+    if not on_terminal():
+        tfds.disable_progress_bar()  # its bars are carriage returns and escape codes in a log
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared():
+        return builder
+    where = f"from {manual_dir}" if name == "imagenet2012" else "(downloading)"
+    retries = downloader.MAX_RETRIES
+    downloader.MAX_RETRIES = min(retries, _TFDS_DOWNLOAD_RETRIES)
+    try:
+        with step(f"preparing TFDS {name} {where} in {builder.data_dir_root}, once"), fetching(
+            f"the TFDS dataset {name}", _TFDS_OFFLINE_REMEDY.get(name, "run once with network access")
+        ), contextlib.redirect_stdout(io.StringIO()):  # TFDS' own banner says what `step` says
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    except AssertionError as error:  # TFDS' word for a manual folder without the archives
+        if "manual" not in str(error).lower():
+            raise
+        folder = manual_dir or os.path.join(builder.data_dir_root, "downloads", "manual")
+        raise ValueError(
+            f"{name} is not prepared in {builder.data_dir_root} and {folder} holds neither "
+            f"{' nor '.join(IMAGENET_ARCHIVES)}: download them from image-net.org into a folder "
+            "and give it as --data-dir"
+        ) from None
+    finally:
+        downloader.MAX_RETRIES = retries
+    return builder
 
 
 def tfds_caltech101_classes(source: DataSource) -> tuple[list[str], list[str]]:

@@ -264,8 +264,7 @@ def _tfds_caltech101(source: DataSource) -> ImageCollection:
     """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder("caltech101", data_dir=source.data_dir)
-    builder.download_and_prepare()
+    builder = catalog.prepared_tfds_builder("caltech101", source.data_dir)
     label_names, kept = catalog.tfds_caltech101_classes(source)
     new_label = {label_names.index(name): index for index, name in enumerate(kept)}
     records = []  # (name, label, bytes)

@@ -87,7 +87,10 @@ def load_data(
         indices = indices[shard[1] :: shard[0]]
     dataset = collection.labelled_images(indices, image_size, resize_size)
     if collection.kind != "pixels" and not source.strict:
+        # Its length is the listing's, less any file the decoder refuses: not known ahead.
         dataset = dataset.ignore_errors(log_warning=True)
+    else:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(indices)))
     return LoadedData(source, dataset, collection.class_names, len(collection), collection, collection.origin)
 
 
@@ -98,8 +101,7 @@ def _tfds_stream(
     import tensorflow_datasets as tfds
 
     split = {"train": "train", "test": "validation"}[source.split]
-    builder = tfds.builder(source.name)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=source.data_dir))
+    builder = catalog.prepared_tfds_builder(source.name, manual_dir=source.data_dir)
     read_config = None
     if shard is not None:
         read_config = tfds.ReadConfig(

@@ -107,6 +107,8 @@ class TrainingData:
     validation: tf.data.Dataset
     class_names: tuple[str, ...]
     steps_per_epoch: int
+    # Batches of validation each epoch (one pass, or fewer when asked): for reports; `fit`
+    # reads `validation` to its end instead (see `make_training_data`).
     validation_steps: int
     num_train_examples: int
     num_validation_examples: int
@@ -127,6 +129,7 @@ def make_training_data(
     seed: int | None = None,
     shard: tuple[int, int] | None = None,
     per_worker_batch_size: int | None = None,
+    validation_steps: int | None = None,
 ) -> TrainingData:
     """Training batches (augmented, endless) and validation batches (centre crop) of a dataset.
 
@@ -135,6 +138,13 @@ def make_training_data(
     `global_batch_size`: `steps_per_epoch = num_examples // global_batch`. `shard` and
     `per_worker_batch_size` build one worker's part of a multi-worker input; the step counts
     stay global, so every worker runs the same number of steps.
+
+    Validation (one worker) is finite: every epoch reads it from its start to its end, so its
+    length need not be known (a file that fails the decoder after passing the checks shortens
+    it). `validation_steps` keeps only its first batches, the same ones every epoch; give
+    `fit` no `validation_steps` of its own: Keras 3 then makes a fresh iterator each epoch
+    (with a step count it keeps one iterator for the whole run, and a finite dataset of
+    unknown length runs dry in epoch 2).
     """
     source = as_source(source)
     side = resize_size(input_size)
@@ -153,13 +163,16 @@ def make_training_data(
         validation_batches = evaluation_pipeline(
             validation.dataset, input_size, batch, cache=cache_validation
         )
-        validation_steps = -(-validation.num_examples // global_batch_size)
+        one_pass = -(-validation.num_examples // global_batch_size)
+        if validation_steps is not None and validation_steps < one_pass:
+            validation_batches = validation_batches.take(validation_steps)
+        validation_steps = min(validation_steps or one_pass, one_pass)
     else:
         # Workers must agree on the number of steps: full batches of an endless stream.
         validation_batches = training_pipeline(
             validation.dataset, input_size, batch, augment=False, cache=cache_validation, seed=0
         )
-        validation_steps = max(1, validation.num_examples // global_batch_size)
+        validation_steps = validation_steps or max(1, validation.num_examples // global_batch_size)
     return TrainingData(
         train=training_pipeline(
             train.dataset, input_size, batch, flip=flip, augment=augment, cache=cache_train, seed=seed

@@ -61,6 +61,10 @@ def load_model(path: str) -> keras.Model:
         raise ValueError(f"model file not found: {path}")
     if not path.endswith(".keras"):
         raise ValueError(f"model file must be a .keras archive, got {path}")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # Keras would call it "File not found"
+        raise ValueError(f"{path} is not a Keras model file (a .keras file is a zip archive)")
     try:
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many types for corrupt archives

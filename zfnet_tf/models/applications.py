@@ -11,9 +11,12 @@ land in the RGB pixels the user sees.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 
+from zfnet_tf.fetching import fetching
 from zfnet_tf.models.classifier import ImageClassifier
 
 
@@ -68,10 +71,15 @@ def keras_application(
     if weights == "imagenet" and num_classes != 1000:
         raise ValueError(f"ImageNet weights have 1000 classes, not {num_classes}")
     kwargs = {"weights": weights, "input_shape": (input_size, input_size, 3), "classes": num_classes}
-    try:
-        network = constructor(classifier_activation=None, **kwargs)
-    except TypeError:  # applications without the argument
-        network = constructor(**kwargs)
+    with fetching(
+        f"Keras' ImageNet weights of {name}",
+        "run once with network access (Keras keeps them in ~/.keras/models) or use --weights none "
+        "(random weights)",
+    ) if weights == "imagenet" else contextlib.nullcontext():
+        try:
+            network = constructor(classifier_activation=None, **kwargs)
+        except TypeError:  # applications without the argument
+            network = constructor(**kwargs)
     images = keras.Input((input_size, input_size, 3), name="images")
     module = _preprocess_module(constructor)
     x = images

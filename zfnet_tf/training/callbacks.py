@@ -49,31 +49,126 @@ class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     The paper anneals the learning rate "when the validation error plateaus" (Sec. 3). Keras'
     callback forgets how long the metric has stalled when training restarts; this one keeps
-    `best`, `wait` and `cooldown_counter` in a JSON file next to the checkpoints (the learning
-    rate itself is an optimizer variable and comes back with the backup).
+    `best`, `wait` and `cooldown_counter` after every epoch in a JSON file next to the
+    checkpoints, by epoch, and a resumed run takes the state after the epoch it resumes from
+    (an epoch that ran on but was not committed by `EpochBackup` does not count). The
+    learning rate itself is an optimizer variable and comes back with the backup.
     """
 
     def __init__(self, state_path: str, **kwargs):
         super().__init__(**kwargs)
         self.state_path = state_path
+        self._states: dict[str, dict] = {}
+        self._restored = False
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        self._states, self._restored = {}, False
         if os.path.isfile(self.state_path):
             with open(self.state_path) as handle:
-                state = json.load(handle)
-            self.best = state["best"]
-            self.wait = state["wait"]
-            self.cooldown_counter = state["cooldown_counter"]
+                self._states = json.load(handle).get("by_epoch", {})
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._restored:
+            return
+        self._restored = True
+        # `epoch` epochs are finished: the state they left, and none of a later (lost) one.
+        self._states = {k: v for k, v in self._states.items() if int(k) <= epoch}
+        state = self._states.get(str(epoch))
+        if state is not None:
+            self.best, self.wait, self.cooldown_counter = state["best"], state["wait"], state["cooldown_counter"]
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         best = None if self.best is None else float(self.best)
-        write_json(
-            self.state_path,
-            {"epoch": epoch + 1, "best": best, "wait": self.wait,
-             "cooldown_counter": self.cooldown_counter},
-        )
+        self._states[str(epoch + 1)] = {"best": best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+        write_json(self.state_path, {"by_epoch": self._states})
+
+
+class FlushingTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' `TensorBoard` that flushes its event files at the end of every epoch, so an epoch
+    `EpochBackup` commits is on disk even if the process is killed right after."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():
+            writer.flush()
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """The commit point of every epoch: the weights (with the optimizer's state) and the number
+    of finished epochs, written so that a kill at any moment leaves a consistent pair.
+
+    It must run after every callback that records an epoch (CSV row, TensorBoard, checkpoints):
+    an epoch counts as finished only once all of them have recorded it, and a resumed run
+    (`restore`) drops whatever a later, uncommitted epoch left (`zfnet_tf.training.trainer`),
+    so each epoch is recorded exactly once. The weights go to `epoch-NNN.weights.h5` (written
+    under a temporary name and renamed), then `state.json` names them (the atomic commit);
+    only then is the previous weights file removed.
+    """
+
+    STATE_FILE = "state.json"
+
+    def __init__(self, directory: str):
+        super().__init__()
+        self.directory = directory
+
+    @classmethod
+    def finished_epochs(cls, directory: str) -> int:
+        """How many epochs the backup in `directory` has committed (0: none)."""
+        state = cls._state(directory)
+        return 0 if state is None else int(state["epoch"])
+
+    @classmethod
+    def _state(cls, directory: str) -> dict | None:
+        path = os.path.join(directory, cls.STATE_FILE)
+        if not os.path.isfile(path):
+            return None
+        with open(path) as handle:
+            return json.load(handle)
+
+    @classmethod
+    def restore(cls, model: keras.Model, directory: str) -> int:
+        """Loads the committed weights and optimizer state into `model` (compiled, optimizer
+        built); returns the number of finished epochs (0: nothing to restore)."""
+        state = cls._state(directory)
+        if state is None:
+            return 0
+        model.load_weights(os.path.join(directory, state["weights"]))
+        return int(state["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        name = f"epoch-{epoch + 1:03d}.weights.h5"
+        with atomic_path(os.path.join(self.directory, name), suffix=".weights.h5") as temporary:
+            self.model.save_weights(temporary)
+        write_json(os.path.join(self.directory, self.STATE_FILE), {"epoch": epoch + 1, "weights": name})
+        for old in glob.glob(os.path.join(self.directory, "epoch-*.weights.h5")):
+            if os.path.basename(old) != name:
+                os.remove(old)
+
+
+def trim_event_files(directory: str, first_dropped_step: int) -> None:
+    """Drops the summaries of step `first_dropped_step` and later from the TensorBoard event
+    files in `directory` (and a record cut short by a kill), rewriting each file atomically."""
+    from tensorflow.core.util import event_pb2
+
+    for path in sorted(glob.glob(os.path.join(directory, "events.out.tfevents.*"))):
+        records, complete = [], True
+        try:
+            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                records.append(record)
+        except tf.errors.DataLossError:
+            complete = False
+        kept = [
+            r for r in records
+            if not (event := event_pb2.Event.FromString(r)).HasField("summary") or event.step < first_dropped_step
+        ]
+        if complete and len(kept) == len(records):
+            continue
+        with atomic_path(path) as temporary:
+            with tf.io.TFRecordWriter(temporary) as writer:
+                for record in kept:
+                    writer.write(record)
 
 
 def filters_to_grid(kernel: np.ndarray, scale: int = 4) -> np.ndarray:

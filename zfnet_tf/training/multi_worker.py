@@ -53,12 +53,13 @@ def fit_multi_worker(
     jit_compile: bool = False,
     seed: int = 0,
     verbose: int | str = "auto",
+    initial_epoch: int = 0,
 ) -> dict[str, float]:
     """Trains `model` (compiled in `strategy.scope()`) for `recipe.epochs` epochs.
 
     Each worker reads its shard of `source`; `counts` (the whole input, as
-    `make_training_data` gives it) sets the number of steps. Resumes where the callbacks'
-    `BackupAndRestore` says; returns the last epoch's logs.
+    `make_training_data` gives it) sets the number of steps. Starts after `initial_epoch`
+    finished epochs (restored by the caller); returns the last epoch's logs.
     """
     global_batch = recipe.global_batch_size
     input_size = model.config.input_size
@@ -120,8 +121,6 @@ def fit_multi_worker(
     )
     train_iterator, validation_iterator = iter(train), iter(validation)
     callback_list.on_train_begin()
-    # BackupAndRestore (in the list) restored the weights and the finished epoch count.
-    initial_epoch = getattr(model, "_initial_epoch", None) or 0
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, recipe.epochs):
         callback_list.on_epoch_begin(epoch)

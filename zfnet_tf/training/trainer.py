@@ -4,7 +4,8 @@ Layout of a model dir:
 
     run.json                     what was trained (preset, dataset, recipe); checked on resume;
                                  "data": what the last start read and skipped, per split
-    backup/                      Keras BackupAndRestore: weights, optimizer, finished epochs
+    backup/                      the commit point of each epoch (`EpochBackup`): weights,
+                                 optimizer state, finished epochs
     checkpoints/epoch-NNN.keras  the last few epochs (whole models)
     checkpoints/best.keras       the epoch with the best validation metric
     checkpoints/plateau.json     the learning-rate plateau counters
@@ -15,12 +16,17 @@ Layout of a model dir:
     model.keras                  the final model, with its class names
 
 Running the same call again continues from the last finished epoch (after a crash, a
-preemption or SIGKILL) and stops at exactly `recipe.epochs`.
+preemption or SIGKILL) and stops at exactly `recipe.epochs`. An epoch is finished once the
+backup commits it, after every other record of it is written; a resumed run first drops what
+a later, uncommitted epoch left (CSV rows, TensorBoard summaries, checkpoints, temporary
+files), so `history.csv`, the checkpoints and TensorBoard hold each epoch exactly once after
+any sequence of kills and resumes.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 from dataclasses import dataclass, field
@@ -35,6 +41,7 @@ from zfnet_tf.data.pipelines import TrainingData, make_training_data
 from zfnet_tf.config import get_config
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import build_model, save_model
+from zfnet_tf.progress import keras_verbose
 from zfnet_tf.training import callbacks as zcallbacks
 from zfnet_tf.training.recipe import TrainingRecipe, get_recipe
 from zfnet_tf.training.strategy import get_strategy, is_chief, is_multi_worker, worker_index
@@ -43,9 +50,6 @@ RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.csv"
 FEATURE_EVOLUTION_FILE = "feature_evolution.png"
-# Must match what keras.callbacks.BackupAndRestore writes.
-BACKUP_METADATA_FILE = "training_metadata.json"
-BACKUP_WEIGHTS_FILE = "latest.weights.h5"
 # The fields of run.json that must not change between a run and its resumption.
 _RESUME_KEYS = ("preset", "dataset", "global_batch_size", "model_config")
 
@@ -72,17 +76,6 @@ def _mixed_precision_policy() -> str:
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
-def _finished_epochs(backup_dir: str) -> int:
-    path = os.path.join(backup_dir, BACKUP_METADATA_FILE)
-    if not os.path.isfile(path):
-        return 0
-    try:
-        with open(path) as handle:
-            return int(json.load(handle)["epoch"])
-    except (ValueError, KeyError):
-        return 0  # a metadata file cut short by a kill: BackupAndRestore falls back too
-
-
 def read_history(path: str) -> dict[str, list[float]]:
     """`history.csv` as columns (the `epoch` column 0-based, as Keras writes it)."""
     if not os.path.isfile(path):
@@ -92,18 +85,19 @@ def read_history(path: str) -> dict[str, list[float]]:
     columns: dict[str, list[float]] = {}
     for row in rows:
         for key, value in row.items():
-            columns.setdefault(key, []).append(float(value) if value not in ("", None) else np.nan)
+            columns.setdefault(key, []).append(float(value) if value not in ("", "NA", None) else np.nan)
     return columns
 
 
 def _trim_history(path: str, finished: int) -> None:
-    """Drops rows of epochs that the restored state has not finished (they will run again)."""
+    """Drops rows of epochs that the restored state has not finished (they will run again),
+    and a row cut short by a kill."""
     if not os.path.isfile(path):
         return
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         fieldnames = reader.fieldnames
-        rows = [row for row in reader if int(float(row["epoch"])) < finished]
+        rows = [row for row in reader if _complete_row(row, fieldnames) and int(float(row["epoch"])) < finished]
     if not rows:
         os.remove(path)
         return
@@ -111,6 +105,35 @@ def _trim_history(path: str, finished: int) -> None:
         writer = csv.DictWriter(handle, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _complete_row(row: dict, fieldnames: Sequence[str]) -> bool:
+    if None in row or any(row.get(name) in (None, "") for name in fieldnames):
+        return False
+    try:
+        float(row["epoch"])
+    except ValueError:
+        return False
+    return True
+
+
+def _trim_to_finished(model_dir: str, backup_dir: str, finished: int) -> None:
+    """Removes what epochs after the `finished` committed ones left behind (a kill after they
+    were recorded and before the backup committed them, or during a write), so that each
+    epoch is recorded once when they run again."""
+    _trim_history(os.path.join(model_dir, HISTORY_FILE), finished)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    for path in glob.glob(os.path.join(checkpoints, "epoch-*.keras")):
+        if int(os.path.basename(path)[len("epoch-") : -len(".keras")]) > finished:
+            os.remove(path)
+    logs = os.path.join(model_dir, "logs")
+    # Keras' scalars are stepped by 0-based epoch, the images by finished epochs.
+    for run, first_dropped in (("train", finished), ("validation", finished), ("images", finished + 1)):
+        zcallbacks.trim_event_files(os.path.join(logs, run), first_dropped)
+    # Temporary files of writes a kill interrupted (`zfnet_tf.files.atomic_path`).
+    for folder in (model_dir, checkpoints, backup_dir):
+        for path in glob.glob(os.path.join(folder, ".*.tmp*")):
+            os.remove(path)
 
 
 def _check_resumable(run_path: str, run: dict, resume: bool) -> None:
@@ -168,11 +191,10 @@ def _callbacks(
     seed: int,
     projection_layers: Sequence[int | str] | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Every worker restores and backs up its own state; only the chief writes the rest."""
+    """Every worker backs up its own state; only the chief writes the rest. The backup, the
+    commit point of each epoch, is not among them: `train`
+    appends it after every other callback."""
     maximize = "acc" in recipe.plateau_monitor
-    backup = keras.callbacks.BackupAndRestore(
-        backup_dir, double_checkpoint=True, delete_checkpoint=False
-    )
     plateau = zcallbacks.ResumableReduceLROnPlateau(
         os.path.join(model_dir, "checkpoints", "plateau.json") if chief
         else os.path.join(backup_dir, "plateau.json"),
@@ -184,13 +206,12 @@ def _callbacks(
         verbose=1 if chief else 0,
     )
     if not chief:
-        return [backup, plateau]
+        return [plateau]
     history = read_history(os.path.join(model_dir, HISTORY_FILE))
     monitored = [v for v in history.get(recipe.plateau_monitor, []) if not np.isnan(v)]
     best_so_far = (max(monitored) if maximize else min(monitored)) if monitored else None
     log_dir = os.path.join(model_dir, "logs")
     return [
-        backup,
         plateau,
         zcallbacks.EpochCheckpoint(os.path.join(model_dir, "checkpoints"), recipe.keep_checkpoints),
         keras.callbacks.ModelCheckpoint(
@@ -200,7 +221,7 @@ def _callbacks(
             save_best_only=True,
             initial_value_threshold=best_so_far,
         ),
-        keras.callbacks.TensorBoard(log_dir, write_graph=False, update_freq="epoch"),
+        zcallbacks.FlushingTensorBoard(log_dir, write_graph=False, update_freq="epoch"),
         zcallbacks.VisualizationSummaries(
             log_dir, probe[: recipe.probe_images], recipe.projection_every, recipe.epochs,
             layers=projection_layers,
@@ -270,11 +291,14 @@ def train(
         steps_per_epoch, validation_steps: shorter epochs than one pass (for quick runs).
         model_overrides: `ZFNetConfig` fields changed from the preset.
         callbacks: more Keras callbacks, run after the built-in ones (on every worker).
-        verbose: Keras' progress bar setting.
+        verbose: Keras' progress setting; "auto": the live bar on a terminal, else a plain
+            line per epoch (`zfnet_tf.progress.keras_verbose`).
         projection_layers: the layers of the TensorBoard projections and of the Fig. 4
             figure: names (`pool2`, `norm1`) or 1-5 (default: 1-5).
     """
     distribution = get_strategy(strategy)  # first: multi-worker setup must precede other TF ops
+    if verbose == "auto":
+        verbose = keras_verbose()
     recipe = get_recipe(recipe, **recipe_overrides)
     if isinstance(dataset, DataSource) and data_dir is not None:
         raise ValueError("give data_dir inside the DataSource, not beside it")
@@ -306,7 +330,7 @@ def train(
         run_path = os.path.join(model_dir, RUN_FILE)
         if chief:
             _check_resumable(run_path, run, resume)
-        finished = _finished_epochs(backup_dir)
+        finished = zcallbacks.EpochBackup.finished_epochs(backup_dir)
         if finished > recipe.epochs:
             raise ValueError(
                 f"model dir {model_dir} already finished {finished} epochs, more than the "
@@ -319,6 +343,7 @@ def train(
         data = make_training_data(
             source, input_size, recipe.global_batch_size,
             flip=recipe.random_flip, augment=recipe.augment, cache=recipe.cache, seed=seed,
+            validation_steps=validation_steps,
         )
         os.makedirs(own_dir, exist_ok=True)
         class_names = data.class_names
@@ -334,9 +359,11 @@ def train(
                 with open(run_path) as handle:
                     run = json.load(handle)
             write_json(run_path, {**run, "data": data.report()})
-            _trim_history(os.path.join(model_dir, HISTORY_FILE), finished)
+            _trim_to_finished(model_dir, backup_dir, finished)
+        zcallbacks.EpochBackup.restore(model, backup_dir)
         run_callbacks = _callbacks(model_dir, recipe, chief, backup_dir, probe, seed, projection_layers)
-        run_callbacks += list(callbacks or [])
+        # The backup last: an epoch is finished once everything else has recorded it.
+        run_callbacks += [*(callbacks or []), zcallbacks.EpochBackup(backup_dir)]
 
         if finished < recipe.epochs:
             if is_multi_worker(distribution):
@@ -346,22 +373,20 @@ def train(
                     model, distribution, source, data, recipe, run_callbacks,
                     steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                     jit_compile=jit_compile, seed=seed, verbose=verbose if chief else 0,
+                    initial_epoch=finished,
                 )
             else:
                 model.fit(
                     data.train,
                     epochs=recipe.epochs,
+                    initial_epoch=finished,
                     steps_per_epoch=steps_per_epoch or data.steps_per_epoch,
+                    # Finite, read to its end each epoch (`make_training_data`): no step count.
                     validation_data=data.validation,
-                    validation_steps=validation_steps or data.validation_steps,
                     callbacks=run_callbacks,
                     shuffle=False,
                     verbose=verbose,
                 )
-        else:
-            # Every epoch had finished: the backup holds the final weights (the process may have
-            # stopped before model.keras was written).
-            model.load_weights(os.path.join(backup_dir, BACKUP_WEIGHTS_FILE))
 
         model_path = os.path.join(own_dir, MODEL_FILE)
         _save_model_atomically(model, model_path)

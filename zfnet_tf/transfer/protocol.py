@@ -28,6 +28,7 @@ from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
 from zfnet_tf.transfer.heads import SoftmaxHead, transferred_classifier
 from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
 from zfnet_tf.transfer.training import fit_on_split, predict_classes
+from zfnet_tf.progress import keras_verbose
 
 # arXiv 1311.2901 v3, mean per-class accuracy in % (mean, std or None where not quoted).
 PAPER_RESULTS: dict[str, dict[str, dict[str, tuple[float, float | None]]]] = {
@@ -280,7 +281,8 @@ class TransferExperiment(Analysis):
         bar = None
         if protocol.progress:
             bar = keras.utils.Progbar(
-                len(protocol.train_per_class) * len(seeds), unit_name="split", stateful_metrics=methods
+                len(protocol.train_per_class) * len(seeds), unit_name="split", stateful_metrics=methods,
+                verbose=keras_verbose(),
             )
         for n in protocol.train_per_class:
             for k, seed in enumerate(seeds):

@@ -1,0 +1,64 @@
+"""Every command: quiet by default (no TensorFlow start-up lines, also while TensorFlow
+loads), `zfnet-tf --verbose` shows them; every numeric flag is checked on the command line
+(one line naming the flag, exit 2); a file named .keras that is not one is called so."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import zfnet_tf
+from zfnet_tf.cli.main import main
+from zfnet_tf.progress import is_startup_log_line
+
+
+def zfnet_tf_process(*args):
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "zfnet_tf.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def log_lines(text):
+    return [line for line in text.splitlines() if is_startup_log_line(line) or "cuInit" in line]
+
+
+def test_project_help_prints_no_tensorflow_log_line():
+    completed = zfnet_tf_process("project", "--help")
+    assert completed.returncode == 0 and "usage: zfnet-tf project" in completed.stdout
+    assert log_lines(completed.stdout + completed.stderr) == []
+
+
+def test_a_command_that_loads_tensorflow_prints_only_its_error(tmp_path):
+    fake = tmp_path / "model.keras"
+    fake.write_text("not a zip archive\n")
+    completed = zfnet_tf_process("evaluate", "--model", str(fake), "--dataset", "digits")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"zfnet-tf evaluate: error: {fake} is not a Keras model file (a .keras file is a zip archive)"
+    ]
+    # The same with --verbose: TensorFlow's own lines are there (so the test above can see them).
+    verbose = zfnet_tf_process("--verbose", "evaluate", "--model", str(fake), "--dataset", "digits")
+    assert verbose.returncode == 2 and log_lines(verbose.stderr), verbose.stderr
+
+
+@pytest.mark.parametrize("argv, flag, value", [
+    (["correspondence", "--preset", "tiny"], "--limit", "-1"),
+    (["top9", "--preset", "tiny"], "--k", "0"),
+    (["occlusion", "--preset", "tiny"], "--stride", "two"),
+    (["filters", "--preset", "tiny"], "--dead-fraction", "-0.1"),
+    (["evaluate", "--model", "m.keras"], "--max-examples", "0"),
+    (["demo"], "--epochs", "-3"),
+    (["transfer", "--preset", "tiny", "--dataset", "digits", "--out", "o"], "--softmax-c", "inf"),
+    (["transfer", "--preset", "tiny", "--dataset", "digits", "--out", "o"], "--train-per-class", "0"),
+    (["client", "classify", "--images", "x.png"], "--top", "0"),
+    (["explore", "--model_server", "h:1", "--model_name", "m"], "--timeout", "0"),
+    (["train", "--model-dir", "m"], "--validation-steps", "0"),
+])
+def test_numeric_flags_are_checked(argv, flag, value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, flag, value])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"error: argument {flag}: must be " in error and value in error, error

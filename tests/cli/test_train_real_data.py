@@ -1,0 +1,85 @@
+"""`zfnet-tf train` as a real process on real image files, for several epochs: a folder of
+class sub-folders (with and without train/ and val/), and a local Caltech-101 folder with
+epochs shorter than one pass. Each run writes model.keras, and its validation reads every
+validation image every epoch."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import zfnet_tf
+from zfnet_tf.cli.main import main
+
+EPOCHS = 3
+
+
+def train(data_dir, model_dir, dataset="folder", *extra):
+    command = [
+        sys.executable, "-m", "zfnet_tf.cli.main", "train", "--preset", "tiny", "--dataset", dataset,
+        "--data-dir", str(data_dir), "--epochs", str(EPOCHS), "--batch-size", "16",
+        "--model-dir", str(model_dir), *extra,
+    ]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
+    env.pop("TF_CONFIG", None)
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(os.path.join(model_dir, "history.csv"), newline="") as handle:
+        return completed, list(csv.DictReader(handle))
+
+
+def counted(accuracy, images):
+    """`accuracy` is a count of hits over `images` images (not over fewer, nor over more)."""
+    hits = float(accuracy) * images
+    return abs(hits - round(hits)) < 1e-3 * images
+
+
+def test_a_folder_of_class_folders_three_epochs(tmp_path, class_folders):
+    data = class_folders(tmp_path / "images", {"a": 20, "b": 20, "c": 20}, extension=".jpg", size=48)
+    model_dir = tmp_path / "run"
+    completed, rows = train(data, model_dir)
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    # No split folders: the same 60 images validate, all of them every epoch.
+    assert all(counted(r["val_accuracy"], 60) for r in rows)
+    model = zfnet_tf.load_model(str(model_dir / "model.keras"))
+    assert list(model.class_names) == ["a", "b", "c"]
+    # Not a terminal: Keras' one line per epoch, no progress bar's escape codes.
+    assert "Epoch 3/3" in completed.stdout and "\x1b[" not in completed.stdout
+
+
+def test_train_and_val_folders_validate_on_val(tmp_path, class_folders, capsys):
+    root = tmp_path / "images"
+    class_folders(root / "train", {"a": 20, "b": 20, "c": 20}, extension=".jpg", size=48)
+    class_folders(root / "val", {"a": 8, "b": 8, "c": 8}, extension=".jpg", size=48)
+    model_dir = tmp_path / "run"
+    _, rows = train(root, model_dir)
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    assert all(counted(r["val_accuracy"], 24) for r in rows)
+    # The last epoch's validation is the final model on val/: what evaluate says of it.
+    out = tmp_path / "errors.json"
+    assert main(["evaluate", "--model", str(model_dir / "model.keras"), "--dataset", "folder",
+                 "--data-dir", str(root), "--out", str(out)]) == 0
+    with open(out) as handle:
+        result = json.load(handle)["results"][0]
+    assert result["num_examples"] == 24
+    assert 1 - result["top1_error"] == pytest.approx(float(rows[-1]["val_accuracy"]), abs=1e-6)
+
+
+def test_caltech101_folder_with_short_epochs(tmp_path, class_folders):
+    caltech = tmp_path / "caltech" / "101_ObjectCategories"
+    class_folders(caltech, {"accordion": 20, "airplanes": 20, "anchor": 20, "BACKGROUND_Google": 6},
+                  extension=".jpg", size=48)
+    model_dir = tmp_path / "run"
+    _, rows = train(caltech.parent, model_dir, "caltech101", "--steps-per-epoch", "1", "--validation-steps", "1")
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    # Up to 30 images a class train (here 19 of 20), the rest test: 3 images, in one batch.
+    assert all(counted(r["val_accuracy"], 3) for r in rows)
+    model = zfnet_tf.load_model(str(model_dir / "model.keras"))
+    assert list(model.class_names) == ["accordion", "airplanes", "anchor"]  # no BACKGROUND_Google
+    with open(model_dir / "run.json") as handle:
+        data = json.load(handle)["data"]
+    assert (data["train"]["num_examples"], data["test"]["num_examples"]) == (57, 3)

@@ -1,0 +1,98 @@
+"""Every fetch over the network, without a network, in a real `zfnet-tf` process: one line
+naming what could not be fetched and what to do instead, exit 2 (Keras' ImageNet weights,
+an unprepared TFDS dataset; pytorchcv's weights: tests/cli/test_pretrained_command.py). Every
+HTTP(S) request goes to a local port that refuses connections, and the caches are empty."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import zfnet_tf
+from zfnet_tf.fetching import FetchError, fetching, is_network_error
+
+
+@pytest.fixture
+def offline(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)),
+               HOME=str(tmp_path / "home"), KERAS_HOME=str(tmp_path / "keras"),
+               TFDS_DATA_DIR=str(tmp_path / "tfds"))
+    for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        env[variable] = f"http://127.0.0.1:{port}"
+    for variable in ("NO_PROXY", "no_proxy", "TF_CONFIG"):
+        env.pop(variable, None)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "zfnet_tf.cli.main", *args], env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    return run
+
+
+def assert_one_line_error(completed, command, *parts):
+    assert completed.returncode == 2, completed.stderr[-3000:]
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"zfnet-tf {command}: error: could not fetch "), lines
+    for part in parts:
+        assert part in lines[-1], lines[-1]
+    return lines
+
+
+def test_keras_imagenet_weights(offline, tmp_path):
+    completed = offline("project", "--keras-application", "MobileNet", "--weights", "imagenet",
+                        "--out", str(tmp_path / "out"))
+    lines = assert_one_line_error(completed, "project", "Keras' ImageNet weights of MobileNet",
+                                  "--weights none")
+    assert len(lines) == 1
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_keras_weights_auto_falls_back_to_random_with_a_note(offline, tmp_path):
+    completed = offline("project", "--keras-application", "VGG16", "--out", str(tmp_path / "out"),
+                        "--layer", "block1_conv2")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stderr.startswith("note: Keras' ImageNet weights of VGG16 could not be fetched (")
+    assert "using random weights" in completed.stderr
+
+
+def test_unprepared_tfds_dataset(offline, tmp_path):
+    completed = offline("train", "--preset", "tiny", "--dataset", "caltech101", "--data-dir",
+                        str(tmp_path / "tfds"), "--model-dir", str(tmp_path / "run"))
+    lines = assert_one_line_error(completed, "train", "the TFDS dataset caltech101",
+                                  "101_ObjectCategories/ folder")
+    assert lines[0].startswith("preparing TFDS caltech101") and len(lines) == 2
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_imagenet_without_its_archives(offline, tmp_path):
+    (tmp_path / "manual").mkdir()
+    completed = offline("train", "--preset", "tiny", "--dataset", "imagenet2012", "--data-dir",
+                        str(tmp_path / "manual"), "--model-dir", str(tmp_path / "run"))
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1] == (
+        f"zfnet-tf train: error: imagenet2012 is not prepared in {tmp_path / 'tfds'} and "
+        f"{tmp_path / 'manual'} holds neither ILSVRC2012_img_train.tar nor ILSVRC2012_img_val.tar: "
+        "download them from image-net.org into a folder and give it as --data-dir"
+    )
+
+
+def test_fetching_turns_only_network_failures_into_fetch_errors():
+    import urllib.error
+
+    with pytest.raises(FetchError, match=r"could not fetch the thing \(URLError: .*refused.*\); use a file"):
+        with fetching("the thing", "use a file"):
+            try:
+                raise ConnectionRefusedError(111, "Connection refused")
+            except OSError as error:
+                raise Exception("URL fetch failure on https://x: None") from urllib.error.URLError(error)
+    with pytest.raises(KeyError):
+        with fetching("the thing", "use a file"):
+            raise KeyError("not a network problem")
+    assert not is_network_error(ValueError("bad shape"))
+    assert isinstance(FetchError("a", "b", "c"), ValueError)  # the CLI's exit 2

@@ -1,0 +1,90 @@
+"""A real `zfnet-tf train` process killed at several points (mid-epoch, while a checkpoint is
+written, between an epoch's records and its backup, in the middle of a CSV row) and resumed
+each time: in the end the CSV history, the checkpoints and TensorBoard hold each epoch once."""
+
+import collections
+import csv
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+import zfnet_tf
+from zfnet_tf.training.callbacks import EpochBackup
+
+EPOCHS = 5
+HARNESS = os.path.join(os.path.dirname(__file__), "kill_harness.py")
+
+
+def run(point, model_dir):
+    command = [
+        sys.executable, HARNESS, point, "--", "train", "--preset", "tiny", "--dataset", "digits",
+        "--recipe", "demo", "--epochs", str(EPOCHS), "--steps-per-epoch", "4", "--validation-steps", "2",
+        "--batch-size", "16", "--model-dir", str(model_dir), "--verbose", "2",
+    ]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
+    env.pop("TF_CONFIG", None)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def history_rows(model_dir):
+    with open(model_dir / "history.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def events_by_step(folder):
+    """`{tag: {step: [values, ...]}}` over every event file in `folder`."""
+    from tensorflow.core.util import event_pb2
+
+    found = collections.defaultdict(lambda: collections.defaultdict(list))
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            event = event_pb2.Event.FromString(record)
+            for value in event.summary.value:
+                found[value.tag][event.step].append(tf.make_ndarray(value.tensor))
+    return found
+
+
+def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path):
+    model_dir = tmp_path / "run"
+    backup = str(model_dir / "backup")
+    # (where this start dies, epochs committed after it)
+    kills = [
+        ("batch:1:2", 1),  # in the middle of epoch 2
+        ("write:epoch-002.keras", 1),  # half-way through epoch 2's checkpoint file
+        ("replace:state.json", 1),  # epoch 2 recorded everywhere, its backup not yet committed
+        ("csvrow:1", 1),  # epoch 2's CSV row cut short
+        ("replace:epoch-004.weights.h5", 3),  # epochs 2, 3 done, epoch 4 recorded, not committed
+    ]
+    for point, committed in kills:
+        completed = run(point, model_dir)
+        assert completed.returncode == -9, (point, completed.stderr[-2000:])
+        assert EpochBackup.finished_epochs(backup) == committed, point
+        assert not os.path.exists(model_dir / "model.keras")
+
+    final = run("none", model_dir)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert "resumed after epoch 3" in final.stdout
+    assert os.path.isfile(model_dir / "model.keras")
+
+    rows = history_rows(model_dir)
+    assert [int(row["epoch"]) for row in rows] == list(range(EPOCHS))
+    for run_name, prefix in (("train", ""), ("validation", "val_")):
+        losses = events_by_step(str(model_dir / "logs" / run_name))["epoch_loss"]
+        assert {step: len(values) for step, values in losses.items()} == {e: 1 for e in range(EPOCHS)}
+        # The TensorBoard value and the CSV row of each epoch come from the same run of it.
+        np.testing.assert_allclose(
+            [float(losses[e][0]) for e in range(EPOCHS)], [float(row[f"{prefix}loss"]) for row in rows], rtol=1e-5
+        )
+    filters = events_by_step(str(model_dir / "logs" / "images"))["layer1_filters"]
+    assert {step: len(values) for step, values in filters.items()} == {e: 1 for e in range(1, EPOCHS + 1)}
+    checkpoints = sorted(os.path.basename(p) for p in glob.glob(str(model_dir / "checkpoints" / "epoch-*.keras")))
+    assert checkpoints == [f"epoch-{e:03d}.keras" for e in range(EPOCHS - 2, EPOCHS + 1)]  # the recipe keeps 3
+    for name in checkpoints:
+        assert zfnet_tf.load_model(str(model_dir / "checkpoints" / name)).num_classes == 10
+    assert sorted(os.listdir(backup)) == [f"epoch-{EPOCHS:03d}.weights.h5", "state.json"]
+    leftovers = [p for p in glob.glob(str(model_dir / "**" / ".*"), recursive=True) if ".tmp" in p]
+    assert leftovers == []
