@@ -3,6 +3,6 @@
 from zfnet_tf.deconv.deconvnet import Deconvnet, Projection, layer_key
 from zfnet_tf.deconv.graph import neutral_color
 from zfnet_tf.deconv.receptive_field import ReceptiveField, receptive_field
-from zfnet_tf.deconv.rules import RULES, SUPPORTED_LAYERS
+from zfnet_tf.deconv.rules import RULES, SUPPORTED_LAYERS, register_exact
 
-__all__ = ["Deconvnet", "Projection", "RULES", "ReceptiveField", "SUPPORTED_LAYERS", "layer_key", "neutral_color", "receptive_field"]
+__all__ = ["Deconvnet", "Projection", "RULES", "ReceptiveField", "SUPPORTED_LAYERS", "layer_key", "neutral_color", "receptive_field", "register_exact"]
