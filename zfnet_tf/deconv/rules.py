@@ -25,7 +25,6 @@ Signals travel in windows of their maps (`zfnet_tf.deconv.windows`).
 from __future__ import annotations
 
 import contextlib
-import difflib
 from dataclasses import dataclass, replace
 
 import keras
