@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from zfnet_tf.deconv.reading import ModelReading
 from zfnet_tf.deconv.rules import RULES, rule_for
+from zfnet_tf.deconv.strongest import select_peaks
 from zfnet_tf.deconv.windows import Projector, Signal, Window, extent, plan_windows, spatial
 
 MODES = ("max", "map")
@@ -195,20 +196,7 @@ class Deconvnet(ModelReading):
         top = tf.cast(projector.forward[key], tf.float32)
         batch = tf.shape(top)[0]
         num_per_image = tf.shape(features)[1]
-        if spatial(top_shape):
-            grid_w = top_shape[2]
-            flat_top = tf.reshape(top, [batch, -1, num_maps])
-            map_max = tf.reduce_max(flat_top, axis=1)  # [B, C]
-            map_argmax = tf.argmax(flat_top, axis=1, output_type=tf.int32)  # [B, C]
-        else:
-            grid_w = 1
-            map_max = top
-            map_argmax = tf.zeros_like(top, tf.int32)
-        strongest = tf.argmax(map_max, axis=1, output_type=tf.int32)  # [B]
-        features = tf.where(features < 0, strongest[:, None], features)  # [B, K]
-        activation = tf.gather(map_max, features, batch_dims=1)  # [B, K]
-        position = tf.gather(map_argmax, features, batch_dims=1)
-        location = tf.stack([position // grid_w, position % grid_w], axis=-1)  # [B, K, 2]
+        features, activation, location = select_peaks(top, features)  # [B, K], [B, K], [B, K, 2]
 
         # One row per (image, feature) pair: n = b * K + k.
         flat_features = tf.reshape(features, [-1])
