@@ -13,16 +13,8 @@ from keras import tree
 
 from zfnet_tf.deconv.graph import LayerGraph
 from zfnet_tf.deconv.receptive_field import ReceptiveField
-from zfnet_tf.deconv.rules import (
-    RULES,
-    Projector,
-    Signal,
-    Window,
-    extent,
-    plan_windows,
-    rule_for,
-    spatial,
-)
+from zfnet_tf.deconv.rules import RULES, call_keeping_pre_activation, has_exact_activation, rule_for
+from zfnet_tf.deconv.windows import Projector, Signal, Window, extent, plan_windows, spatial
 
 MODES = ("max", "map")
 
@@ -114,7 +106,8 @@ class Deconvnet:
     # -- naming layers ----------------------------------------------------------------------
 
     def layer_name(self, layer: int | str) -> str:
-        """The path of the layer that `layer` names: a layer name (unique across the nested
+        """The canonical name (`LayerGraph.canonical`: its own name, or its path where that is
+        ambiguous) of the layer that `layer` names: a layer name (unique across the nested
         models, or a path such as `"vgg16/block5_conv3"`) or, for ZFNet models, 1-5."""
         if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
             from zfnet_tf.models import zfnet_backbone
@@ -123,7 +116,7 @@ class Deconvnet:
             if backbone is None:
                 raise ValueError(
                     f"layer {layer!r}: layer numbers 1-5 name ZFNet's layers; name a layer of this "
-                    f"model instead: {list(self.graph.layer_paths)}"
+                    f"model instead (e.g. {self.graph.output_name()!r}; model.summary() lists them)"
                 )
             return self.graph.resolve(backbone.top_map_name(int(layer)))[0]
         return self.graph.resolve(layer)[0]
@@ -167,8 +160,10 @@ class Deconvnet:
         shapes = self.graph.shapes_for(height, width)
         if not spatial(shapes[key]):
             return ReceptiveField(path, (height, width), (0, 0), (0, 0), (1, 1), (height, width))
-        windows = plan_windows(self.graph.ancestors(key), key, Window.point(), shapes, "deconvnet", clip=False)
-        window = windows[self.graph.input_key]
+        windows = plan_windows(self.graph.ancestors(key), key, Window.point(), shapes, "deconvnet", rule_for, clip=False)
+        window = windows.get(self.graph.input_key)
+        if window is None:  # reached only through global context (a gate): the whole image
+            return ReceptiveField(path, (height, width), (0, 0), (0, 0), extent(shapes[key]), (height, width))
         return ReceptiveField(path, window.size, window.jump, window.start, extent(shapes[key]), (height, width))
 
     def _size(self, input_size) -> tuple[int, int]:
@@ -315,7 +310,7 @@ class Deconvnet:
         num_maps = int(top_shape[-1])
         per_image = features.shape[1]
         seed = Window.point() if mode == "max" and spatial(top_shape) else None
-        windows = plan_windows(nodes, key, seed, shapes, rule)
+        windows = plan_windows(nodes, key, seed, shapes, rule, rule_for)
         projector = Projector(
             rule, shapes, per_image=per_image, grid=extent(top_shape) if spatial(top_shape) else (1, 1)
         )
@@ -330,7 +325,7 @@ class Deconvnet:
         ):
             features = tf.identity(features)
 
-        projector.forward = self._forward(images, nodes)
+        projector.forward = self._forward(images, nodes, projector.pre_activation)
         top = tf.cast(projector.forward[key], tf.float32)
         batch = tf.shape(top)[0]
         num_per_image = tf.shape(features)[1]
@@ -383,11 +378,15 @@ class Deconvnet:
 
     # -- the two passes ---------------------------------------------------------------------
 
-    def _forward(self, images, nodes) -> dict:
-        """Every tensor on the way to the chosen layer, by key."""
+    def _forward(self, images, nodes, pre_activation: dict | None = None) -> dict:
+        """Every tensor on the way to the chosen layer, by key; with a `pre_activation` dict,
+        also the input of each fused activation whose exact backward needs it (by output key)."""
         values = {self.graph.input_key: images}
         for node in nodes:
-            outputs = node.call(values)
+            if pre_activation is not None and has_exact_activation(node.layer):
+                outputs, pre_activation[node.outputs[0]] = call_keeping_pre_activation(node, values)
+            else:
+                outputs = node.call(values)
             for key, value in zip(node.outputs, tree.flatten(outputs)):
                 values[key] = value
         return values

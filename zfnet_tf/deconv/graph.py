@@ -10,6 +10,7 @@ the model's own layer object, and so its variables.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -155,7 +156,18 @@ class LayerGraph:
             return name, self._by_path[matches[0]]
         if matches:
             raise ValueError(f"layer name {name!r} is ambiguous in this model: use one of {matches}")
-        raise ValueError(f"no layer named {name!r} in this model; its layers: {list(self.layer_paths)}")
+        raise ValueError(f"no layer named {name!r} in this model; {self.closest(name)}")
+
+    def closest(self, name: str) -> str:
+        """The layer names nearest to a misspelt `name`, for an error message: one readable
+        line whatever the model's size."""
+        names = list(dict.fromkeys([p.rsplit("/", 1)[-1] for p in self._by_path] + list(self._by_path)))
+        near = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        count = f"{len(self._by_path)} layers; model.summary() lists them"
+        if near:
+            return f"closest: {', '.join(map(repr, near))} (of {count})"
+        shown = ", ".join(repr(p) for p in list(self._by_path)[:6])
+        return f"it has {count}; the first: {shown}" + (", ..." if len(self._by_path) > 6 else "")
 
     def trainable_convolutions(self) -> dict[str, keras.layers.Conv2D]:
         """`{canonical name: layer}` of the trainable `Conv2D` layers in graph order: the

@@ -1,10 +1,12 @@
 """The deconvnet as a modified backward pass: the independent reference for `Deconvnet`.
 
 Projecting with switches equals the gradient of the selected activations with respect to the
-input when every ReLU's backward is replaced by the projection rule's (`deconvnet`: the ReLU of
-the incoming signal, Zeiler & Fergus Sec. 2.1; `guided`: that, where the forward input was
-positive, Springenberg et al. arXiv 1412.6806; `gradient`: the true one) and every contrast /
-response normalization's by the identity (except under `gradient`). This module computes
+input when every rectifier's backward is replaced by the projection rule's (`deconvnet`: the
+ReLU of the incoming signal, Zeiler & Fergus Sec. 2.1; `guided`: that, where the forward input
+was positive, Springenberg et al. arXiv 1412.6806; `gradient`: the true one; a capped ReLU such
+as ReLU6 keeps its cap's true backward, 1 below the cap) and every contrast / response
+normalization's by the identity (except under `gradient`); everything else keeps the backward
+TensorFlow's autodiff gives it (DESIGN §14, Captum's reading). This module computes
 projections that way: it runs the Keras model itself, forward, with those ReLUs and
 normalizations swapped in for the duration of the call, and asks `tf.GradientTape` for the
 gradient. It shares no code with `Deconvnet` (no graph walk, no windows, no switches): Keras
@@ -22,24 +24,26 @@ import tensorflow as tf
 from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization
 
 _NORMALIZATIONS = (LocalContrastNormalization, LocalResponseNormalization)
+# Fused activations that are rectifiers, by name: their caps.
+_FUSED_CAPS = {"relu": None, "relu6": 6.0}
 
 
-def _rule_relu(rule: str):
-    if rule == "gradient":
-        return tf.nn.relu
+def _rectified(forward, rule: str, threshold: float = 0.0, cap: float | None = None):
+    """`forward` (a rectifier: 0 below `threshold`, identity up to `cap`) with the rule's
+    backward: the rectifier's part replaced, the cap's exact (DESIGN §14)."""
 
     @tf.custom_gradient
-    def relu(x):
-        y = tf.nn.relu(x)
-
+    def rectifier(x):
         def grad(upstream):
+            x32 = tf.cast(x, upstream.dtype)
+            below_cap = tf.ones_like(x32) if cap is None else tf.cast(x32 < cap, upstream.dtype)
             if rule == "deconvnet":
-                return tf.nn.relu(upstream)
-            return tf.nn.relu(upstream) * tf.cast(x > 0, upstream.dtype)
+                return tf.nn.relu(upstream) * below_cap
+            return tf.nn.relu(upstream) * tf.cast(x32 > threshold, upstream.dtype) * below_cap
 
-        return y, grad
+        return forward(x), grad
 
-    return relu
+    return rectifier
 
 
 def _identity_backward(call):
@@ -70,21 +74,24 @@ def _find_layer(model: keras.Model, layer) -> keras.layers.Layer:
 
 @contextlib.contextmanager
 def _patched(model: keras.Model, rule: str, target: keras.layers.Layer, captured: list):
-    """The model's layers with the rule's ReLUs and normalizations, the target's output kept."""
-    relu = _rule_relu(rule)
+    """The model's layers with the rule's rectifiers (ReLU and capped ReLU layers and fused
+    activations; a ReLU with a negative slope is not one) and normalizations, the target's
+    output kept. Under `gradient` only the target is patched."""
     saved = []
 
     def patch(layer, name, value):
         saved.append((layer, name, layer.__dict__.get(name, _ABSENT)))
         object.__setattr__(layer, name, value)
 
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in model._flatten_layers(include_self=False, recursive=True) if rule != "gradient" else ():
         activation = getattr(layer, "activation", None)
-        if getattr(activation, "__name__", None) == "relu":
-            patch(layer, "activation", relu)
-        if isinstance(layer, keras.layers.ReLU):
-            patch(layer, "call", lambda inputs, *a, **k: relu(inputs))
-        if isinstance(layer, _NORMALIZATIONS) and rule != "gradient":
+        name = getattr(activation, "__name__", None)
+        if name in _FUSED_CAPS:
+            patch(layer, "activation", _rectified(activation, rule, cap=_FUSED_CAPS[name]))
+        if isinstance(layer, keras.layers.ReLU) and not layer.negative_slope:
+            cap = None if layer.max_value is None else float(layer.max_value)
+            patch(layer, "call", _rectified(layer.call, rule, float(layer.threshold), cap))
+        if isinstance(layer, _NORMALIZATIONS):
             patch(layer, "call", _identity_backward(layer.call))
     inner_call = target.call
 

@@ -2,35 +2,42 @@
 
 Zeiler & Fergus (arXiv 1311.2901, Sec. 2.1) project an activation to pixels by unpooling
 through the max-pools' switches, rectifying, and filtering with the transposed forward kernels.
-Stated for any network, that is a modified backward pass seeded with the selected activations:
+Stated for any network, that is a modified backward pass seeded with the selected activations
+(DESIGN §11, §14: Captum's reading, in which only rectifiers are modified):
 
-- a ReLU (a layer, or the fused activation of `Conv2D` / `Dense`) takes the rule's backward:
-  `deconvnet` ReLU of the incoming signal (Zeiler & Fergus), `guided` also zero where the
-  forward input was not positive (Springenberg et al., arXiv 1412.6806), `gradient` the true
-  gradient (the incoming signal where the forward input was positive);
+- a rectifier takes the rule's backward. Rectifiers are ReLU (a layer, or the fused activation
+  of a convolution / `Dense`) and the ReLU inside a capped or thresholded one (`ReLU(max_value=m,
+  threshold=t)`, activation `"relu6"`): the cap keeps its exact backward (1 where x < m), so
+  `deconvnet` passes ReLU of the incoming signal where x < m (Zeiler & Fergus), `guided` also
+  zero where x <= t (Springenberg et al., arXiv 1412.6806), `gradient` the true gradient;
 - contrast / response normalization passes the signal unchanged (`deconvnet`, `guided`), or
   takes its true backward (`gradient`, which is then the model's plain gradient);
 - every other supported layer takes its exact backward: max pooling puts the signal where its
-  switch points (overlaps add), a convolution is transposed with the layer's own kernel,
-  `Dense` multiplies by its kernel's transpose, and so on (one `LayerRule` per kind below).
+  switch points (overlaps add), a convolution (grouped, depthwise, separable) is transposed with
+  the layer's own kernels, `Dense` multiplies by its kernel's transpose, and the layers without
+  a rectifier of their own (other activations, gates, layer normalizations, a user's layer
+  declared with `register_exact`) by autodiff of their own call on the signal's window
+  (`ExactRule`). One `LayerRule` per kind below.
 
-Signals travel in *windows*. A projection of one activation only reaches the part of each
-lower map inside that activation's receptive field, so its signal is kept as a window of the
-map, `Window(jump, start, size)`: row i of the window is map row `location * jump - start + i`,
-where `location` is the projected activation's position in the top maps (jump 0: the window is
-the whole map, fixed). The same `window` arithmetic gives the receptive fields.
+Signals travel in windows of their maps (`zfnet_tf.deconv.windows`).
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field, replace
-from typing import Sequence
+import contextlib
+import difflib
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import tree
+from keras.src.ops import numpy as keras_numpy_ops
 
+from keras.src.applications.convnext import LayerScale, StochasticDepth
+from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+from zfnet_tf.deconv.windows import Projector, Signal, Window, extent, gather_windows, spatial
 from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization, MaxPoolWithSwitches, MaxUnpool
 from zfnet_tf.layers.max_pool_with_switches import pair, same_padding_before
 
@@ -39,227 +46,41 @@ RULES = ("deconvnet", "guided", "gradient")
 PHASE_CONV_MAX_CHANNELS = 16
 
 
-# -- windows --------------------------------------------------------------------------------
+# -- activations: rectifiers take the rule's backward, every other one its exact backward -------
 
 
 @dataclass(frozen=True)
-class Window:
-    """Where a signal's rows and columns sit in its tensor's maps, per axis (rows, columns).
+class Rectifier:
+    """`f(x) = x` for `threshold < x < cap`, `0` below the threshold, `cap` above it: a ReLU
+    (threshold 0, no cap) and the ReLU inside a capped one (ReLU6).
 
-    Row i of the signal is map row `location * jump - start + i`. `jump == 0` means the window
-    does not follow the location: it is fixed, and `full(extent)` is the whole map.
+    Its backward under the projection rule: the rectifier's part is the rule's, the cap's is
+    exact (DESIGN §14).
     """
 
-    jump: tuple[int, int]
-    start: tuple[int, int]
-    size: tuple[int, int]
+    threshold: float = 0.0
+    cap: float | None = None
 
-    @staticmethod
-    def full(extent: Sequence[int]) -> "Window":
-        return Window((0, 0), (0, 0), (int(extent[0]), int(extent[1])))
-
-    @staticmethod
-    def point() -> "Window":
-        return Window((1, 1), (0, 0), (1, 1))
-
-    def is_full(self, extent: Sequence[int]) -> bool:
-        return self == Window.full(extent)
-
-    def strided(self, kernel: Sequence[int], strides: Sequence[int], pad_before: Sequence[int]) -> "Window":
-        """The input window under this output window of a conv or pool: output row o reads
-        input rows `o * stride - pad_before + [0, kernel)`."""
-        return Window(
-            tuple(j * s for j, s in zip(self.jump, strides)),
-            tuple(b * s + p for b, s, p in zip(self.start, strides, pad_before)),
-            tuple((n - 1) * s + k for n, s, k in zip(self.size, strides, kernel)),
-        )
-
-    def shifted(self, rows: int, cols: int) -> "Window":
-        """The same window in a map whose row r is this map's row r - rows (and columns)."""
-        return replace(self, start=(self.start[0] + rows, self.start[1] + cols))
-
-    def offsets(self, location):
-        """`[N, 2]` int32 map position of each signal's first row and column."""
-        jump = tf.constant(self.jump, tf.int32)
-        return location * jump - tf.constant(self.start, tf.int32)
-
-    def clip(self, extent: Sequence[int]) -> "Window":
-        """Whole-map on each axis where the window covers the map anyway (cheaper)."""
-        jump, start, size = list(self.jump), list(self.start), list(self.size)
-        for axis in range(2):
-            if jump[axis] == 0 or size[axis] >= extent[axis]:
-                jump[axis], start[axis], size[axis] = 0, 0, int(extent[axis])
-        return Window(tuple(jump), tuple(start), tuple(size))
-
-    def union(self, other: "Window", extent: Sequence[int]) -> "Window":
-        """The smallest window holding both (whole-map where their jumps differ)."""
-        jump, start, size = [], [], []
-        for axis in range(2):
-            if self.jump[axis] != other.jump[axis]:
-                jump.append(0), start.append(0), size.append(int(extent[axis]))
-                continue
-            low = min(-self.start[axis], -other.start[axis])
-            high = max(-self.start[axis] + self.size[axis], -other.start[axis] + other.size[axis])
-            jump.append(self.jump[axis]), start.append(-low), size.append(high - low)
-        return Window(tuple(jump), tuple(start), tuple(size))
+    def backward(self, signal: Signal, values_of, rule: str) -> Signal:
+        """`values_of()` gives the rectifier's forward input under the signal's window (or its
+        output, the same comparisons for a threshold of 0); called only when a mask needs it."""
+        if rule == "deconvnet" and self.cap is None:
+            return replace(signal, values=tf.nn.relu(signal.values))
+        values = values_of()
+        passed = values < self.cap if self.cap is not None else None
+        if rule != "deconvnet":
+            above = values > self.threshold
+            passed = above if passed is None else passed & above
+        incoming = signal.values if rule == "gradient" else tf.nn.relu(signal.values)
+        return replace(signal, values=tf.where(passed, incoming, 0.0))
 
 
-@dataclass
-class Signal:
-    """A signal on its way down: `values` `[N, h, w, C]` in `window` of a spatial tensor, or
-    `[N, ...]` with `window=None` for a tensor without maps (a `Dense` output).
-
-    `dirty`: positions of the window outside the map may hold values. They belong to no map
-    position, so they are zeroed (`Projector.clean`) before an operation moves values across
-    positions.
-    """
-
-    values: tf.Tensor
-    window: Window | None
-    dirty: bool = False
-
-
-def spatial(shape: Sequence) -> bool:
-    return len(shape) == 4
-
-
-def extent(shape: Sequence) -> tuple[int, int]:
-    return int(shape[1]), int(shape[2])
-
-
-# -- the projection context: what rules read --------------------------------------------------
-
-
-@dataclass
-class Projector:
-    """What the rules of one projection share: the forward values and where each row looks.
-
-    Attributes:
-        rule: one of `RULES`.
-        shapes: static shape of every tensor by key.
-        forward: forward value `[B, ...]` of every tensor by key.
-        location: int32 `[N, 2]`: the projected activation's position in the top maps.
-        image_index: int32 `[N]`: the image (row of `forward`) each projection comes from.
-        per_image: K, the projections per image (`N = B * K`; None: any).
-        grid: `(height, width)` of the top maps, where the locations lie.
-    """
-
-    rule: str
-    shapes: dict
-    forward: dict = field(default_factory=dict)
-    location: tf.Tensor | None = None
-    image_index: tf.Tensor | None = None
-    per_image: int | None = 1
-    grid: tuple[int, int] = (1, 1)
-
-    def forward_in(self, key: int, window: Window | None):
-        """The forward value of tensor `key` under each row's window, float32 `[N, h, w, C]`
-        (positions outside the map hold 0)."""
-        values = tf.cast(self.forward[key], tf.float32)
-        if window is None or window.is_full(extent(self.shapes[key])):
-            return values if self.per_image == 1 else tf.gather(values, self.image_index)
-        return gather_windows(values, self.image_index, window, self.location, self.grid)
-
-    def clean(self, signal: Signal, key: int) -> Signal:
-        """Zeroes the positions of a dirty signal that lie outside tensor `key`'s maps."""
-        if not signal.dirty:
-            return signal
-        inside = inside_mask(signal.window, self.location, extent(self.shapes[key]))
-        return Signal(signal.values * tf.cast(inside, signal.values.dtype), signal.window)
-
-    def reframe(self, signal: Signal, target: Window | None, key: int) -> Signal:
-        """`signal` moved to window `target` of tensor `key`, a window that holds the signal's
-        positions inside the map (`Window.clip`, `Window.union` of the planned windows)."""
-        if target is None or signal.window == target:
-            return signal
-        values, source = signal.values, signal.window
-        map_extent = extent(self.shapes[key])
-        moving = []
-        for axis in range(2):
-            if source.jump[axis] == target.jump[axis]:
-                # Both windows move together: a fixed crop or pad.
-                begin = source.start[axis] - target.start[axis]
-                end = begin + target.size[axis]
-                before, after = max(-begin, 0), max(end - source.size[axis], 0)
-                if before or after:
-                    pads = [[0, 0]] * 4
-                    pads[1 + axis] = [before, after]
-                    values = tf.pad(values, pads)
-                begin += before
-                values = values[:, begin : begin + target.size[axis]] if axis == 0 else values[:, :, begin : begin + target.size[axis]]
-            else:
-                moving.append(axis)  # a moving window placed in the whole map
-        if moving:
-            values = _place(values, source.offsets(self.location), axes=tuple(moving), extent=map_extent)
-        whole = target.is_full(map_extent)
-        return Signal(values, target, dirty=signal.dirty and not whole)
-
-
-@functools.partial(tf.function, jit_compile=True)
-def _place(values, offsets, axes: tuple, extent: tuple):
-    """Windows `[N, h, w, C]` whose first row and column sit at `offsets` `[N, 2]` of a map,
-    placed in zero maps of `extent` along `axes` (what falls outside the map is dropped).
-
-    XLA fuses the gathers and the mask into one pass (~4x faster than separate ops on CPU).
-    """
-    for axis in axes:
-        size = values.shape[1 + axis]
-        index = tf.range(extent[axis])[None, :] - offsets[:, axis : axis + 1]
-        inside = (index >= 0) & (index < size)
-        values = tf.gather(values, tf.clip_by_value(index, 0, size - 1), axis=1 + axis, batch_dims=1)
-        shape = [-1, 1, 1, 1]
-        shape[1 + axis] = extent[axis]
-        values = values * tf.cast(tf.reshape(inside, shape), values.dtype)
-    return values
-
-
-@functools.partial(tf.function, jit_compile=True)
-def gather_windows(maps, image_index, window: Window, location, grid: tuple[int, int], fill: float = 0.0):
-    """`maps[image_index[n]]` under row n's window, `[N, h, w, C]`; positions outside the maps
-    hold `fill`.
-
-    `grid` is the extent of the locations (the top maps), which bounds how far any window can
-    hang over the maps' edges: the maps are padded with `fill` by that much once, so that
-    each window is a plain slice of them (no clipping, no masking of `N` windows). XLA fuses
-    the padding, the index grid and the gather of many small slices (~1.5-2x faster than
-    TensorFlow's separate ops on CPU).
-    """
-    height, width = maps.shape[1], maps.shape[2]
-    before, after = [], []
-    for axis, size in enumerate((height, width)):
-        first = -window.start[axis]
-        last = (grid[axis] - 1) * window.jump[axis] - window.start[axis] + window.size[axis]
-        before.append(max(-first, 0))
-        after.append(max(last - size, 0))
-    padded = tf.pad(
-        maps, [[0, 0], [before[0], after[0]], [before[1], after[1]], [0, 0]], constant_values=fill
-    )
-    offsets = window.offsets(location) + tf.constant(before, tf.int32)
-    rows = offsets[:, :1] + tf.range(window.size[0])[None, :]
-    cols = offsets[:, 1:] + tf.range(window.size[1])[None, :]
-    shape = [tf.shape(rows)[0], window.size[0], window.size[1]]
-    grid_index = tf.stack(
-        [
-            tf.broadcast_to(image_index[:, None, None], shape),
-            tf.broadcast_to(rows[:, :, None], shape),
-            tf.broadcast_to(cols[:, None, :], shape),
-        ],
-        axis=-1,
-    )
-    return tf.gather_nd(padded, grid_index)
-
-
-def inside_mask(window: Window, location, map_extent: Sequence[int]):
-    """`[N, h, w, 1]` bool: which window positions lie inside a map of `map_extent`."""
-    offsets = window.offsets(location)
-    rows = offsets[:, :1] + tf.range(window.size[0])[None, :]
-    cols = offsets[:, 1:] + tf.range(window.size[1])[None, :]
-    inside_rows = (rows >= 0) & (rows < map_extent[0])
-    inside_cols = (cols >= 0) & (cols < map_extent[1])
-    return inside_rows[:, :, None, None] & inside_cols[:, None, :, None]
-
-
-# -- activations ----------------------------------------------------------------------------
+# Activation functions by name: the rectifiers, and those that take their exact backward.
+RECTIFIERS = {"relu": Rectifier(), "relu6": Rectifier(cap=6.0)}
+EXACT_ACTIVATIONS = (
+    "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_silu", "hard_swish", "mish",
+    "softplus", "softsign", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "exponential",
+)
 
 
 def activation_name(function) -> str:
@@ -268,37 +89,63 @@ def activation_name(function) -> str:
     return getattr(function, "__name__", repr(function))
 
 
-def check_activation(layer, supported: tuple[str, ...]) -> None:
-    """A ValueError naming `layer`, its activation and `supported` unless it is one of them."""
+def check_activation(layer) -> None:
+    """A ValueError naming `layer` and its activation unless the deconvnet knows it."""
     name = activation_name(layer.activation)
-    if name not in supported:
+    if name != "linear" and name not in RECTIFIERS and name not in EXACT_ACTIVATIONS:
         raise ValueError(
             f"layer {layer.name!r} ({type(layer).__name__}): activation {name!r} is not supported "
-            f"({', '.join(supported)})"
+            f"(linear, {', '.join(RECTIFIERS)}, {', '.join(EXACT_ACTIVATIONS)})"
         )
 
 
-def activation_backward(layer, name: str, signal: Signal, key: int, projector: Projector) -> Signal:
-    """The backward of activation `name`, whose forward output is tensor `key`.
+def has_exact_activation(layer) -> bool:
+    """Whether `layer`'s fused activation takes its exact backward, which needs its input (the
+    deconvnet's forward then keeps it: `linear_call`)."""
+    return activation_name(getattr(layer, "activation", None)) in EXACT_ACTIVATIONS
 
-    ReLU takes the projection rule's backward; the others their exact backward.
-    """
+
+@contextlib.contextmanager
+def _linear_activation(layer):
+    saved = layer.__dict__["activation"]
+    object.__setattr__(layer, "activation", keras.activations.linear)
+    try:
+        yield
+    finally:
+        object.__setattr__(layer, "activation", saved)
+
+
+def call_keeping_pre_activation(node, values: dict):
+    """`(output, pre_activation)` of a layer with a fused activation: the layer's own call with
+    its activation set aside, then the activation."""
+    with _linear_activation(node.layer):
+        pre_activation = node.call(values)
+    return node.layer.activation(pre_activation), pre_activation
+
+
+def exact_backward(function, inputs: list, upstream) -> list:
+    """The vector-Jacobian product of `function(*inputs)` with `upstream`: any layer's or
+    activation's exact backward, by TensorFlow's autodiff (float32; None gradients as zeros)."""
+    with tf.GradientTape() as tape:
+        for value in inputs:
+            tape.watch(value)
+        outputs = tf.cast(tree.flatten(function(*inputs))[0], tf.float32)
+    grads = tape.gradient(outputs, inputs, output_gradients=upstream)
+    return [tf.zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+
+
+def activation_backward(function, signal: Signal, key: int, projector: Projector) -> Signal:
+    """The backward of a layer's fused activation `function`, whose output is tensor `key`:
+    a rectifier's is the projection rule's, any other's its exact backward."""
+    name = activation_name(function)
     if name == "linear":
         return signal
-    if name == "relu":
-        if projector.rule == "deconvnet":
-            return replace(signal, values=tf.nn.relu(signal.values))
-        positive = projector.forward_in(key, signal.window) > 0
-        values = tf.nn.relu(signal.values) if projector.rule == "guided" else signal.values
-        return replace(signal, values=tf.where(positive, values, 0.0))
-    if name == "softmax":
-        probabilities = projector.forward_in(key, signal.window)
-        values = signal.values
-        return replace(
-            signal,
-            values=probabilities * (values - tf.reduce_sum(values * probabilities, axis=-1, keepdims=True)),
-        )
-    raise ValueError(f"layer {layer.name!r}: activation {name!r} is not supported (relu, linear, softmax)")
+    if name in RECTIFIERS:
+        # Tested on the output: above 0 and below the cap exactly where the input is.
+        return RECTIFIERS[name].backward(signal, lambda: projector.forward_in(key, signal.window), projector.rule)
+    pre_activation = projector.forward_in(key, signal.window, pre_activation=True)
+    (values,) = exact_backward(function, [pre_activation], signal.values)
+    return replace(signal, values=values)
 
 
 # -- one rule per layer kind ------------------------------------------------------------------
@@ -309,8 +156,11 @@ class LayerRule:
 
     #: Keras classes this rule handles.
     classes: tuple[type, ...] = ()
+    #: Whether its input is context of the whole map (a global pool under a gate) rather than
+    #: a part of the receptive field.
+    context: bool = False
 
-    def whole_maps(self, rule: str) -> bool:
+    def whole_maps(self, node, rule: str) -> bool:
         """Whether the backward (under projection rule `rule`) must see whole maps at the
         output rather than windows; the planned windows then make them so."""
         return False
@@ -337,17 +187,16 @@ def _same_pad(size: int, kernel: int, stride: int, padding: str) -> int:
     return same_padding_before(size, kernel, stride) if padding == "same" else 0
 
 
-class Conv2DRule(LayerRule):
-    """`Conv2D`: the activation's backward, then the transposed convolution with the layer's
-    own kernel (no bias)."""
+class ConvRule(LayerRule):
+    """Convolutions (`Conv2D` with any `groups`, `DepthwiseConv2D`, `SeparableConv2D`: depthwise
+    then pointwise): the activation's backward, then the transposed convolutions with the
+    layer's own kernels (no bias)."""
 
-    classes = (keras.layers.Conv2D,)
+    classes = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 
     def check(self, layer) -> None:
         _check_channels_last(layer)
-        if getattr(layer, "groups", 1) != 1:
-            raise ValueError(f"layer {layer.name!r}: grouped convolutions (groups={layer.groups}) are not supported")
-        check_activation(layer, ("relu", "linear"))
+        check_activation(layer)
 
     @staticmethod
     def geometry(node, shapes):
@@ -367,13 +216,52 @@ class Conv2DRule(LayerRule):
     def backward(self, node, signals, projector):
         layer = node.layer
         out_key = node.outputs[0]
-        signal = activation_backward(layer, activation_name(layer.activation), signals[0], out_key, projector)
+        signal = activation_backward(layer.activation, signals[0], out_key, projector)
         signal = projector.clean(signal, out_key)
         span, strides, pads, dilation = self.geometry(node, projector.shapes)
-        kernel = tf.cast(tf.convert_to_tensor(layer.kernel), tf.float32)
-        values = transposed_conv(signal.values, kernel, strides, dilation, span)
+        values = signal.values
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            pointwise = tf.cast(tf.convert_to_tensor(layer.pointwise_kernel), tf.float32)[0, 0]
+            values = tf.tensordot(values, pointwise, [[-1], [1]])
+            values = depthwise_transposed_conv(values, _float(layer.depthwise_kernel), strides, dilation, span)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            values = depthwise_transposed_conv(values, _float(layer.kernel), strides, dilation, span)
+        else:
+            values = grouped_transposed_conv(values, _float(layer.kernel), layer.groups, strides, dilation, span)
         window = signal.window.strided(span, strides, pads)
         return [Signal(values, window, dirty=True)]
+
+
+def _float(variable):
+    return tf.cast(tf.convert_to_tensor(variable), tf.float32)
+
+
+def depthwise_transposed_conv(values, kernel, strides, dilation, span):
+    """The transposed "valid" depthwise convolution of `[N, h, w, C * multiplier]` windows by a
+    `[kh, kw, C, multiplier]` kernel: `[N, (h - 1) * s + k, ..., C]`."""
+    out_h = (values.shape[1] - 1) * strides[0] + span[0]
+    out_w = (values.shape[2] - 1) * strides[1] + span[1]
+    return tf.nn.depthwise_conv2d_backprop_input(
+        tf.stack([tf.shape(values)[0], out_h, out_w, kernel.shape[2]]),
+        kernel,
+        values,
+        strides=[1, *strides, 1],
+        padding="VALID",
+        dilations=[1, *dilation, 1],
+    )
+
+
+def grouped_transposed_conv(values, kernel, groups: int, strides, dilation, span):
+    """`transposed_conv` of a convolution whose channels split into `groups`: one with one
+    input channel per group is a depthwise convolution; others run group by group."""
+    if groups == 1:
+        return transposed_conv(values, kernel, strides, dilation, span)
+    height, width, per_group, out_channels = kernel.shape
+    if per_group == 1:
+        depthwise = tf.reshape(kernel, [height, width, groups, out_channels // groups])
+        return depthwise_transposed_conv(values, depthwise, strides, dilation, span)
+    parts = zip(tf.split(values, groups, axis=-1), tf.split(kernel, groups, axis=-1))
+    return tf.concat([transposed_conv(v, k, strides, dilation, span) for v, k in parts], axis=-1)
 
 
 def transposed_conv(values, kernel, strides, dilation, span):
@@ -410,18 +298,18 @@ def transposed_conv(values, kernel, strides, dilation, span):
 
 
 class DenseRule(LayerRule):
-    """`Dense`: the activation's backward, then the kernel's transpose (on the last axis)."""
+    """`Dense`: the activation's backward, then the kernel's transpose, on the last axis (so on
+    maps, as ConvNeXt's pointwise layers, at each position of the window)."""
 
     classes = (keras.layers.Dense,)
 
     def check(self, layer) -> None:
-        check_activation(layer, ("relu", "linear", "softmax"))
+        check_activation(layer)
 
     def backward(self, node, signals, projector):
         layer = node.layer
-        signal = activation_backward(layer, activation_name(layer.activation), signals[0], node.outputs[0], projector)
-        kernel = tf.cast(tf.convert_to_tensor(layer.kernel), tf.float32)
-        return [replace(signal, values=tf.tensordot(signal.values, kernel, [[-1], [1]]))]
+        signal = activation_backward(layer.activation, signals[0], node.outputs[0], projector)
+        return [replace(signal, values=tf.tensordot(signal.values, _float(layer.kernel), [[-1], [1]]))]
 
 
 class MaxPoolRule(LayerRule):
@@ -479,7 +367,7 @@ class AveragePoolRule(LayerRule):
 
     classes = (keras.layers.AveragePooling2D,)
 
-    def whole_maps(self, rule: str) -> bool:
+    def whole_maps(self, node, rule: str) -> bool:
         return True
 
     def check(self, layer) -> None:
@@ -555,7 +443,7 @@ class ReshapeRule(LayerRule):
 
     classes = (keras.layers.Flatten, keras.layers.Reshape)
 
-    def whole_maps(self, rule: str) -> bool:
+    def whole_maps(self, node, rule: str) -> bool:
         return True
 
     def check(self, layer) -> None:
@@ -581,6 +469,7 @@ class IdentityRule(LayerRule):
         keras.layers.GaussianNoise,
         keras.layers.AlphaDropout,
         keras.layers.Identity,
+        StochasticDepth,  # ConvNeXt's: identity at inference
     )
 
     def backward(self, node, signals, projector):
@@ -593,7 +482,7 @@ class NormalizationRule(LayerRule):
 
     classes = (LocalContrastNormalization, LocalResponseNormalization)
 
-    def whole_maps(self, rule: str) -> bool:
+    def whole_maps(self, node, rule: str) -> bool:
         # LCN's divisor is a mean over each whole map: its true backward needs the whole map.
         return rule == "gradient"
 
@@ -601,11 +490,8 @@ class NormalizationRule(LayerRule):
         signal = signals[0]
         if projector.rule != "gradient":
             return [signal]
-        inputs = projector.forward_in(node.inputs[0], None)
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = tf.cast(node.layer(inputs), tf.float32)
-        return [Signal(tape.gradient(outputs, inputs, output_gradients=signal.values), signal.window)]
+        (values,) = exact_backward(node.layer, [projector.forward_in(node.inputs[0], None)], signal.values)
+        return [Signal(values, signal.window)]
 
 
 class ScaleRule(LayerRule):
@@ -641,23 +527,115 @@ class ScaleRule(LayerRule):
         return [signal if scale is None else replace(signal, values=signal.values * scale)]
 
 
-class ActivationRule(LayerRule):
-    """`ReLU` and `Activation`: the activation's backward (ReLU: the projection rule's)."""
+class ExactRule(LayerRule):
+    """Layers without a rectifier of their own (DESIGN §14): their exact backward, by autodiff
+    of the layer's own call (`exact_backward`) on the forward values under the signal's window.
+
+    Pointwise layers, whose outputs at a position read only that position of their inputs
+    (elementwise activations, squeeze-and-excitation gates `x * gate` with a 1x1 `gate`,
+    LayerScale, layer normalization over the channels), keep the signal's window; their 1x1
+    inputs get the whole (1x1) map. The others (GroupNormalization, a registered layer not
+    declared pointwise) see whole maps.
+    """
+
+    classes = (
+        keras.layers.LeakyReLU,
+        keras.layers.PReLU,
+        keras.layers.ELU,
+        keras.layers.Softmax,
+        keras.layers.Multiply,
+        keras.layers.LayerNormalization,
+        keras.layers.GroupNormalization,
+        keras.layers.UnitNormalization,
+        LayerScale,
+        CustomScaleLayer,
+        # Elementwise arithmetic written on Keras tensors (`x + 3.0`, `x * gate`) in a model.
+        keras_numpy_ops.Add,
+        keras_numpy_ops.Subtract,
+        keras_numpy_ops.Multiply,
+        keras_numpy_ops.Divide,
+        keras_numpy_ops.TrueDivide,
+        keras_numpy_ops.Negative,
+    )
+
+    def pointwise(self, node, shapes) -> bool:
+        layer = node.layer
+        if isinstance(layer, keras.layers.GroupNormalization):
+            return False
+        if isinstance(layer, (keras.layers.Softmax, keras.layers.LayerNormalization, keras.layers.UnitNormalization)):
+            rank = len(shapes[node.outputs[0]])
+            axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+            if any(a not in (-1, rank - 1) for a in axes):
+                return False
+        registered = _registered(layer)
+        if registered is not None and not registered:
+            return False
+        out_shape = shapes[node.outputs[0]]
+        return not spatial(out_shape) or all(
+            not spatial(shapes[key]) or extent(shapes[key]) in (extent(out_shape), (1, 1)) for key in node.inputs
+        )
+
+    def whole_maps(self, node, rule: str) -> bool:
+        return False  # decided with the shapes, in `windows`
+
+    def windows(self, node, out_windows, shapes, rule):
+        pointwise = self.pointwise(node, shapes)
+        out_extent = extent(shapes[node.outputs[0]]) if spatial(shapes[node.outputs[0]]) else None
+        windows = []
+        for key in node.inputs:
+            if not spatial(shapes[key]):
+                windows.append(None)
+            elif pointwise and out_windows[0] is not None and extent(shapes[key]) == out_extent:
+                windows.append(out_windows[0])
+            else:
+                windows.append(Window.full(extent(shapes[key])))
+        return windows
+
+    def backward(self, node, signals, projector):
+        signal = projector.clean(signals[0], node.outputs[0])
+        if not self.pointwise(node, projector.shapes) and signal.window is not None:
+            signal = projector.reframe(signal, Window.full(extent(projector.shapes[node.outputs[0]])), node.outputs[0])
+        windows = self.windows(node, [signal.window], projector.shapes, projector.rule)
+        inputs = [projector.forward_in(key, window) for key, window in zip(node.inputs, windows)]
+        grads = exact_backward(lambda *values: node.call(dict(zip(node.inputs, values))), inputs, signal.values)
+        return [
+            Signal(grad, window, dirty=window is not None and not window.is_full(extent(projector.shapes[key])))
+            for grad, window, key in zip(grads, windows, node.inputs)
+        ]
+
+
+class ActivationRule(ExactRule):
+    """`ReLU` and `Activation` layers: a rectifier's backward is the projection rule's (tested
+    on the layer's input), any other activation's its exact one."""
 
     classes = (keras.layers.ReLU, keras.layers.Activation)
 
     def check(self, layer) -> None:
+        if isinstance(layer, keras.layers.Activation):
+            check_activation(layer)
+
+    @staticmethod
+    def rectifier(layer) -> Rectifier | None:
         if isinstance(layer, keras.layers.ReLU):
-            if layer.max_value is not None or layer.negative_slope or layer.threshold:
-                raise ValueError(
-                    f"layer {layer.name!r}: ReLU with max_value/negative_slope/threshold is not supported"
-                )
-        else:
-            check_activation(layer, ("relu", "linear", "softmax"))
+            if layer.negative_slope:
+                return None  # a leaky ReLU: exact
+            cap = None if layer.max_value is None else float(layer.max_value)
+            return Rectifier(float(layer.threshold), cap)
+        return RECTIFIERS.get(activation_name(layer.activation))
+
+    def pointwise(self, node, shapes) -> bool:
+        return True
 
     def backward(self, node, signals, projector):
-        name = "relu" if isinstance(node.layer, keras.layers.ReLU) else activation_name(node.layer.activation)
-        return [activation_backward(node.layer, name, signals[0], node.outputs[0], projector)]
+        layer = node.layer
+        rectifier = self.rectifier(layer)
+        signal = signals[0]
+        if rectifier is not None:
+            values_of = lambda: projector.forward_in(node.inputs[0], signal.window)  # noqa: E731
+            return [rectifier.backward(signal, values_of, projector.rule)]
+        if isinstance(layer, keras.layers.Activation) and activation_name(layer.activation) == "linear":
+            return [signal]
+        return super().backward(node, signals, projector)
 
 
 class AddRule(LayerRule):
@@ -690,12 +668,8 @@ class ConcatenateRule(LayerRule):
         return [replace(signals[0], values=part) for part in parts]
 
 
-class InputRule(LayerRule):
-    classes = (keras.layers.InputLayer,)
-
-
 LAYER_RULES: tuple[LayerRule, ...] = (
-    Conv2DRule(),
+    ConvRule(),
     DenseRule(),
     MaxPoolRule(),
     AveragePoolRule(),
@@ -706,66 +680,69 @@ LAYER_RULES: tuple[LayerRule, ...] = (
     NormalizationRule(),
     ScaleRule(),
     ActivationRule(),
+    ExactRule(),
     AddRule(),
     ConcatenateRule(),
 )
 
-SUPPORTED_LAYERS = tuple(cls.__name__ for rule in LAYER_RULES for cls in rule.classes)
+SUPPORTED_LAYERS = tuple(
+    cls.__name__ if issubclass(cls, keras.layers.Layer) else f"keras.ops.{cls.__name__}"
+    for rule in LAYER_RULES
+    for cls in rule.classes
+)
+
+# Classes declared free of rectifiers by `register_exact`: class -> pointwise.
+_EXACT_LAYERS: dict[type, bool] = {}
+
+
+def register_exact(layer_class: type, pointwise: bool = False) -> type:
+    """Declares `layer_class` free of rectifiers: the deconvnet then takes its exact backward
+    (autodiff of the layer's own call) under every rule, instead of refusing it (DESIGN §14).
+
+    Declare only layers without a ReLU inside: Captum's reading modifies rectifiers only, and a
+    ReLU hidden in a registered layer would take its true gradient. `pointwise=True` says each
+    output position reads only the same position of the inputs (an elementwise function, a
+    per-channel scale), so projections keep their receptive-field windows through it; otherwise
+    the signal goes through it as whole maps. Returns the class (usable as a decorator).
+    A `keras.layers.Lambda` may be registered too: that declares every Lambda of the model.
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.Operation)):
+        raise ValueError(f"register_exact expects a Keras layer class, got {layer_class!r}")
+    _EXACT_LAYERS[layer_class] = bool(pointwise)
+    return layer_class
+
+
+def _registered(layer) -> bool | None:
+    """Whether `layer` is registered pointwise (None: not registered)."""
+    if type(layer) in _EXACT_LAYERS:
+        return _EXACT_LAYERS[type(layer)]
+    for cls, pointwise in _EXACT_LAYERS.items():
+        if isinstance(layer, cls):
+            return pointwise
+    return None
+
+
+_EXACT = ExactRule()
 
 
 def rule_for(layer) -> LayerRule:
-    """The rule of `layer`'s kind, or a ValueError naming the layer, its class and the
-    supported set."""
+    """The rule of `layer`'s kind, or a ValueError naming the layer, its class and the remedy."""
+    if type(layer) in _EXACT_LAYERS:
+        return _EXACT
     for rule in LAYER_RULES:
         if type(layer) in rule.classes:
             rule.check(layer)
             return rule
+    if _registered(layer) is not None:
+        return _EXACT
     for rule in LAYER_RULES:  # subclasses, after exact matches
-        if isinstance(layer, rule.classes):
+        if isinstance(layer, rule.classes) and not isinstance(layer, keras.layers.Lambda):
             rule.check(layer)
             return rule
+    kind = type(layer).__name__
+    why = "its function cannot be read" if isinstance(layer, keras.layers.Lambda) else "the deconvnet does not know it"
     raise ValueError(
-        f"layer {layer.name!r} ({type(layer).__name__}) is not supported by the deconvnet; "
-        f"supported layers: {', '.join(SUPPORTED_LAYERS)}"
+        f"layer {layer.name!r} ({kind}) is not supported by the deconvnet: {why}. If it holds no "
+        f"ReLU, declare it with zfnet_tf.deconv.register_exact({kind}) to take its exact backward "
+        "(zfnet_tf.deconv.SUPPORTED_LAYERS lists the layers it knows)"
     )
-
-
-# -- planning the windows -------------------------------------------------------------------
-
-
-def plan_windows(nodes, target_key: int, seed: Window | None, shapes: dict, rule: str, clip: bool = True) -> dict:
-    """The window of every tensor below `target_key` that a signal seeded in window `seed`
-    reaches (`{key: Window | None}`).
-
-    `clip=True` turns windows that cover a map into the whole map and joins the windows of a
-    tensor read by several layers (`Window.union`): the windows the projection uses. With
-    `clip=False` the windows are the receptive fields' (never clipped; a tensor read by several
-    layers gets the union).
-    """
-    windows: dict[int, Window | None] = {target_key: _fit(seed, shapes[target_key], clip)}
-    for node in reversed(nodes):
-        outs = [windows.get(key, _MISSING) for key in node.outputs]
-        if all(w is _MISSING for w in outs):
-            continue
-        layer_rule = rule_for(node.layer)
-        outs = [None if w is _MISSING else w for w in outs]
-        if layer_rule.whole_maps(rule) and outs[0] is not None and clip:
-            outs[0] = Window.full(extent(shapes[node.outputs[0]]))
-            windows[node.outputs[0]] = outs[0]
-        for key, window in zip(node.inputs, layer_rule.windows(node, outs, shapes, rule)):
-            window = _fit(window, shapes[key], clip)
-            if key in windows and windows[key] is not None and window is not None:
-                window = windows[key].union(window, extent(shapes[key]))
-            windows[key] = window
-    return windows
-
-
-_MISSING = object()
-
-
-def _fit(window: Window | None, shape, clip: bool) -> Window | None:
-    if not spatial(shape):
-        return None
-    if window is None:
-        window = Window.full(extent(shape))
-    return window.clip(extent(shape)) if clip else window
