@@ -43,8 +43,9 @@ TOP9_FEATURES = tuple(range(16))
 OCCLUSION_IMAGES = 3
 # The ImageNet part: EfficientNet-Lite0's published weights (offline, from the pretrained extra).
 IMAGENET_NETWORK = "efficientnet_lite0"
-# An early (56x56), a middle (14x14) and the last (7x7) block's output.
-IMAGENET_BLOCKS = ("block2b_add", "block4c_add", "block7a_project_bn")
+# An early (28x28), a middle (14x14) and the last (7x7) block's output (their sums and BN
+# outputs are linear: the head's ReLU6 is mostly at its cap, where every rule's backward is 0).
+IMAGENET_BLOCKS = ("block3b_add", "block5c_add", "block7a_project_bn")
 IMAGENET_RULES = ("deconvnet", "guided")
 TOP_CLASSES = 5
 # Fig. 7's cat: scikit-image's chelsea, an orange tabby.
@@ -227,7 +228,6 @@ def _save_classes(images: np.ndarray, classes: dict, out_dir: str) -> str:
     return save_image_grid(
         [image_to_rgb(image) for image in images], os.path.join(out_dir, "classes.png"),
         columns=len(images), titles=titles, cell_inches=2.2,
-        suptitle=f"{classes['model']}: ImageNet classes of scikit-image's photos",
     )
 
 
