@@ -362,3 +362,32 @@ def test_a_bad_pretrained_flag_is_one_line(argv, expected, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.strip() == f"zfnet-tf invariance: error: {expected}"
     assert not out.exists()
+
+
+def test_project_takes_the_pretrained_network_and_its_transform(tmp_path, capsys):
+    """`zfnet-tf project --pretrained efficientnet_lite0` (every command that takes a model
+    reads the flag through one function): the photo goes through the model's evaluation
+    transform, and the strongest activation of the block is the one projected."""
+    import json
+
+    import skimage.data
+    import tensorflow as tf
+    from PIL import Image
+
+    from zfnet_tf.data import resize_to_square
+
+    lite0_packaged_file()
+    photo = tmp_path / "chelsea.png"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    out = tmp_path / "projections"
+    assert main(["project", "--pretrained", "efficientnet_lite0", "--layers", "block5c_add", "--rule", "guided",
+                 "--images", str(photo), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out / 'projections.png'}\n"
+    (row,) = json.loads((out / "projections.json").read_text())["layers"]["block5c_add"]
+    model = zfnet_tf.pretrained("efficientnet_lite0")
+    image = resize_to_square(skimage.data.chelsea(), 224, 256).numpy()[None]
+    maps = tf.keras.Model(model.inputs, model.get_layer("block5c_add").output)(image).numpy()[0]
+    assert maps.shape == (14, 14, 112)
+    assert row["feature"] == int(maps.max(axis=(0, 1)).argmax())
+    np.testing.assert_allclose(row["activation"], maps.max(), rtol=1e-4)
+    assert Image.open(out / "projections.png").size[0] > 200
