@@ -4,12 +4,14 @@ For each layer: the forward pass to the layer (the model's own layers, `Deconvne
 activation_function`), one projection per image from it (`Deconvnet`), and the same through
 the modified-backprop reference; then K projections per image (the top-9 workload). Prints
 times and each one's ratio over the forward time.
-Targets (issue 9): ZFNet at 224, batch 8, with LCN and without normalization: one projection
-<= 1.6x the forward at layers 1-4 and <= 1.8x at layer 5, K = 9 <= 6x at layer 5;
-keras.applications VGG16 at 224, batch 8: block5_conv3 one projection <= 2.2x.
+Targets (issues 9 and 15): ZFNet at 224, batch 8, with LCN and without normalization: one
+projection <= 1.6x the forward at layers 1-4 and <= 1.8x at layer 5, K = 9 <= 6x at layer 5;
+keras.applications at 224, batch 8: VGG16's block5_conv3 one projection <= 2.2x; MobileNetV2,
+EfficientNetB0 and ConvNeXtTiny, the last block's output, one projection <= 2.5x.
 
     python bench/bench_projection.py [--preset zfnet] [--normalization lcn|lrn|none]
     python bench/bench_projection.py --keras-application VGG16 --layers block5_conv3
+    python bench/bench_projection.py --keras-application MobileNetV2 EfficientNetB0 ConvNeXtTiny --last-block
     options: [--batch 8] [--repeats 5] [--features 9] [--input-size 224]
 """
 
@@ -42,12 +44,11 @@ def median_seconds(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def build(args) -> keras.Model:
+def build(args, application: str | None) -> keras.Model:
     keras.utils.set_random_seed(0)
-    if args.keras_application:
+    if application:
         size = args.input_size or 224
-        application = getattr(keras.applications, args.keras_application)
-        return application(weights=None, input_shape=(size, size, 3))
+        return getattr(keras.applications, application)(weights=None, input_shape=(size, size, 3))
     overrides = {} if args.input_size is None else {"input_size": args.input_size}
     if args.normalization is not None:
         overrides["normalization"] = None if args.normalization == "none" else args.normalization
@@ -58,9 +59,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="zfnet")
     parser.add_argument("--normalization", choices=["lcn", "lrn", "none"], default=None)
-    parser.add_argument("--keras-application", default=None, help="e.g. VGG16 (weights=None)")
+    parser.add_argument("--keras-application", nargs="+", default=None, help="e.g. VGG16 (weights=None)")
     parser.add_argument("--layers", nargs="+", type=parse_layer, default=None,
                         help="layer names, or ZFNet's 1-5 (default: the model's default layers)")
+    parser.add_argument("--last-block", action="store_true",
+                        help="only the last of the default layers (the last block's output)")
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
@@ -69,14 +72,21 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="skip the modified-backprop columns")
     args = parser.parse_args()
 
-    model = build(args)
+    for application in args.keras_application or [None]:
+        bench_model(args, application)
+
+
+def bench_model(args, application: str | None) -> None:
+    model = build(args, application)
     deconvnet = zfnet_tf.Deconvnet(model)
     height, width = deconvnet.input_size()
     images = tf.constant(np.random.RandomState(0).uniform(0, 255, (args.batch, height, width, 3)), tf.float32)
     strongest = tf.fill([args.batch, 1], -1)
     layers = args.layers or deconvnet.default_layers()
+    if args.last_block:
+        layers = layers[-1:]
 
-    name = args.keras_application or f"{args.preset} (normalization {model.config.normalization})"
+    name = application or f"{args.preset} (normalization {model.config.normalization})"
     print(f"{name}, input {height}, batch {args.batch}, K = {args.features}, rule {args.rule}, "
           f"median of {args.repeats}, {os.cpu_count()} CPU cores")
     print(f"{'layer':>14} {'forward ms':>11} {'project ms':>11} {'ratio':>6} {'reference ms':>13} {'ratio':>6}"
@@ -93,7 +103,9 @@ def main() -> None:
         )
         t_forward = median_seconds(lambda: forward(images), args.repeats)
         t_project = median_seconds(lambda: project(images, strongest), args.repeats)
-        t_project_k = median_seconds(lambda: project_many(images, k_features), args.repeats)
+        t_project_k = (
+            median_seconds(lambda: project_many(images, k_features), args.repeats) if args.features > 1 else float("nan")
+        )
         if args.no_reference:
             t_reference = t_reference_k = float("nan")
         else:

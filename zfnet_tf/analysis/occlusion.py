@@ -21,6 +21,7 @@ from zfnet_tf.analysis.base import (
 )
 from zfnet_tf.analysis.data import Data, as_names
 from zfnet_tf.analysis.feature_layers import class_output
+from zfnet_tf.deconv.strongest import strongest_map
 from zfnet_tf.models import input_size
 
 
@@ -203,8 +204,8 @@ class Occlusion(Analysis):
         tops, lefts = grid_rows.reshape(-1), grid_cols.reshape(-1)
 
         unoccluded = self._scores(self._read(tf.constant(images)))
+        feature = strongest_map(unoccluded["top"])[0].numpy()
         top = unoccluded["top"].reshape(num, -1, self.num_maps)
-        feature = top.max(axis=1).argmax(axis=1).astype(np.int32)
         probabilities = unoccluded["probabilities"]
         source = "given" if labels is not None or data_labels is not None else "predicted"
         labels = labels if labels is not None else data_labels

@@ -11,6 +11,7 @@ import tensorflow as tf
 from zfnet_tf.analysis.base import Analysis, Params, Result, check_int, check_layer
 from zfnet_tf.analysis.data import AnalysisData, Data
 from zfnet_tf.deconv import layer_key
+from zfnet_tf.deconv.strongest import map_peaks
 from zfnet_tf.models import input_size
 
 
@@ -226,9 +227,8 @@ class Top9(Analysis):
         (top,) = self._extractor(images).values()
         top = tf.cast(top, tf.float32)  # [B, H, W, C], or [B, C] for a layer without maps
         batch = tf.shape(top)[0]
-        flat = tf.reshape(top, [batch, -1, self.num_maps])
-        batch_values = tf.transpose(tf.reduce_max(flat, axis=1))  # [C, B]
-        batch_position = tf.transpose(tf.argmax(flat, axis=1, output_type=tf.int32))
+        peak, peak_position = map_peaks(top)  # [B, C]
+        batch_values, batch_position = tf.transpose(peak), tf.transpose(peak_position)  # [C, B]
         batch_index = tf.broadcast_to(
             tf.cast(offset, tf.int64) + tf.range(tf.cast(batch, tf.int64)), tf.shape(batch_values)
         )

@@ -6,14 +6,12 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
-from keras import tree
 
-from zfnet_tf.deconv.graph import LayerGraph
-from zfnet_tf.deconv.receptive_field import ReceptiveField
-from zfnet_tf.deconv.rules import RULES, call_keeping_pre_activation, has_exact_activation, rule_for
+from zfnet_tf.deconv.reading import ModelReading
+from zfnet_tf.deconv.rules import RULES, rule_for
+from zfnet_tf.deconv.strongest import select_peaks
 from zfnet_tf.deconv.windows import Projector, Signal, Window, extent, plan_windows, spatial
 
 MODES = ("max", "map")
@@ -50,26 +48,7 @@ class Projection:
         }
 
 
-class LayerOutputs(keras.Model):
-    """Images to a dict of layer outputs, through a `Deconvnet.activation_function`."""
-
-    def __init__(self, function, **kwargs):
-        super().__init__(**{"name": "layer_outputs", **kwargs})
-        self._outputs = function
-
-    def call(self, images):
-        return self._outputs(tf.cast(images, tf.float32))
-
-
-def layer_key(layer: int | str) -> str:
-    """The name a layer goes by in signature and file names: `layer3` for ZFNet's layer 3,
-    the layer name (`/` of nested models as `_`) otherwise."""
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        return f"layer{int(layer)}"
-    return str(layer).replace("/", "_")
-
-
-class Deconvnet:
+class Deconvnet(ModelReading):
     """Projects activations of any layer of a Keras convnet back to pixel space.
 
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks" (arXiv 1311.2901),
@@ -97,118 +76,6 @@ class Deconvnet:
             (`ZFNetImageClassifier`, `ZFNetBackbone`) the paper's layer numbers 1-5 name the
             top maps of each conv layer (pooled where it pools).
     """
-
-    def __init__(self, model: keras.Model):
-        self.model = model
-        self.graph = LayerGraph(model)
-        self._functions: dict[tuple, Any] = {}
-
-    # -- naming layers ----------------------------------------------------------------------
-
-    def layer_name(self, layer: int | str) -> str:
-        """The canonical name (`LayerGraph.canonical`: its own name, or its path where that is
-        ambiguous) of the layer that `layer` names: a layer name (unique across the nested
-        models, or a path such as `"vgg16/block5_conv3"`) or, for ZFNet models, 1-5."""
-        if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-            from zfnet_tf.models import zfnet_backbone
-
-            backbone = zfnet_backbone(self.model)
-            if backbone is None:
-                raise ValueError(
-                    f"layer {layer!r}: layer numbers 1-5 name ZFNet's layers; name a layer of this "
-                    f"model instead (e.g. {self.graph.output_name()!r}; model.summary() lists them)"
-                )
-            return self.graph.resolve(backbone.top_map_name(int(layer)))[0]
-        return self.graph.resolve(layer)[0]
-
-    def default_layers(self) -> tuple[int | str, ...]:
-        """The layers worth projecting by default: ZFNet's 1-5, or else the last convolution
-        (or the activation that ends it) before each change of map size, e.g. VGG16's
-        `block1_conv2`, ..., `block5_conv3`."""
-        from zfnet_tf.models import zfnet_backbone
-
-        backbone = zfnet_backbone(self.model)
-        if backbone is not None:
-            return tuple(backbone.config.conv_layers)
-        chosen: dict[tuple, str] = {}
-        feature_kinds = (keras.layers.Conv2D, keras.layers.ReLU, keras.layers.Activation, keras.layers.Add)
-        for node in self.graph.nodes:
-            shape = self.graph.shapes[node.outputs[0]]
-            if spatial(shape) and isinstance(node.layer, feature_kinds):
-                chosen[shape[1:3]] = self.graph.canonical(node.path)
-        return tuple(chosen.values())
-
-    def _target(self, layer, height: int, width: int):
-        path = self.layer_name(layer)
-        key = self.graph.resolve(path)[1]
-        shape = self.graph.shapes_for(height, width)[key]
-        if len(shape) not in (2, 4):
-            raise ValueError(f"layer {path!r} outputs shape {shape}: only maps [B, H, W, C] or vectors [B, C] project")
-        return path, key
-
-    def num_features(self, layer: int | str) -> int:
-        """The number of feature maps (channels, or units of a `Dense`) of `layer`."""
-        return int(self.graph.shapes[self.graph.resolve(self.layer_name(layer))[1]][-1])
-
-    def input_size(self) -> tuple[int | None, int | None]:
-        return self.graph.input_size()
-
-    def receptive_field(self, layer: int | str, input_size: Sequence[int] | None = None) -> ReceptiveField:
-        """The input box each position of `layer`'s maps sees (Fig. 2's patches)."""
-        height, width = self._size(input_size)
-        path, key = self._target(layer, height, width)
-        shapes = self.graph.shapes_for(height, width)
-        if not spatial(shapes[key]):
-            return ReceptiveField(path, (height, width), (0, 0), (0, 0), (1, 1), (height, width))
-        windows = plan_windows(self.graph.ancestors(key), key, Window.point(), shapes, "deconvnet", rule_for, clip=False)
-        window = windows.get(self.graph.input_key)
-        if window is None:  # reached only through global context (a gate): the whole image
-            return ReceptiveField(path, (height, width), (0, 0), (0, 0), extent(shapes[key]), (height, width))
-        return ReceptiveField(path, window.size, window.jump, window.start, extent(shapes[key]), (height, width))
-
-    def _size(self, input_size) -> tuple[int, int]:
-        if input_size is not None:
-            return int(input_size[0]), int(input_size[1])
-        height, width = self.input_size()
-        if height is None or width is None:
-            raise ValueError(
-                f"model {self.model.name!r} takes inputs of any size: pass input_size=(height, width)"
-            )
-        return height, width
-
-    # -- activations ------------------------------------------------------------------------
-
-    def activation_function(self, layers: Sequence[int | str], input_size: Sequence[int] | None = None):
-        """A `tf.function(images [B,H,W,C] float32) -> {name: output}` of the named layers'
-        outputs (keyed by each layer's canonical name), sharing one forward pass of the
-        model's own layers: a feature extractor for any supported model, nested layers
-        included."""
-        height, width = self._size(input_size)
-        keys = dict(self._target(layer, height, width) for layer in layers)  # name -> key
-        key = ("activations", tuple(keys), height, width)
-        if key not in self._functions:
-            nodes = sorted(
-                {id(n): n for k in keys.values() for n in self.graph.ancestors(k)}.values(),
-                key=self.graph.nodes.index,
-            )
-            channels = self.graph.shapes[self.graph.input_key][-1]
-
-            def activations(images):
-                values = self._forward(images, nodes)
-                return {name: values[k] for name, k in keys.items()}
-
-            self._functions[key] = tf.function(
-                activations,
-                input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="images")],
-                autograph=False,
-            )
-        return self._functions[key]
-
-    def feature_model(self, layers: Sequence[int | str], input_size: Sequence[int] | None = None) -> keras.Model:
-        """A Keras model from images to `{name: output}` of the named layers (as
-        `activation_function`), for `Model.predict`'s batching, progress bar and
-        `tf.data` input. It owns no variables: it runs the model's own layers."""
-        return LayerOutputs(self.activation_function(layers, input_size))
 
     # -- projecting -------------------------------------------------------------------------
 
@@ -329,20 +196,7 @@ class Deconvnet:
         top = tf.cast(projector.forward[key], tf.float32)
         batch = tf.shape(top)[0]
         num_per_image = tf.shape(features)[1]
-        if spatial(top_shape):
-            grid_w = top_shape[2]
-            flat_top = tf.reshape(top, [batch, -1, num_maps])
-            map_max = tf.reduce_max(flat_top, axis=1)  # [B, C]
-            map_argmax = tf.argmax(flat_top, axis=1, output_type=tf.int32)  # [B, C]
-        else:
-            grid_w = 1
-            map_max = top
-            map_argmax = tf.zeros_like(top, tf.int32)
-        strongest = tf.argmax(map_max, axis=1, output_type=tf.int32)  # [B]
-        features = tf.where(features < 0, strongest[:, None], features)  # [B, K]
-        activation = tf.gather(map_max, features, batch_dims=1)  # [B, K]
-        position = tf.gather(map_argmax, features, batch_dims=1)
-        location = tf.stack([position // grid_w, position % grid_w], axis=-1)  # [B, K, 2]
+        features, activation, location = select_peaks(top, features)  # [B, K], [B, K], [B, K, 2]
 
         # One row per (image, feature) pair: n = b * K + k.
         flat_features = tf.reshape(features, [-1])
@@ -377,19 +231,6 @@ class Deconvnet:
         }
 
     # -- the two passes ---------------------------------------------------------------------
-
-    def _forward(self, images, nodes, pre_activation: dict | None = None) -> dict:
-        """Every tensor on the way to the chosen layer, by key; with a `pre_activation` dict,
-        also the input of each fused activation whose exact backward needs it (by output key)."""
-        values = {self.graph.input_key: images}
-        for node in nodes:
-            if pre_activation is not None and has_exact_activation(node.layer):
-                outputs, pre_activation[node.outputs[0]] = call_keeping_pre_activation(node, values)
-            else:
-                outputs = node.call(values)
-            for key, value in zip(node.outputs, tree.flatten(outputs)):
-                values[key] = value
-        return values
 
     def _descend(self, nodes, top_key: int, seed: Signal, windows: dict, projector: Projector) -> Signal | None:
         """Carries the seed from the chosen layer down to the input, layer by layer in

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -63,12 +62,3 @@ class ReceptiveField:
         top_left = tf.clip_by_value(first, 0, limit)
         bottom_right = tf.clip_by_value(first + tf.constant(self.size, tf.int32), 0, limit)
         return tf.concat([top_left, bottom_right], axis=-1)
-
-
-def receptive_field(model: keras.Model, layer: int | str, input_size: Sequence[int] | None = None) -> ReceptiveField:
-    """The receptive field of `layer` (a layer name, or 1-5 for ZFNet models) of `model`,
-    read from its graph: kernel sizes, strides and paddings from the input up to the layer.
-    `input_size` is needed only for models that take inputs of any size."""
-    from zfnet_tf.deconv.deconvnet import Deconvnet
-
-    return Deconvnet(model).receptive_field(layer, input_size)

@@ -25,7 +25,6 @@ Signals travel in windows of their maps (`zfnet_tf.deconv.windows`).
 from __future__ import annotations
 
 import contextlib
-import difflib
 from dataclasses import dataclass, replace
 
 import keras
@@ -392,9 +391,15 @@ class AveragePoolRule(LayerRule):
 
 class GlobalPoolRule(LayerRule):
     """`GlobalAveragePooling2D` spreads evenly over the map; `GlobalMaxPooling2D` sends the
-    signal to the maximum (shared evenly among ties, as the gradient of a max does)."""
+    signal to the maximum (shared evenly among ties, as the gradient of a max does).
+
+    Its input is context: what a global pool feeds (a squeeze-and-excitation gate, a
+    classifier) sees the whole map, but the receptive field of a gated position stays the
+    position's own (DESIGN §14).
+    """
 
     classes = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+    context = True
 
     def check(self, layer) -> None:
         _check_channels_last(layer)

@@ -19,6 +19,7 @@ import tensorflow as tf
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
 from zfnet_tf.deconv.graph import ends_in_softmax
+from zfnet_tf.deconv.strongest import map_peaks
 from zfnet_tf.models import ZFNetBackbone, image_transform, input_size, zfnet_backbone
 
 CLASSIFY_SIGNATURES = ("serving_default", "classify_bytes")
@@ -166,7 +167,7 @@ def map_thumbnails(top: tf.Tensor) -> dict[str, tf.Tensor]:
     less) is all 0.
     """
     height, width = top.shape[1], top.shape[2]
-    maximum = tf.reduce_max(top, axis=[1, 2])
+    maximum = map_peaks(top)[0]
     factor = thumbnail_factor(height, width)
     if factor > 1:
         # Blocks from the top-left corner ("SAME" pooling would centre them); the last ones

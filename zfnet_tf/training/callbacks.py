@@ -19,6 +19,7 @@ import tensorflow as tf
 from zfnet_tf import visualization
 from zfnet_tf.deconv import Deconvnet, layer_key
 from zfnet_tf.deconv.figures import layer_label
+from zfnet_tf.deconv.strongest import map_peaks
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import save_model
 
@@ -254,8 +255,7 @@ class FeatureEvolution(keras.callbacks.Callback):
         outputs = self._strengths.predict(self.probe_images, batch_size=self.batch_size, verbose=0)
         cells, boxes = [], []
         for layer in self.layers:
-            top = np.asarray(outputs[self._deconvnet.layer_name(layer)], np.float32)
-            strengths = top.reshape(len(top), -1, top.shape[-1]).max(axis=1)  # [N, C]
+            strengths = map_peaks(outputs[self._deconvnet.layer_name(layer)])[0].numpy()  # [N, C]
             maps = np.array([m for l, m in self.rows if l == layer], np.int32)
             best = strengths[:, maps].argmax(axis=0)
             result = self._deconvnet.projection_function(layer, "max", features_per_image=1)(
