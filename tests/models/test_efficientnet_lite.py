@@ -195,3 +195,21 @@ def test_the_reference_state_dict_file_gives_the_same_model(lite0, reference):
     outputs, images, state_path = reference
     from_file = zfnet_tf.pretrained("efficientnet_lite0", state_path)
     np.testing.assert_array_equal(from_file(images, training=False).numpy(), lite0(images, training=False).numpy())
+
+
+@pytest.mark.parametrize("rule", ["deconvnet", "guided", "gradient"])
+def test_deconvnet_on_the_published_weights_equals_modified_backprop(lite0, rule):
+    """The deconvnet walks the real Lite0 (explicit pads, depthwise convolutions, ReLU6 caps,
+    batch norms, skip sums) and equals the independent oracle, a modified backward pass of the
+    Keras model itself, for an early, a middle and the last block's strongest activation."""
+    from zfnet_tf.deconv.modified_backprop import modified_backprop_projection
+
+    images, _ = sample_images(224, ("chelsea", "rocket"), resize_size=256)
+    deconvnet = zfnet_tf.Deconvnet(lite0)
+    for layer in ("block3b_add", "block5c_add", "block7a_project_bn"):
+        projection = deconvnet.project(images, layer, feature=-1, rule=rule)
+        expected = modified_backprop_projection(lite0, images, np.full((2, 1), -1), layer, rule=rule).numpy()[:, 0]
+        scale = np.abs(expected).max()
+        assert scale > 0, f"{rule} {layer}: the oracle projected nothing"
+        np.testing.assert_allclose(projection.reconstructions, expected, rtol=0, atol=1e-5 * scale,
+                                   err_msg=f"{rule} {layer}")
