@@ -37,6 +37,8 @@ CASES = {
     "png": (PNG, None),
     "gif": (GIF, None),
     "bmp": (BMP, None),
+    "webp": (encoded("WEBP"), None),
+    "lossless webp": (encoded("WEBP", lossless=True), None),
     "jpeg + trailing bytes": (JPEG + b"\0EXTRA" * 50, None),
     # unreadable
     "jpeg cut in half": (JPEG[: len(JPEG) // 2], "truncated JPEG"),
@@ -47,7 +49,7 @@ CASES = {
     "png with a flipped byte": (PNG[:900] + bytes([PNG[900] ^ 0xFF]) + PNG[901:], "corrupt PNG"),
     "bmp cut": (BMP[: len(BMP) // 2], "truncated BMP"),
     "gif cut": (GIF[: len(GIF) // 2], "truncated GIF"),
-    "text": (b"just some text", "not a JPEG, PNG, GIF or BMP image"),
+    "text": (b"just some text", "not a JPEG, PNG, GIF, BMP or WebP image"),
     "empty": (b"", "empty file"),
 }
 
@@ -79,7 +81,7 @@ def test_files_are_skipped_with_one_warning_naming_each(unreadable_class_folder)
     reasons = {s.path: s.reason for s in skipped}
     assert reasons[bad["truncated"]].startswith("truncated JPEG")
     assert reasons[bad["broken"]].startswith("broken JPEG header")
-    assert reasons[bad["not an image"]].startswith("not a JPEG, PNG, GIF or BMP image")
+    assert reasons[bad["not an image"]].startswith("not a JPEG, PNG, GIF, BMP or WebP image")
 
 
 def test_strict_fails_on_the_first_bad_file_naming_it(unreadable_class_folder):

@@ -1,0 +1,235 @@
+"""An image's width and height from its header, before anything decodes it (DESIGN.md §16).
+
+A 0.4 MB PNG can hold 20000 x 20000 black pixels, 1.2 GB once decoded and several times that
+on its way through a resize: a file or a request is measured before it is decoded. The
+header says the size for every format `tf.io.decode_image` reads:
+
+- JPEG: the frame header (an SOF marker segment: precision, height, width, big-endian);
+- PNG: the IHDR chunk, bytes 16-24 (width, height, big-endian);
+- GIF: the logical screen, bytes 6-10 (width, height, little-endian);
+- BMP: the DIB header from byte 14 (a 12-byte core header holds 16-bit sizes, every later
+  one 32-bit signed sizes, a negative height meaning top-down rows);
+- WebP: the first chunk after `RIFF....WEBP`: `VP8X` (24-bit width-1, height-1 at 24),
+  `VP8L` (14-bit width-1, height-1 packed after the 0x2f signature at 20) or `VP8 ` (14-bit
+  width, height after the key frame's start code at 23).
+
+Two readers of the same layouts: `image_dimensions` for Python (a file object; the data
+layer's checks) and `image_dimensions_tensor` for TensorFlow graphs (the exported
+signatures, so `tensorflow_model_server` refuses a bomb as well). Both are tested against
+the same files, with PIL's sizes as the reference.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import BinaryIO
+
+# 64 * 2**20: 64 megapixels (an 8192 x 8192 image), 192 MiB as 8-bit RGB.
+DEFAULT_MAX_IMAGE_PIXELS = 64 * 2**20
+
+# Leading bytes of the formats `tf.io.decode_image` reads (WebP: RIFF, then WEBP at 8).
+SIGNATURES = {
+    "JPEG": (b"\xff\xd8\xff",),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "BMP": (b"BM",),
+    "WebP": (b"RIFF",),
+}
+FORMATS = "JPEG, PNG, GIF, BMP or WebP"
+# The bytes every fixed-place header field lies in (WebP's VP8 sizes end at byte 30).
+_HEAD_BYTES = 32
+# JPEG markers that carry a frame header: SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# JPEG markers without a length field: TEM, RST0-7, SOI.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
+
+
+def image_format(head: bytes) -> str | None:
+    """The format whose signature `head` (the first bytes) starts with, or None."""
+    for kind, signatures in SIGNATURES.items():
+        if head.startswith(signatures) and (kind != "WebP" or head[8:12] == b"WEBP"):
+            return kind
+    return None
+
+
+def image_dimensions(handle: BinaryIO) -> tuple[str, int, int]:
+    """`(format, width, height)` of the image in `handle` (a binary file object at its
+    start), from the header alone: a JPEG's segments are skipped to its frame header, no
+    other format is read past byte 32.
+
+    Raises ValueError saying why the header gives no size (not an image of these formats,
+    cut short, no JPEG frame header).
+    """
+    head = handle.read(_HEAD_BYTES)
+    kind = image_format(head)
+    if kind is None:
+        raise ValueError(f"not a {FORMATS} image (it starts with {head[:8]!r})")
+    if kind == "JPEG":
+        return (kind, *_jpeg_dimensions(handle))
+    if len(head) < _HEAD_BYTES:
+        head = head + bytes(_HEAD_BYTES - len(head))  # a short file reads as zeros, as in the graph
+    if kind == "PNG":
+        width, height = struct.unpack(">II", head[16:24])
+    elif kind == "GIF":
+        width, height = struct.unpack("<HH", head[6:10])
+    elif kind == "BMP":
+        if struct.unpack("<I", head[14:18])[0] == 12:
+            width, height = struct.unpack("<HH", head[18:22])
+        else:
+            width, height = struct.unpack("<ii", head[18:26])
+        width, height = abs(width), abs(height)
+    else:
+        width, height = _webp_dimensions(head)
+    return kind, width, height
+
+
+def image_dimensions_of(data: bytes) -> tuple[str, int, int]:
+    """`image_dimensions` of encoded bytes."""
+    return image_dimensions(io.BytesIO(data))
+
+
+def _webp_dimensions(head: bytes) -> tuple[int, int]:
+    chunk = head[12:16]
+    if chunk == b"VP8X":
+        return (int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1)
+    if chunk == b"VP8L":
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    raise ValueError(f"WebP without a VP8, VP8L or VP8X chunk (it has {chunk!r})")
+
+
+def _jpeg_dimensions(handle: BinaryIO) -> tuple[int, int]:
+    handle.seek(2)  # after SOI
+    while True:
+        byte = handle.read(1)
+        if byte != b"\xff":
+            raise ValueError("broken JPEG header (a marker segment does not start with 0xFF)")
+        marker = b"\xff"
+        while marker == b"\xff":  # fill bytes
+            marker = handle.read(1)
+        if not marker:
+            raise ValueError("JPEG cut short before its frame header")
+        code = marker[0]
+        if code in _JPEG_STANDALONE:
+            continue
+        if code in (0xD9, 0xDA):
+            raise ValueError("JPEG without a frame header (SOF) before its scan")
+        length_bytes = handle.read(2)
+        if len(length_bytes) < 2:
+            raise ValueError("JPEG cut short before its frame header")
+        length = struct.unpack(">H", length_bytes)[0]
+        if length < 2:
+            raise ValueError(f"broken JPEG header (a segment of length {length})")
+        if code in _JPEG_FRAMES:
+            frame = handle.read(5)
+            if len(frame) < 5:
+                raise ValueError("JPEG cut short in its frame header")
+            height, width = struct.unpack(">HH", frame[1:5])
+            return width, height
+        handle.seek(length - 2, io.SEEK_CUR)
+
+
+def pixel_limit_problem(width: int, height: int, max_pixels: int) -> str | None:
+    """The sentence refusing a `width` x `height` image over `max_pixels`, or None."""
+    if width * height <= max_pixels:
+        return None
+    return (
+        f"image of {width}x{height} = {width * height} pixels is over the limit of "
+        f"{max_pixels} pixels (--max-image-pixels)"
+    )
+
+
+def check_max_pixels(max_pixels: int) -> int:
+    """`max_pixels` if it is a positive int; else ValueError naming `--max-image-pixels`."""
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(f"--max-image-pixels must be a positive number of pixels, got {max_pixels!r}")
+    return max_pixels
+
+
+# -- the same in a TensorFlow graph ------------------------------------------------------------
+
+
+def image_dimensions_tensor(data):
+    """int64 `[height, width]` of one encoded image (a scalar string tensor), from its header,
+    in the graph; `[0, 0]` for bytes of no known format (the decoder then names the problem).
+
+    A JPEG's size comes from `tf.image.extract_jpeg_shape` (libjpeg reads the markers up to the
+    frame header, not the scans); the other formats' fields lie in the first 32 bytes.
+    """
+    import tensorflow as tf
+
+    padded = tf.strings.substr(tf.strings.join([data, tf.constant(bytes(_HEAD_BYTES))]), 0, _HEAD_BYTES)
+    head = tf.cast(tf.io.decode_raw(padded, tf.uint8, fixed_length=_HEAD_BYTES), tf.int64)
+
+    def starts_with(signature: bytes, at: int = 0):
+        return tf.equal(tf.strings.substr(padded, at, len(signature)), signature)
+
+    def number(start: int, count: int, big_endian: bool = False):
+        places = range(count) if big_endian else reversed(range(count))
+        value = tf.constant(0, tf.int64)
+        for index in places:
+            value = value * 256 + head[start + index]
+        return value
+
+    def signed32(value):
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))
+
+    def jpeg():
+        shape = tf.image.extract_jpeg_shape(data, output_type=tf.int64)
+        return shape[:2]
+
+    def png():
+        return tf.stack([number(20, 4, True), number(16, 4, True)])
+
+    def gif():
+        return tf.stack([number(8, 2), number(6, 2)])
+
+    def bmp():
+        core = tf.equal(number(14, 4), 12)
+        return tf.where(
+            core,
+            tf.stack([number(20, 2), number(18, 2)]),
+            tf.stack([signed32(number(22, 4)), signed32(number(18, 4))]),
+        )
+
+    def webp():
+        vp8l = number(21, 4)
+        return tf.case(
+            [
+                (starts_with(b"VP8X", 12), lambda: tf.stack([number(27, 3) + 1, number(24, 3) + 1])),
+                (starts_with(b"VP8L", 12), lambda: tf.stack([(vp8l // 2**14) % 2**14 + 1, vp8l % 2**14 + 1])),
+                (starts_with(b"VP8 ", 12), lambda: tf.stack([number(28, 2) % 2**14, number(26, 2) % 2**14])),
+            ],
+            default=lambda: tf.zeros([2], tf.int64),
+        )
+
+    branches = [(starts_with(signature), function) for signature, function in (
+        (SIGNATURES["JPEG"][0], jpeg),
+        (SIGNATURES["PNG"][0], png),
+        (SIGNATURES["GIF"][0], gif),
+        (SIGNATURES["GIF"][1], gif),
+        (SIGNATURES["BMP"][0], bmp),
+    )]
+    branches.append((tf.logical_and(starts_with(b"RIFF"), starts_with(b"WEBP", 8)), webp))
+    return tf.case(branches, default=lambda: tf.zeros([2], tf.int64))
+
+
+def assert_within_pixels(data, max_pixels: int):
+    """An op that fails with INVALID_ARGUMENT "image of WxH = P pixels is over the limit of
+    M pixels" when the encoded image `data` (a scalar string tensor) is larger than
+    `max_pixels`, by its header (`image_dimensions_tensor`); run it before decoding."""
+    import tensorflow as tf
+
+    height, width = tf.unstack(image_dimensions_tensor(data))
+    pixels = height * width
+    # No ']' in the message: servers read an assertion's message up to the first one.
+    message = tf.strings.join([
+        "image of ", tf.strings.as_string(width), "x", tf.strings.as_string(height), " = ",
+        tf.strings.as_string(pixels), f" pixels is over the limit of {max_pixels} pixels "
+        "set at export (--max-image-pixels)",
+    ])
+    return tf.debugging.Assert(pixels <= max_pixels, [message], name="image_pixel_limit")
