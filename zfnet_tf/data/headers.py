@@ -105,9 +105,15 @@ def _webp_dimensions(head: bytes) -> tuple[int, int]:
 def _jpeg_dimensions(handle: BinaryIO) -> tuple[int, int]:
     handle.seek(2)  # after SOI
     while True:
-        byte = handle.read(1)
-        if byte != b"\xff":
-            raise ValueError("broken JPEG header (a marker segment does not start with 0xFF)")
+        # Bytes before a marker are skipped, as libjpeg does (some writers leave a few).
+        while True:
+            start, block = handle.tell(), handle.read(4096)
+            if not block:
+                raise ValueError("JPEG cut short before its frame header")
+            found = block.find(b"\xff")
+            if found >= 0:
+                handle.seek(start + found + 1)
+                break
         marker = b"\xff"
         while marker == b"\xff":  # fill bytes
             marker = handle.read(1)
@@ -123,7 +129,7 @@ def _jpeg_dimensions(handle: BinaryIO) -> tuple[int, int]:
             raise ValueError("JPEG cut short before its frame header")
         length = struct.unpack(">H", length_bytes)[0]
         if length < 2:
-            raise ValueError(f"broken JPEG header (a segment of length {length})")
+            raise ValueError(f"a JPEG marker segment of length {length}")
         if code in _JPEG_FRAMES:
             frame = handle.read(5)
             if len(frame) < 5:

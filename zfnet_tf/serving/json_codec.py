@@ -36,6 +36,8 @@ def parse_predict_body(body: bytes) -> tuple[str, Any, str]:
             request = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise invalid_argument(f"request body is not valid JSON: {error}") from None
+        except RecursionError:
+            raise invalid_argument("request JSON nests too deep to parse") from None
     if not isinstance(request, dict):
         raise invalid_argument("request body must be a JSON object with 'instances' or 'inputs'")
     signature_name = request.get("signature_name", "")
