@@ -4,8 +4,8 @@
     python bench/bench_limits.py --base-path /tmp/d/saved_models/zfnet --model-name zfnet
 
 Starts `python -m zfnet_tf.serving` in a child process and prints:
-- bomb-to-refusal latency: a 20000x20000 black PNG (0.39 MB; 1.2 GB as RGB) and PNG / JPEG
-  headers claiming huge sizes, through `classify_bytes` over REST and gRPC, next to a normal
+- bomb-to-refusal latency: a 20000x20000 black PNG (0.39 MB; 1.2 GB as RGB), a 0.39 MB GIF
+  of 100 frames of 2000x2000 (0.4 GB to decode) and PNG / JPEG headers claiming huge sizes, through `classify_bytes` over REST and gRPC, next to a normal
   640x480 photo's classification (the ratio says the refusal costs less than real work);
 - a 200 MB body with Content-Length and chunked (413), and JSON nested 100000 deep (400);
 - a burst of `--burst` valid requests from as many clients at once: how many were answered,
@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from hostile_requests import deep_json, memory_kib, post_streamed  # noqa: E402
-from image_bombs import black_png, encoded, jpeg_claiming, png_claiming  # noqa: E402
+from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming  # noqa: E402
 
 
 def timed(call):
@@ -100,6 +100,7 @@ def bench_server(base_path: str, model_name: str, burst: int, concurrent: int) -
             "20000x20000 black PNG": black_png(20000, 20000),
             "PNG claiming 100000x90000": png_claiming(100000, 90000),
             "JPEG claiming 65000x64000": jpeg_claiming(65000, 64000),
+            "GIF, 100 frames of 2000x2000": gif_frames(2000, 2000, 100),
         }
         for name, data in bombs.items():
             status, rest_seconds = timed(lambda: rest(data))

@@ -60,3 +60,15 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     sof = data.index(b"\xff\xc0")
     # marker (2), length (2), precision (1), then height and width.
     return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+
+
+def gif_frames(width: int, height: int, frames: int) -> bytes:
+    """A valid GIF of `frames` black `width` x `height` frames: one frame encoded by PIL, its
+    blocks repeated (a decoder reads every frame: what it costs is frames x width x height)."""
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, "GIF")
+    single = buffer.getvalue()
+    flags = single[10]
+    header = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    assert single.endswith(b";")
+    return single[:header] + single[header:-1] * frames + b";"

@@ -109,13 +109,13 @@ def test_a_limit_reads_only_what_it_needs(tmp_path):
 
 
 def test_an_image_over_the_pixel_limit_is_skipped_by_its_header_and_named(tmp_path):
-    from image_bombs import black_png, jpeg_claiming
+    from image_bombs import black_png, gif_frames, jpeg_claiming
 
     from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 
     bomb = black_png(20000, 20000)  # 0.39 MB; 1.2 GB as RGB
-    items = [JPEG, bomb, jpeg_claiming(9000, 8000), PNG]
-    names = ["ok.jpg", "bomb.png", "claims.jpg", "ok.png"]
+    items = [JPEG, bomb, jpeg_claiming(9000, 8000), PNG, gif_frames(2000, 2000, 20)]
+    names = ["ok.jpg", "bomb.png", "claims.jpg", "ok.png", "frames.gif"]
     with pytest.warns(SkippedFilesWarning, match="over the pixel limit") as caught:
         usable, skipped = check_images(items, names)
     assert usable == [0, 3]
@@ -123,6 +123,8 @@ def test_an_image_over_the_pixel_limit_is_skipped_by_its_header_and_named(tmp_pa
         "bomb.png": f"image of 20000x20000 = 400000000 pixels is over the limit of "
                     f"{DEFAULT_MAX_IMAGE_PIXELS} pixels (--max-image-pixels)",
         "claims.jpg": f"image of 9000x8000 = 72000000 pixels is over the limit of "
+                      f"{DEFAULT_MAX_IMAGE_PIXELS} pixels (--max-image-pixels)",
+        "frames.gif": f"image of 2000x2000 whose frames hold 80000000 pixels is over the limit of "
                       f"{DEFAULT_MAX_IMAGE_PIXELS} pixels (--max-image-pixels)",
     }
     (message,) = [str(w.message) for w in caught]

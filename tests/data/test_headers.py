@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from image_bombs import black_png, encoded, jpeg_claiming, png_claiming
+from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data.headers import (
     assert_within_pixels,
+    decoded_pixels,
     image_dimensions_of,
     image_dimensions_tensor,
     pixel_limit_problem,
@@ -114,3 +115,53 @@ def test_the_graph_reader_works_inside_a_batched_function():
         return tf.map_fn(image_dimensions_tensor, data, fn_output_signature=tf.int64)
 
     assert np.array_equal(sizes(tf.constant(batch)).numpy(), [[6, 5], [9, 40], [11, 3], [0, 0]])
+
+
+def checked(data, max_pixels):
+    """`data` once `assert_within_pixels` passes, in a graph (as in the signatures)."""
+
+    @tf.function
+    def check(data):
+        with tf.control_dependencies([assert_within_pixels(data, max_pixels)]):
+            return tf.identity(data)
+
+    return check(data)
+
+
+def graph_gif_pixels(data: bytes) -> int:
+    from zfnet_tf.data.headers import gif_frame_pixels_tensor
+
+    return int(tf.function(gif_frame_pixels_tensor, input_signature=[tf.TensorSpec([], tf.string)])(data))
+
+
+@pytest.mark.parametrize("width, height, frames", [(30, 20, 1), (30, 20, 7), (2000, 2000, 100)])
+def test_a_gifs_cost_counts_every_frame(width, height, frames):
+    """TensorFlow's GIF decoder reads every frame even for the first alone: both readers sum
+    the frames' sizes, as PIL counts the frames."""
+    data = gif_frames(width, height, frames)
+    image = Image.open(io.BytesIO(data))
+    assert (image.size, image.n_frames) == ((width, height), frames)
+    assert decoded_pixels(io.BytesIO(data)) == (width, height, width * height * frames)
+    assert graph_gif_pixels(data) == width * height * frames
+    if frames == 100:
+        assert len(data) < 400_000
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="image of 2000x2000 whose frames hold 400000000 pixels is over the limit of 67108864"):
+            checked(tf.constant(data), 64 * 2**20)
+    else:
+        assert tf.io.decode_image(data).shape == (frames, height, width, 3)
+
+
+def test_an_animated_gif_of_other_frame_sizes_is_summed_frame_by_frame():
+    frames = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (20 + 10 * i, 40), dtype=np.uint8))
+              for i in range(4)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], disposal=1, optimize=False)
+    data = buffer.getvalue()
+    image = Image.open(io.BytesIO(data))
+    expected = 0
+    for index in range(image.n_frames):  # PIL's own parse of each frame's descriptor
+        image.seek(index)
+        left, top, right, bottom = image.dispose_extent if hasattr(image, "dispose_extent") else (0, 0, *image.size)
+        expected += (right - left) * (bottom - top)
+    assert decoded_pixels(io.BytesIO(data))[2] == graph_gif_pixels(data) == expected

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from image_bombs import black_png, encoded, jpeg_claiming, png_claiming
+from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 from zfnet_tf.export import build_export_archive
@@ -20,10 +20,13 @@ def peak_memory_kib() -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 
 
-BOMBS = {
-    "20000x20000 black PNG (real)": (lambda: black_png(20000, 20000), (20000, 20000)),
-    "PNG header claiming 100000x90000": (lambda: png_claiming(100000, 90000), (100000, 90000)),
-    "JPEG header claiming 65000x64000": (lambda: jpeg_claiming(65000, 64000), (65000, 64000)),
+BOMBS = {  # bytes, and what the refusal says of them
+    "20000x20000 black PNG (real)": (lambda: black_png(20000, 20000), "20000x20000 = 400000000"),
+    "PNG header claiming 100000x90000": (lambda: png_claiming(100000, 90000), "100000x90000 = 9000000000"),
+    "JPEG header claiming 65000x64000": (lambda: jpeg_claiming(65000, 64000), "65000x64000 = 4160000000"),
+    "GIF of 100 frames of 2000x2000 (real)": (
+        lambda: gif_frames(2000, 2000, 100), "2000x2000 whose frames hold 400000000"
+    ),
 }
 
 
@@ -35,16 +38,16 @@ def loaded(tiny_export):
 @pytest.mark.parametrize("signature", ["classify_bytes", "decode_bytes"])
 @pytest.mark.parametrize("bomb", list(BOMBS))
 def test_a_bomb_is_refused_naming_its_size_and_the_limit(loaded, signature, bomb):
-    data, (width, height) = BOMBS[bomb][0](), BOMBS[bomb][1]
+    data, size = BOMBS[bomb][0](), BOMBS[bomb][1]
     good = encoded("PNG", 80, 70)
     before = peak_memory_kib()
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         loaded.signatures[signature](image_bytes=tf.constant([good, data]))
     assert (
-        f"image of {width}x{height} = {width * height} pixels is over the limit of "
+        f"image of {size} pixels is over the limit of "
         f"{DEFAULT_MAX_IMAGE_PIXELS} pixels set at export (--max-image-pixels)"
     ) in caught.value.message
-    # Refused before decoding: the 20000x20000 PNG alone would take 1.2 GB as RGB.
+    # Refused before decoding: the PNG alone would take 1.2 GB as RGB, the GIF 0.4 GB.
     assert peak_memory_kib() - before < 150 * 1024
 
 

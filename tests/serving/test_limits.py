@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from hostile_requests import deep_json, memory_kib, post_streamed
-from image_bombs import black_png, encoded, jpeg_claiming, png_claiming
+from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 from zfnet_tf.serving.limits import DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_REQUEST_BYTES
 from zfnet_tf.serving.process import ExplorerProcess, ServerProcess
@@ -59,16 +59,17 @@ def stub(server):
         yield prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
-BOMBS = {
-    "20000x20000 black PNG": (lambda: black_png(20000, 20000), 20000, 20000),
-    "PNG claiming 100000x90000": (lambda: png_claiming(100000, 90000), 100000, 90000),
-    "JPEG claiming 65000x64000": (lambda: jpeg_claiming(65000, 64000), 65000, 64000),
+BOMBS = {  # bytes, and what the refusal says of them
+    "20000x20000 black PNG": (lambda: black_png(20000, 20000), "20000x20000 = 400000000"),
+    "PNG claiming 100000x90000": (lambda: png_claiming(100000, 90000), "100000x90000 = 9000000000"),
+    "JPEG claiming 65000x64000": (lambda: jpeg_claiming(65000, 64000), "65000x64000 = 4160000000"),
+    "GIF of 100 frames of 2000x2000": (lambda: gif_frames(2000, 2000, 100), "2000x2000 whose frames hold 400000000"),
 }
 
 
-def refusal(width, height):
+def refusal(size):
     return (
-        f"image of {width}x{height} = {width * height} pixels is over the limit of "
+        f"image of {size} pixels is over the limit of "
         f"{DEFAULT_MAX_IMAGE_PIXELS} pixels set at export (--max-image-pixels)"
     )
 
@@ -84,17 +85,17 @@ def assert_alive(server, http):
 @pytest.mark.parametrize("signature", ["classify_bytes", "decode_bytes"])
 @pytest.mark.parametrize("bomb", list(BOMBS))
 def test_a_bomb_is_refused_over_rest(server, http, bomb, signature):
-    make, width, height = BOMBS[bomb]
+    make, size = BOMBS[bomb]
     body = {"signature_name": signature, "instances": [{"b64": base64.b64encode(make()).decode()}]}
     answer = http.post(PREDICT, json=body)
     assert answer.status_code == 400
-    assert answer.json() == {"error": f"{signature}: {refusal(width, height)}"}
+    assert answer.json() == {"error": f"{signature}: {refusal(size)}"}
     assert_alive(server, http)
 
 
 @pytest.mark.parametrize("bomb", list(BOMBS))
 def test_a_bomb_is_refused_over_grpc(server, http, stub, bomb):
-    make, width, height = BOMBS[bomb]
+    make, size = BOMBS[bomb]
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "tiny"
     request.model_spec.signature_name = "classify_bytes"
@@ -102,7 +103,7 @@ def test_a_bomb_is_refused_over_grpc(server, http, stub, bomb):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Predict(request, timeout=120)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.details() == f"classify_bytes: {refusal(width, height)}"
+    assert caught.value.details() == f"classify_bytes: {refusal(size)}"
     assert_alive(server, http)
 
 
@@ -169,7 +170,7 @@ def test_the_proxy_enforces_the_same_limits_before_forwarding(server, http):
         bomb = {"signature_name": "decode_bytes",
                 "instances": [{"b64": base64.b64encode(black_png(20000, 20000)).decode()}]}
         refused = httpx.post(f"{proxy.url}{PREDICT}", json=bomb, timeout=120)
-        assert (refused.status_code, refused.json()) == (400, {"error": f"decode_bytes: {refusal(20000, 20000)}"})
+        assert (refused.status_code, refused.json()) == (400, {"error": f"decode_bytes: {refusal('20000x20000 = 400000000')}"})
         image = {"signature_name": "decode_bytes", "instances": [{"b64": base64.b64encode(encoded("PNG", 64, 64)).decode()}]}
         assert np.array_equal(
             httpx.post(f"{proxy.url}{PREDICT}", json=image, timeout=120).json(), http.post(PREDICT, json=image).json()

@@ -30,7 +30,7 @@ from typing import BinaryIO, Sequence
 from zfnet_tf.data.headers import (
     DEFAULT_MAX_IMAGE_PIXELS,
     FORMATS,
-    image_dimensions,
+    decoded_pixels,
     image_format,
     pixel_limit_problem,
 )
@@ -69,11 +69,11 @@ def image_problem(handle: BinaryIO, max_pixels: int | None = DEFAULT_MAX_IMAGE_P
         return f"not a {FORMATS} image (it starts with {head[:8]!r})"
     handle.seek(0)
     try:
-        _, width, height = image_dimensions(handle)
+        width, height, pixels = decoded_pixels(handle)
     except ValueError as error:
         return f"broken {kind} header ({error})"
     if max_pixels is not None:
-        too_big = pixel_limit_problem(width, height, max_pixels)
+        too_big = pixel_limit_problem(width, height, max_pixels, pixels)
         if too_big:
             return too_big
     marker = _END_MARKERS.get(kind, b"")

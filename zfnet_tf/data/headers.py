@@ -6,7 +6,10 @@ header says the size for every format `tf.io.decode_image` reads:
 
 - JPEG: the frame header (an SOF marker segment: precision, height, width, big-endian);
 - PNG: the IHDR chunk, bytes 16-24 (width, height, big-endian);
-- GIF: the logical screen, bytes 6-10 (width, height, little-endian);
+- GIF: the logical screen, bytes 6-10 (width, height, little-endian); and, because TensorFlow's
+  GIF decoder (giflib's slurp) reads every frame even when only the first is kept, the frames'
+  own sizes, summed by walking the blocks (a 0.4 MB GIF of 100 frames of 2000 x 2000 costs
+  400 MB to decode);
 - BMP: the DIB header from byte 14 (a 12-byte core header holds 16-bit sizes, every later
   one 32-bit signed sizes, a negative height meaning top-down rows);
 - WebP: the first chunk after `RIFF....WEBP`: `VP8X` (24-bit width-1, height-1 at 24),
@@ -89,6 +92,41 @@ def image_dimensions_of(data: bytes) -> tuple[str, int, int]:
     return image_dimensions(io.BytesIO(data))
 
 
+def decoded_pixels(handle: BinaryIO) -> tuple[int, int, int]:
+    """`(width, height, pixels)` of the image in `handle`: `pixels` is what decoding it
+    costs, width x height, or for a GIF the sum over its frames if that is more (see the
+    module's docstring). Raises ValueError as `image_dimensions`."""
+    kind, width, height = image_dimensions(handle)
+    pixels = width * height
+    if kind == "GIF":
+        handle.seek(0)
+        pixels = max(pixels, _gif_frame_pixels(handle.read()))
+    return width, height, pixels
+
+
+def _gif_color_table(flags: int) -> int:
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
+def _gif_frame_pixels(data: bytes) -> int:
+    """The sum of width x height over a GIF's image descriptors (frames)."""
+    position, total = 13 + _gif_color_table(data[10] if len(data) > 10 else 0), 0
+    while position < len(data):
+        introducer = data[position]
+        if introducer == 0x21:  # extension: label, then sub-blocks
+            position += 2
+        elif introducer == 0x2C and position + 10 <= len(data):  # image descriptor
+            width, height = struct.unpack("<HH", data[position + 5 : position + 9])
+            total += width * height
+            position += 10 + _gif_color_table(data[position + 9]) + 1  # then the LZW code size
+        else:
+            break  # the trailer, or bytes that are no block
+        while position < len(data) and data[position]:  # sub-blocks up to the empty one
+            position += data[position] + 1
+        position += 1
+    return total
+
+
 def _webp_dimensions(head: bytes) -> tuple[int, int]:
     chunk = head[12:16]
     if chunk == b"VP8X":
@@ -139,14 +177,14 @@ def _jpeg_dimensions(handle: BinaryIO) -> tuple[int, int]:
         handle.seek(length - 2, io.SEEK_CUR)
 
 
-def pixel_limit_problem(width: int, height: int, max_pixels: int) -> str | None:
-    """The sentence refusing a `width` x `height` image over `max_pixels`, or None."""
-    if width * height <= max_pixels:
+def pixel_limit_problem(width: int, height: int, max_pixels: int, pixels: int | None = None) -> str | None:
+    """The sentence refusing a `width` x `height` image over `max_pixels`, or None.
+    `pixels`: what decoding it costs, if not width x height (a GIF's frames)."""
+    pixels = width * height if pixels is None else pixels
+    if pixels <= max_pixels:
         return None
-    return (
-        f"image of {width}x{height} = {width * height} pixels is over the limit of "
-        f"{max_pixels} pixels (--max-image-pixels)"
-    )
+    size = f"{width}x{height}" + (" = " if pixels == width * height else " whose frames hold ")
+    return f"image of {size}{pixels} pixels is over the limit of {max_pixels} pixels (--max-image-pixels)"
 
 
 def check_max_pixels(max_pixels: int) -> int:
@@ -224,17 +262,70 @@ def image_dimensions_tensor(data):
     return tf.case(branches, default=lambda: tf.zeros([2], tf.int64))
 
 
+def gif_frame_pixels_tensor(data):
+    """int64: `_gif_frame_pixels` in the graph, for a scalar string tensor holding a GIF.
+
+    One loop step per block or sub-block (at most 255 bytes each): about 4000 steps per MB of
+    GIF, about 0.25 s per MB on one core here (bench/bench_limits.py).
+    """
+    import tensorflow as tf
+
+    raw = tf.io.decode_raw(data, tf.uint8)
+    size = tf.size(raw, out_type=tf.int64)
+
+    def byte(index):
+        index = tf.cast(index, tf.int64)
+        inside = index < size
+        return tf.where(inside, tf.cast(tf.gather(raw, tf.minimum(index, size - 1)), tf.int64), 0)
+
+    def color_table(flags):
+        return tf.where(flags >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), flags % 8), 0)
+
+    def step(position, total, in_blocks, done):
+        # Both cases computed and one kept (tf.where): cheaper per step than a tf.cond.
+        value = byte(position)
+        descriptor = tf.logical_and(
+            tf.logical_not(in_blocks), tf.logical_and(tf.equal(value, 0x2C), position + 10 <= size)
+        )
+        extension = tf.logical_and(tf.logical_not(in_blocks), tf.equal(value, 0x21))
+        area = (byte(position + 5) + 256 * byte(position + 6)) * (byte(position + 7) + 256 * byte(position + 8))
+        after_descriptor = position + 10 + color_table(byte(position + 9)) + 1
+        next_position = tf.where(
+            in_blocks, position + value + 1, tf.where(descriptor, after_descriptor, position + 2)
+        )
+        return (
+            next_position,
+            total + tf.where(descriptor, area, 0),
+            tf.where(in_blocks, value > 0, tf.logical_or(descriptor, extension)),  # an empty sub-block ends the chain
+            tf.logical_and(tf.logical_not(in_blocks), tf.logical_not(tf.logical_or(descriptor, extension))),
+        )
+
+    start = 13 + color_table(byte(10))
+    state = (start, tf.constant(0, tf.int64), tf.constant(False), tf.constant(False))
+    _, total, _, _ = tf.while_loop(
+        lambda position, total, in_blocks, done: tf.logical_and(tf.logical_not(done), position < size),
+        step,
+        state,
+        parallel_iterations=1,
+    )
+    return total
+
+
 def assert_within_pixels(data, max_pixels: int):
     """An op that fails with INVALID_ARGUMENT "image of WxH = P pixels is over the limit of
-    M pixels" when the encoded image `data` (a scalar string tensor) is larger than
-    `max_pixels`, by its header (`image_dimensions_tensor`); run it before decoding."""
+    M pixels" when the encoded image `data` (a scalar string tensor) costs more than
+    `max_pixels` to decode, by its header (`image_dimensions_tensor`; a GIF's frames by
+    `gif_frame_pixels_tensor`); run it before decoding."""
     import tensorflow as tf
 
     height, width = tf.unstack(image_dimensions_tensor(data))
-    pixels = height * width
+    area = height * width
+    is_gif = tf.equal(tf.strings.substr(data, 0, 3), b"GIF")
+    pixels = tf.cond(is_gif, lambda: tf.maximum(area, gif_frame_pixels_tensor(data)), lambda: area)
     # No ']' in the message: servers read an assertion's message up to the first one.
     message = tf.strings.join([
-        "image of ", tf.strings.as_string(width), "x", tf.strings.as_string(height), " = ",
+        "image of ", tf.strings.as_string(width), "x", tf.strings.as_string(height),
+        tf.where(tf.equal(pixels, area), " = ", " whose frames hold "),
         tf.strings.as_string(pixels), f" pixels is over the limit of {max_pixels} pixels "
         "set at export (--max-image-pixels)",
     ])

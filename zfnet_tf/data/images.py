@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.data.augmentation import resize_to_square
-from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, image_dimensions, pixel_limit_problem
+from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, decoded_pixels, pixel_limit_problem
 
 
 def load_image_file(
@@ -28,10 +28,10 @@ def load_image_file(
         raise ValueError(f"image file not found: {path}")
     with open(path, "rb") as handle:
         try:
-            _, width, height = image_dimensions(handle)
+            width, height, pixels = decoded_pixels(handle)
         except ValueError as error:
             raise ValueError(f"cannot decode image file {path}: {error}") from None
-    too_big = pixel_limit_problem(width, height, max_pixels)
+    too_big = pixel_limit_problem(width, height, max_pixels, pixels)
     if too_big:
         raise ValueError(f"{path}: {too_big}")
     try:
