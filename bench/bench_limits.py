@@ -9,7 +9,8 @@ Starts `python -m zfnet_tf.serving` in a child process and prints:
   640x480 photo's classification (the ratio says the refusal costs less than real work);
 - a 200 MB body with Content-Length and chunked (413), and JSON nested 100000 deep (400);
 - a burst of `--burst` valid requests from as many clients at once: how many were answered,
-  its wall time, and the server's peak resident memory (VmHWM) before and after;
+  its wall time, and the server's peak resident memory (VmHWM) before and after; then what
+  the largest image the default limit lets through (8192 x 8192) costs;
 - the JSON depth scan's share of a batch-8 image request's parse;
 - decoding a 4000x3000 JPEG at a reduced scale (`decode_jpeg`'s `ratio`) against a full
   decode followed by the evaluation resize: time ratio and the largest pixel difference.
@@ -125,6 +126,12 @@ def bench_server(base_path: str, model_name: str, burst: int, concurrent: int) -
         print(f"server peak resident memory (VmHWM) over the whole sequence: {after['VmHWM'] / 1024:.0f} MiB "
               f"(+{(after['VmHWM'] - start_memory['VmHWM']) / 1024:.0f} MiB over the warm-up peak); "
               f"resident now {after['VmRSS'] / 1024:.0f} MiB; server alive: {server.alive()}")
+        # The largest image the default limit lets through (64 * 2**20 pixels): what one costs.
+        largest = black_png(8192, 8192)
+        status, seconds = timed(lambda: rest(largest))
+        peak = memory_kib(pid)["VmHWM"]
+        print(f"largest allowed image (8192x8192 PNG, {len(largest) / 1e6:.2f} MB): HTTP {status} in {seconds:.2f} s, "
+              f"server peak now {peak / 1024:.0f} MiB (+{(peak - after['VmHWM']) / 1024:.0f} MiB)")
         channel.close()
 
 
