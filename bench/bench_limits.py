@@ -57,7 +57,7 @@ def tiny_export(root: str) -> str:
     return base
 
 
-def bench_server(base_path: str, model_name: str, burst: int, concurrent: int) -> None:
+def bench_server(base_path: str, model_name: str, burst: int, at_once: int) -> None:
     import grpc
     import httpx
     import tensorflow as tf
@@ -66,7 +66,7 @@ def bench_server(base_path: str, model_name: str, burst: int, concurrent: int) -
     from zfnet_tf.serving.process import ServerProcess
 
     args = [f"--model_name={model_name}", f"--model_base_path={base_path}",
-            f"--max_concurrent_requests={concurrent}", "--file_system_poll_wait_seconds=0"]
+            f"--max_concurrent_requests={at_once}", "--file_system_poll_wait_seconds=0"]
     with ServerProcess(args, ready_model=model_name) as server:
         pid = server.process.pid
         url = f"http://{server.rest_address}/v1/models/{model_name}:predict"
