@@ -22,6 +22,12 @@ def memory_kib(pid: int) -> dict[str, int]:
     return {key: int(fields[key].split()[0]) for key in ("VmHWM", "VmRSS")}
 
 
+def reset_peak_memory(pid: int) -> None:
+    """Starts VmHWM of process `pid` afresh from its resident memory now (Linux' clear_refs)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as handle:
+        handle.write("5")
+
+
 def deep_json(depth: int) -> bytes:
     """A Predict body whose `instances` nest `depth` arrays deep."""
     return b'{"instances": ' + b"[" * depth + b"1" + b"]" * depth + b"}"

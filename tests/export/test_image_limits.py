@@ -2,11 +2,13 @@
 alone (what `tensorflow_model_server` runs), before decoding them (DESIGN.md §16)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from hostile_requests import memory_kib, reset_peak_memory
 from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
@@ -15,9 +17,8 @@ from zfnet_tf.export.layout import IMAGE_TRANSFORM_FILE
 
 
 def peak_memory_kib() -> int:
-    """This process's peak resident memory so far (VmHWM)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    """This process's peak resident memory (VmHWM) since the last `reset_peak_memory`."""
+    return memory_kib(os.getpid())["VmHWM"]
 
 
 BOMBS = {  # bytes, and what the refusal says of them
@@ -40,6 +41,8 @@ def loaded(tiny_export):
 def test_a_bomb_is_refused_naming_its_size_and_the_limit(loaded, signature, bomb):
     data, size = BOMBS[bomb][0](), BOMBS[bomb][1]
     good = encoded("PNG", 80, 70)
+    loaded.signatures[signature](image_bytes=tf.constant([good]))  # its first call's allocations
+    reset_peak_memory(os.getpid())
     before = peak_memory_kib()
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         loaded.signatures[signature](image_bytes=tf.constant([good, data]))
@@ -49,6 +52,20 @@ def test_a_bomb_is_refused_naming_its_size_and_the_limit(loaded, signature, bomb
     ) in caught.value.message
     # Refused before decoding: the PNG alone would take 1.2 GB as RGB, the GIF 0.4 GB.
     assert peak_memory_kib() - before < 150 * 1024
+
+
+def test_the_largest_image_the_default_limit_lets_through_costs_a_fraction_of_a_gigabyte(loaded):
+    """8192 x 8192 = 64 * 2**20 pixels: decoded (0.2 GB as RGB) and resized as uint8, never
+    copied to float32 whole (that copy alone would be 0.8 GB)."""
+    largest = black_png(8192, 8192)
+    loaded.signatures["decode_bytes"](image_bytes=tf.constant([encoded("PNG", 80, 70)]))
+    reset_peak_memory(os.getpid())
+    before = peak_memory_kib()
+    pixels = loaded.signatures["decode_bytes"](image_bytes=tf.constant([largest]))["pixels"].numpy()
+    grown = peak_memory_kib() - before
+    print(f"decode_bytes of an 8192x8192 PNG: peak +{grown / 1024:.0f} MiB")
+    assert pixels.shape == (1, 64, 64, 3) and not pixels.any()
+    assert grown < 450 * 1024
 
 
 def test_the_limit_is_recorded_in_the_exports_metadata(tiny_export):
