@@ -121,7 +121,7 @@ def bench_server(base_path: str, model_name: str, burst: int, at_once: int) -> N
         with concurrent.futures.ThreadPoolExecutor(burst) as pool:
             statuses, seconds = timed(lambda: list(pool.map(rest, photos)))
         after = memory_kib(pid)
-        print(f"\nburst of {burst} classify_bytes requests at once ({concurrent} run at a time): "
+        print(f"\nburst of {burst} classify_bytes requests at once ({at_once} run at a time): "
               f"{statuses.count(200)}/{burst} answered 200 in {seconds:.2f} s")
         print(f"server peak resident memory (VmHWM) over the whole sequence: {after['VmHWM'] / 1024:.0f} MiB "
               f"(+{(after['VmHWM'] - start_memory['VmHWM']) / 1024:.0f} MiB over the warm-up peak); "
