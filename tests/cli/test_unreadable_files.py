@@ -125,5 +125,5 @@ def test_the_command_line_warning_names_each_file(folder, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = completed.stderr.splitlines()
     first = lines.index(next(line for line in lines if "warning: skipped" in line))
-    assert lines[first] == f"zfnet-tf top9: warning: skipped 3 file(s) of folder[test] ({root}) that are not readable images:"
+    assert lines[first] == f"zfnet-tf top9: warning: skipped 3 file(s) of folder[test] ({root}) that are not readable images or are over the pixel limit:"
     assert [line.split(": ")[0].strip() for line in lines[first + 1 : first + 4]] == list(bad.values())

@@ -37,6 +37,8 @@ CASES = {
     "png": (PNG, None),
     "gif": (GIF, None),
     "bmp": (BMP, None),
+    "webp": (encoded("WEBP"), None),
+    "lossless webp": (encoded("WEBP", lossless=True), None),
     "jpeg + trailing bytes": (JPEG + b"\0EXTRA" * 50, None),
     # unreadable
     "jpeg cut in half": (JPEG[: len(JPEG) // 2], "truncated JPEG"),
@@ -47,7 +49,7 @@ CASES = {
     "png with a flipped byte": (PNG[:900] + bytes([PNG[900] ^ 0xFF]) + PNG[901:], "corrupt PNG"),
     "bmp cut": (BMP[: len(BMP) // 2], "truncated BMP"),
     "gif cut": (GIF[: len(GIF) // 2], "truncated GIF"),
-    "text": (b"just some text", "not a JPEG, PNG, GIF or BMP image"),
+    "text": (b"just some text", "not a JPEG, PNG, GIF, BMP or WebP image"),
     "empty": (b"", "empty file"),
 }
 
@@ -79,7 +81,7 @@ def test_files_are_skipped_with_one_warning_naming_each(unreadable_class_folder)
     reasons = {s.path: s.reason for s in skipped}
     assert reasons[bad["truncated"]].startswith("truncated JPEG")
     assert reasons[bad["broken"]].startswith("broken JPEG header")
-    assert reasons[bad["not an image"]].startswith("not a JPEG, PNG, GIF or BMP image")
+    assert reasons[bad["not an image"]].startswith("not a JPEG, PNG, GIF, BMP or WebP image")
 
 
 def test_strict_fails_on_the_first_bad_file_naming_it(unreadable_class_folder):
@@ -101,3 +103,60 @@ def test_a_limit_reads_only_what_it_needs(tmp_path):
     with pytest.raises(ValueError, match="the data has no readable images"):
         with pytest.warns(SkippedFilesWarning):
             check_images([b"x", b""], ["a", "b"])
+
+
+# -- images over the pixel limit (DESIGN.md §16) ----------------------------------------------
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_by_its_header_and_named(tmp_path):
+    from image_bombs import black_png, gif_frames, jpeg_claiming
+
+    from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
+
+    bomb = black_png(20000, 20000)  # 0.39 MB; 1.2 GB as RGB
+    items = [JPEG, bomb, jpeg_claiming(9000, 8000), PNG, gif_frames(2000, 2000, 20)]
+    names = ["ok.jpg", "bomb.png", "claims.jpg", "ok.png", "frames.gif"]
+    with pytest.warns(SkippedFilesWarning, match="over the pixel limit") as caught:
+        usable, skipped = check_images(items, names)
+    assert usable == [0, 3]
+    assert {s.path: s.reason for s in skipped} == {
+        "bomb.png": f"image of 20000x20000 = 400000000 pixels is over the limit of "
+                    f"{DEFAULT_MAX_IMAGE_PIXELS} pixels (--max-image-pixels)",
+        "claims.jpg": f"image of 9000x8000 = 72000000 pixels is over the limit of "
+                      f"{DEFAULT_MAX_IMAGE_PIXELS} pixels (--max-image-pixels)",
+        "frames.gif": f"image of 2000x2000 whose frames hold 80000000 pixels is over the limit of "
+                      f"{DEFAULT_MAX_IMAGE_PIXELS} pixels (--max-image-pixels)",
+    }
+    (message,) = [str(w.message) for w in caught]
+    assert "bomb.png: image of 20000x20000" in message and "claims.jpg" in message
+    # A limit of one's own: the 48 x 40 images pass at exactly their size and not below it.
+    assert check_images([JPEG, PNG], ["a", "b"], max_pixels=48 * 40)[0] == [0, 1]
+    with pytest.raises(ValueError, match=r"^a: image of 48x40 = 1920 pixels is over the limit of 1919 .*strict"):
+        check_images([JPEG, PNG], ["a", "b"], max_pixels=48 * 40 - 1, strict=True)
+
+
+def test_a_folder_source_skips_an_image_bomb_and_reports_it(tmp_path):
+    """Through a data source: the bomb is left out of the examples and listed as skipped (what
+    every command's JSON reports); with strict it is an error naming it."""
+    from image_bombs import black_png
+
+    from zfnet_tf.data import DataSource, image_collection
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for index in range(2):
+            (tmp_path / name / f"{index}.png").write_bytes(PNG)
+    (tmp_path / "b" / "bomb.png").write_bytes(black_png(20000, 20000))
+    source = DataSource("folder", str(tmp_path), split="all")
+    with pytest.warns(SkippedFilesWarning):
+        collection = image_collection(source)
+    assert len(collection) == 4
+    assert [(s.path, s.reason.split(" is over")[0]) for s in collection.skipped] == [
+        (str(tmp_path / "b" / "bomb.png"), "image of 20000x20000 = 400000000 pixels")
+    ]
+    with pytest.raises(ValueError, match="bomb.png: image of 20000x20000"):
+        image_collection(source.replace(strict=True))
+    # A higher limit lets it through the check (it is a valid PNG).
+    assert len(image_collection(source.replace(max_image_pixels=20000 * 20000))) == 5
+    with pytest.raises(ValueError, match="--max-image-pixels must be a positive number of pixels, got 0"):
+        source.replace(max_image_pixels=0)

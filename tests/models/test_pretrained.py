@@ -88,7 +88,7 @@ def test_export_serves_what_keras_and_pytorch_compute(imported_zfnet_export, imp
     with open(f"{export_path}/{CLASS_NAMES_FILE}", encoding="utf-8") as handle:
         assert handle.read().splitlines() == list(imagenet_classes().names)
     with open(f"{export_path}/{IMAGE_TRANSFORM_FILE}", encoding="utf-8") as handle:
-        assert json.load(handle) == {"input_size": 224, "resize_size": 256}
+        assert json.load(handle) == {"input_size": 224, "resize_size": 256, "max_image_pixels": 64 * 2**20}
 
 
 def test_deconvnet_projects_from_pytorchs_top_maps(imported_zfnet, pytorchcv_reference):

@@ -160,7 +160,7 @@ def test_rest_metadata_lists_the_signatures_and_class_names(http, tiny_keras_mod
     assert [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "64", "64", "3"]
     assert signatures["project_layer5"]["inputs"]["feature"]["dtype"] == "DT_INT32"
     assert body["metadata"]["class_names"] == tiny_keras_model.class_names
-    assert body["metadata"]["image_transform"] == {"input_size": 64, "resize_size": 64}
+    assert body["metadata"]["image_transform"] == {"input_size": 64, "resize_size": 64, "max_image_pixels": 64 * 2**20}
     assert http.get("/v1/models/tiny/versions/1/metadata").json()["model_spec"]["version"] == "1"
 
 
@@ -186,7 +186,7 @@ def test_grpc_metadata_and_status(channel, tiny_keras_model):
         response.metadata[field].Unpack(proto)
         unpacked[field] = tf.make_ndarray(proto)
     assert [n.decode() for n in unpacked["class_names"]] == tiny_keras_model.class_names
-    assert json.loads(unpacked["image_transform"].item()) == {"input_size": 64, "resize_size": 64}
+    assert json.loads(unpacked["image_transform"].item()) == {"input_size": 64, "resize_size": 64, "max_image_pixels": 64 * 2**20}
 
     status_request = get_model_status_pb2.GetModelStatusRequest()
     status_request.model_spec.name = "tiny_pinned"

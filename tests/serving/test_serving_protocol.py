@@ -138,3 +138,99 @@ def test_tensorflow_errors_lose_their_graph_noise():
     assert tensorflow_error_message(
         "Graph execution error:\n\nDetected at node x\nUnknown image file format.\n\t [[{{node x}}]] [Op:y]"
     ) == "Unknown image file format."
+
+
+# -- request limits (zfnet_tf.serving.limits) ------------------------------------------------
+
+
+def nesting(value) -> int:
+    """The reference depth: Python's parser, then a walk of what it built."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+def test_json_depth_agrees_with_the_parsed_structure():
+    from zfnet_tf.serving.limits import json_depth
+
+    rng = np.random.default_rng(0)
+    pieces = ["[", "]", "{", "}", '"', "\\", "\\\\", '\\"', "a"]
+
+    def random_value(level):
+        kind = rng.integers(0, 5 if level < 12 else 2)
+        if kind == 0:
+            return "".join(rng.choice(pieces, rng.integers(0, 8)))  # strings full of brackets and escapes
+        if kind == 1:
+            return float(rng.normal())
+        if kind == 2:
+            return [random_value(level + 1) for _ in range(rng.integers(0, 4))]
+        return {f"k{i}{rng.choice(pieces)}": random_value(level + 1) for i in range(rng.integers(0, 4))}
+
+    for _ in range(300):
+        value = random_value(0)
+        text = json.dumps(value).encode()
+        assert json_depth(text) == nesting(value), text
+    # Across the scan's 1 MiB blocks, with a string open at a block's edge.
+    long = {"a": "[" * (1 << 20) + '\\"]', "b": [[[" " * (3 << 20)]]]}
+    assert json_depth(json.dumps(long).encode()) == 4
+
+
+def test_the_limits_are_validated():
+    from zfnet_tf.serving.limits import ServingLimits
+
+    for field, flag in (("max_request_bytes", "--max_request_bytes"), ("max_json_depth", "--max_json_depth"),
+                        ("max_concurrent_requests", "--max_concurrent_requests")):
+        with pytest.raises(ValueError, match=f"^{flag} must be a positive integer, got 0"):
+            ServingLimits(**{field: 0})
+    with pytest.raises(ValueError, match="--request_queue_timeout_seconds must be positive"):
+        ServingLimits(queue_timeout_seconds=0)
+
+
+def test_requests_beyond_the_slots_wait_in_line_then_are_told_the_server_is_busy():
+    import threading
+
+    import grpc
+
+    from zfnet_tf.serving.limits import RequestSlots, ServingLimits
+
+    slots = RequestSlots(ServingLimits(max_concurrent_requests=2, queue_timeout_seconds=0.2))
+    running, most, lock, release = [0], [0], threading.Lock(), threading.Event()
+
+    def work():
+        with slots.slot():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            release.wait(5)
+            with lock:
+                running[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    while running[0] < 2:
+        pass
+    with pytest.raises(ServingError) as caught:  # a third waits its 0.2 s, then gives up
+        with slots.slot():
+            pass
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE and caught.value.http_status == 503
+    assert "the server is busy: 2 requests were running" in caught.value.message
+    release.set()
+    for thread in threads:
+        thread.join()
+    queued = [threading.Thread(target=work) for _ in range(6)]  # more than the slots: all run, 2 at a time
+    for thread in queued:
+        thread.start()
+    for thread in queued:
+        thread.join()
+    assert most[0] == 2 and running[0] == 0
+
+
+def test_json_nested_too_deep_for_pythons_parser_is_an_invalid_argument():
+    """Without the depth check in front, the parsers' own limits still answer 400, not a
+    RecursionError."""
+    with pytest.raises(ServingError, match="nests too deep|not valid JSON") as caught:
+        parse_predict_body(b'{"instances": ' + b"[" * 200_000 + b"NaN" + b"]" * 200_000 + b"}")
+    assert caught.value.http_status == 400

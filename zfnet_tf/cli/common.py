@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable
 
 from zfnet_tf.config import PRESETS
 from zfnet_tf.data.catalog import DATASETS, DataSource
+from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
     import keras
@@ -101,7 +102,18 @@ def add_data_flags(
                        help="a file that is not a readable image (corrupt, truncated, not an "
                        "image) is an error naming it; by default it is skipped, named in a "
                        "warning and counted in the JSON output")
+    add_max_pixels_flag(group)
     return group
+
+
+def add_max_pixels_flag(group) -> None:
+    """`--max-image-pixels`, once per parser (the data and the image flags both take it)."""
+    if "--max-image-pixels" in group._option_string_actions:  # shared with the parser's groups
+        return
+    group.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="PIXELS",
+                       help="an image of more pixels (width x height, read from its header) is "
+                       "skipped and named like an unreadable one (--strict: an error), never decoded "
+                       f"(default {DEFAULT_MAX_IMAGE_PIXELS} = 64 * 2**20)")
 
 
 def data_source_from_args(
@@ -116,6 +128,7 @@ def data_source_from_args(
         strict=args.strict,
         exclude_file=args.exclude_file,
         include_background=args.include_background,
+        max_image_pixels=args.max_image_pixels,
     )
 
 
@@ -131,6 +144,7 @@ def add_image_flags(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="image files (JPEG/PNG); default: scikit-image's bundled sample photos",
     )
+    add_max_pixels_flag(parser)
 
 
 def model_from_args(args: argparse.Namespace) -> "keras.Model":
@@ -195,5 +209,8 @@ def images_from_args(args: argparse.Namespace, model: "keras.Model") -> "tuple[n
     if getattr(args, "images", None):
         import os
 
-        return load_image_files(args.images, size, resize), [os.path.basename(p) for p in args.images]
+        return (
+            load_image_files(args.images, size, resize, max_pixels=args.max_image_pixels),
+            [os.path.basename(p) for p in args.images],
+        )
     return sample_images(size, resize_size=resize)

@@ -8,6 +8,8 @@ from zfnet_tf.cli.common import non_negative_int, positive_float
 
 
 def register(subparsers) -> None:
+    from zfnet_tf.serving.server import add_request_limit_flags
+
     parser = subparsers.add_parser(
         "explore",
         help="serve the explorer page for a model on a TF Serving REST API (tensorflow_model_server too)",
@@ -23,6 +25,7 @@ def register(subparsers) -> None:
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 to share the page)")
     parser.add_argument("--timeout", type=positive_float, default=300.0,
                         help="seconds to wait for one answer of the model server (default 300)")
+    add_request_limit_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -33,13 +36,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from zfnet_tf.serving.explorer.proxy import create_proxy_app, normalize_server_address, probe
+    from zfnet_tf.serving.server import limits_from_args
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be a port number, got {args.port}")
     if args.timeout <= 0:
         raise ValueError(f"--timeout must be positive, got {args.timeout}")
     upstream = normalize_server_address(args.model_server)
-    app = create_proxy_app(upstream, args.model_name, timeout=args.timeout)
+    app = create_proxy_app(upstream, args.model_name, timeout=args.timeout, limits=limits_from_args(args))
     # Bind before printing the address, so a taken port fails with a clear message.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from zfnet_tf.cli.common import add_model_flags, model_from_args, parse_layer
+from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
 
 
 def register(subparsers) -> None:
@@ -23,6 +24,12 @@ def register(subparsers) -> None:
         help="layers that get a project_<layer> signature: names (block5_conv3) or ZFNet's 1-5 "
         "(default: ZFNet's 1-5, else the last convolution before each change of map size)",
     )
+    parser.add_argument(
+        "--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="PIXELS",
+        help="classify_bytes and decode_bytes refuse an image of more pixels (width x height, "
+        "read from its header) with INVALID_ARGUMENT before decoding it, in any model server "
+        f"(default {DEFAULT_MAX_IMAGE_PIXELS} = 64 * 2**20, an 8192x8192 image)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -30,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from zfnet_tf.export import export_model
     from zfnet_tf.progress import step
 
+    check_max_pixels(args.max_image_pixels)  # before the model is read
     model = model_from_args(args)
     with step(f"exporting a SavedModel version under {args.base_path}"):
-        path = export_model(model, args.base_path, layers=args.project_layers)
+        path = export_model(model, args.base_path, layers=args.project_layers, max_image_pixels=args.max_image_pixels)
     print(path)
     return 0

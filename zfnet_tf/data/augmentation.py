@@ -34,7 +34,12 @@ def resize_to_square(image: tf.Tensor, size: int, resize_size: int | None = None
     resize = size if resize_size is None else int(resize_size)
     if resize < size:
         raise ValueError(f"resize_size must be >= the crop size {size}, got {resize}")
-    image = tf.cast(image, tf.float32)
+    image = tf.convert_to_tensor(image)
+    if image.dtype != tf.uint8:
+        image = tf.cast(image, tf.float32)
+    # uint8 goes into the resize as it is (its output is float32, the same numbers): a float
+    # copy of a large image would cost 4 bytes a channel (0.8 GB for 8192 x 8192) before the
+    # resize shrinks it.
     shape = tf.shape(image)[:2]
     # Integer arithmetic gives torchvision's int(resize * long / short) exactly.
     new_shape = resize * shape // tf.reduce_min(shape)

@@ -25,6 +25,8 @@ import os
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 
+from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -72,6 +74,8 @@ class DataSource:
             file name; `#` starts a comment), e.g. Caltech images that also occur in ImageNet.
         include_background: `caltech101` only: count `BACKGROUND_Google` as a 102nd class.
         seed: the seed of Caltech's train/test draw.
+        max_image_pixels: a listed image of more pixels (width x height, by its header) is
+            skipped and named like an unreadable one (with `strict`, an error), not decoded.
     """
 
     name: str
@@ -83,6 +87,7 @@ class DataSource:
     exclude_file: str | None = None
     include_background: bool = False
     seed: int = 0
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
@@ -101,6 +106,7 @@ class DataSource:
             raise ValueError(f"dataset {self.name!r} needs data_dir: {_DATA_DIR_NEEDS[self.name]}")
         if self.include_background and self.name != "caltech101":
             raise ValueError("include_background applies to caltech101 only")
+        check_max_pixels(self.max_image_pixels)
         if self.exclude_file is not None:
             if self.name in ("digits", "imagenet2012"):
                 raise ValueError(f"an exclude file does not apply to {self.name!r}")

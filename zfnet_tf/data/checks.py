@@ -6,7 +6,11 @@ with a warning that names it and says why (`SkippedFile`, in every command's JSO
 with `strict`, is an error that names it.
 
 The check reads the header and the last bytes of a file, not its pixels:
-- its first bytes must be a JPEG, PNG, GIF or BMP signature (what `tf.io.decode_image` reads);
+- its first bytes must be a JPEG, PNG, GIF, BMP or WebP signature (what `tf.io.decode_image`
+  reads);
+- its width x height, read from the header (`zfnet_tf.data.headers`), must be at most
+  `max_pixels` (DESIGN.md §16: a 0.4 MB PNG can hold 20000 x 20000 pixels, 1.2 GB decoded),
+  so an image bomb is skipped and named like an unreadable file, never decoded;
 - PIL must parse its header;
 - a PNG's chunks are walked with their checksums (PIL's `verify`);
 - a JPEG must end with its end-of-image marker (a GIF with its trailer): entropy-coded data
@@ -23,13 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Sequence
 
-# Leading bytes of the formats `tf.io.decode_image` reads.
-_SIGNATURES = {
-    "JPEG": (b"\xff\xd8\xff",),
-    "PNG": (b"\x89PNG\r\n\x1a\n",),
-    "GIF": (b"GIF87a", b"GIF89a"),
-    "BMP": (b"BM",),
-}
+from zfnet_tf.data.headers import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    FORMATS,
+    decoded_pixels,
+    image_format,
+    pixel_limit_problem,
+)
+
 # The bytes a complete file of the format ends with (BMP has none: it is always decoded).
 _END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82", "GIF": b"\x3b"}
 _THREADS = 8
@@ -47,19 +52,30 @@ class SkippedFile:
 
 
 class SkippedFilesWarning(UserWarning):
-    """Files of a data source were skipped because they are not readable images."""
+    """Files of a data source were skipped because they are not readable images, or are
+    larger than the pixel limit."""
 
 
-def image_problem(handle: BinaryIO) -> str | None:
-    """Why the image in `handle` (a binary file object) is not readable, or None if it is."""
+def image_problem(handle: BinaryIO, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> str | None:
+    """Why the image in `handle` (a binary file object) is not readable, or is over
+    `max_pixels` (width x height by its header; None: no limit), or None if it is usable."""
     from PIL import Image
 
-    head = handle.read(8)
+    head = handle.read(12)
     if not head:
         return "empty file"
-    kind = next((k for k, signatures in _SIGNATURES.items() if head.startswith(signatures)), None)
+    kind = image_format(head)
     if kind is None:
-        return f"not a JPEG, PNG, GIF or BMP image (it starts with {head!r})"
+        return f"not a {FORMATS} image (it starts with {head[:8]!r})"
+    handle.seek(0)
+    try:
+        width, height, pixels = decoded_pixels(handle)
+    except ValueError as error:
+        return f"broken {kind} header ({error})"
+    if max_pixels is not None:
+        too_big = pixel_limit_problem(width, height, max_pixels, pixels)
+        if too_big:
+            return too_big
     marker = _END_MARKERS.get(kind, b"")
     handle.seek(0, io.SEEK_END)
     size = handle.tell()
@@ -89,13 +105,13 @@ def image_problem(handle: BinaryIO) -> str | None:
     return None
 
 
-def _problem(item: str | bytes) -> str | None:
+def _problem(item: str | bytes, max_pixels: int | None) -> str | None:
     """`image_problem` of a file path or of encoded bytes."""
     if isinstance(item, bytes):
-        return image_problem(io.BytesIO(item))
+        return image_problem(io.BytesIO(item), max_pixels)
     try:
         with open(item, "rb") as handle:
-            return image_problem(handle)
+            return image_problem(handle, max_pixels)
     except OSError as error:
         return f"cannot read the file ({error.strerror or error})"
 
@@ -106,6 +122,7 @@ def check_images(
     strict: bool = False,
     limit: int | None = None,
     what: str = "the data",
+    max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> tuple[list[int], list[SkippedFile]]:
     """Checks images (file paths or encoded bytes) in order: `(usable indices, skipped)`.
 
@@ -115,6 +132,8 @@ def check_images(
         strict: raise ValueError naming the first bad item instead of skipping it.
         limit: stop once this many usable items are found (the rest is not read).
         what: the data's description, for the warning.
+        max_pixels: an image of more pixels (width x height, by its header) is skipped, or
+            with `strict` an error, like an unreadable one; None: no limit.
 
     Skipped items get one `SkippedFilesWarning` that names every one and says why. Raises
     ValueError if no item is usable.
@@ -127,7 +146,7 @@ def check_images(
         # In chunks, so that a small limit does not read a large folder.
         while len(usable) < wanted and start < len(items):
             stop = min(len(items), start + max(2 * (wanted - len(usable)), 64))
-            for index, problem in zip(range(start, stop), pool.map(_problem, items[start:stop])):
+            for index, problem in zip(range(start, stop), pool.map(lambda item: _problem(item, max_pixels), items[start:stop])):
                 if len(usable) == wanted:
                     break  # the rest is not used, so it is neither counted nor reported
                 if problem is None:
@@ -135,14 +154,15 @@ def check_images(
                     continue
                 if strict:
                     raise ValueError(
-                        f"{names[index]}: {problem} (strict: an unreadable image is an error; "
-                        "without strict it is skipped and named)"
+                        f"{names[index]}: {problem} (strict: an unreadable or oversized image is "
+                        "an error; without strict it is skipped and named)"
                     )
                 skipped.append(SkippedFile(names[index], problem))
             start = stop
     if skipped:
         warnings.warn(
-            f"skipped {len(skipped)} file(s) of {what} that are not readable images:\n"
+            f"skipped {len(skipped)} file(s) of {what} that are not readable images or are over "
+            "the pixel limit:\n"
             + "\n".join(f"  {s.path}: {s.reason}" for s in skipped),
             SkippedFilesWarning,
             stacklevel=2,

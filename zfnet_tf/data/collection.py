@@ -215,7 +215,7 @@ def image_collection(source: DataSource | str) -> ImageCollection:
     shown = chosen.names if chosen.kind == "bytes" else chosen.sources
     usable, skipped = check_images(
         chosen.sources, shown, strict=source.strict, limit=source.limit,
-        what=f"{source.name}[{source.split}] ({chosen.origin})",
+        what=f"{source.name}[{source.split}] ({chosen.origin})", max_pixels=source.max_image_pixels,
     )
     return chosen.subset(usable).replace(skipped=tuple(skipped))
 

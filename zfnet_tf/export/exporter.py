@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from zfnet_tf.data import resize_to_square
+from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
 from zfnet_tf.deconv import Deconvnet, neutral_color
 from zfnet_tf.export.signatures import (
     CLASS_NAMES_SIGNATURE,
@@ -43,10 +44,11 @@ class ExportVerificationError(RuntimeError):
     """The written SavedModel did not reproduce the Keras model; no version was published."""
 
 
-def image_transform_of(model: keras.Model) -> dict[str, int]:
-    """The model's evaluation transform as `IMAGE_TRANSFORM_FILE` holds it."""
+def image_transform_of(model: keras.Model, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> dict[str, int]:
+    """The model's evaluation transform as `IMAGE_TRANSFORM_FILE` holds it, with the largest
+    image the signatures decode (`max_image_pixels`, width x height)."""
     size, resize_size = image_transform(model)
-    return {"input_size": size, "resize_size": resize_size}
+    return {"input_size": size, "resize_size": resize_size, "max_image_pixels": max_image_pixels}
 
 
 def export_model(
@@ -54,6 +56,7 @@ def export_model(
     base_path: str | os.PathLike,
     layers: Sequence[int | str] | None = None,
     verify_timeout: float = VERIFY_TIMEOUT_SECONDS,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> str:
     """Exports `model` as the next version under `base_path` and returns that version's path.
 
@@ -70,6 +73,9 @@ def export_model(
         base_path: the model's folder, e.g. `saved_models/NAME`.
         layers: the layers that get a `project_*` signature (names, or ZFNet's 1-5);
             default: `projectable_layers(model)`.
+        max_image_pixels: `classify_bytes` and `decode_bytes` refuse an image larger than
+            this (width x height by its header) before decoding it (INVALID_ARGUMENT); the
+            limit is recorded in `IMAGE_TRANSFORM_FILE` (and so in the served metadata).
 
     Raises:
         ExportVerificationError: the reloaded SavedModel disagreed with the model (the
@@ -77,6 +83,7 @@ def export_model(
         ValueError: the model or a layer cannot be exported (named), or `base_path` is a file.
     """
     base_path = os.fspath(base_path)
+    check_max_pixels(max_image_pixels)
     # A clear error for a layer the model lacks, before anything is written.
     layers = tuple(layer.layer for layer in projectable_layers(model, layers))
     if os.path.exists(base_path) and not os.path.isdir(base_path):
@@ -88,13 +95,13 @@ def export_model(
         # mkdtemp makes the folder private (0700); a version must be readable by a model
         # server running as another user (e.g. in a container).
         os.chmod(staging, 0o755)
-        build_export_archive(model, layers).write_out(staging, verbose=False)
+        build_export_archive(model, layers, max_image_pixels).write_out(staging, verbose=False)
         names_path = os.path.join(staging, CLASS_NAMES_FILE)
         os.makedirs(os.path.dirname(names_path), exist_ok=True)
         with open(names_path, "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in class_names_of(model)))
         with open(os.path.join(staging, IMAGE_TRANSFORM_FILE), "w", encoding="utf-8") as f:
-            json.dump(image_transform_of(model), f)
+            json.dump(image_transform_of(model, max_image_pixels), f)
         with tempfile.TemporaryDirectory(prefix="zfnet-export-check-") as scratch:
             cases = os.path.join(scratch, "cases.tfrecord")
             write_verification_cases(model, cases, layers)

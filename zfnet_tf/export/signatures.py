@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from zfnet_tf.data import resize_to_square
+from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, assert_within_pixels, check_max_pixels
 from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
 from zfnet_tf.deconv.graph import ends_in_softmax
 from zfnet_tf.deconv.strongest import map_peaks
@@ -141,20 +142,33 @@ def thumbnail_factor(height: int, width: int) -> int:
     return max(1, math.ceil(max(height, width) / MAP_THUMBNAIL_SIDE))
 
 
-def decode_image_bytes(image_bytes: tf.Tensor, size: int, resize_size: int | None = None) -> tf.Tensor:
-    """JPEG/PNG/GIF/BMP bytes `[N]` to float32 `[N, size, size, 3]` RGB 0-255, the way
+def decode_image_bytes(
+    image_bytes: tf.Tensor,
+    size: int,
+    resize_size: int | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> tf.Tensor:
+    """JPEG/PNG/GIF/BMP/WebP bytes `[N]` to float32 `[N, size, size, 3]` RGB 0-255, the way
     `zfnet_tf.data` prepares images: smaller side to `resize_size` (default `size`), then the
-    centre `size` square (`resize_to_square`)."""
+    centre `size` square (`resize_to_square`).
+
+    Each image's header is read first (`zfnet_tf.data.headers`): one of more than
+    `max_pixels` fails with INVALID_ARGUMENT naming its size and the limit before anything
+    decodes it. Images are decoded one after another, so a request holds one decoded image
+    at a time however many it carries.
+    """
 
     def decode_one(data):
-        # uint8 output scales 16-bit PNGs down to 0-255 instead of handing on 0-65535.
-        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+        with tf.control_dependencies([assert_within_pixels(data, max_pixels)]):
+            # uint8 output scales 16-bit PNGs down to 0-255 instead of handing on 0-65535.
+            image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
         return resize_to_square(image, size, resize_size)
 
     return tf.map_fn(
         decode_one,
         image_bytes,
         fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+        parallel_iterations=1,
     )
 
 
@@ -180,13 +194,14 @@ def map_thumbnails(top: tf.Tensor) -> dict[str, tf.Tensor]:
     return {"maps": tf.cast(levels, tf.int32), "maximum": maximum}
 
 
-def decode_endpoint(size: int, resize_size: int | None = None):
+def decode_endpoint(size: int, resize_size: int | None = None, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
     """`decode_bytes`: `image_bytes` string `[N]` -> `pixels` int32 `[N, S, S, 3]`: the
-    image as the model sees it (decoded, resized and cropped as by `classify_bytes`),
-    rounded to whole RGB levels so a page can show it and send it back as short JSON."""
+    image as the model sees it (decoded, resized and cropped as by `classify_bytes`, images
+    over `max_pixels` refused alike), rounded to whole RGB levels so a page can show it and
+    send it back as short JSON."""
 
     def decode(image_bytes):
-        pixels = tf.round(decode_image_bytes(image_bytes, size, resize_size))
+        pixels = tf.round(decode_image_bytes(image_bytes, size, resize_size, max_pixels))
         return {"pixels": tf.cast(pixels, tf.int32)}
 
     return decode, [tf.TensorSpec([None], tf.string, name="image_bytes")]
@@ -297,13 +312,18 @@ def occlusion_endpoint(
     return occlusion, [images_spec, *position_spec, tf.TensorSpec([None], tf.int32, name="patch_size")]
 
 
-def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None = None) -> keras.export.ExportArchive:
+def build_export_archive(
+    model: keras.Model,
+    layers: Sequence[int | str] | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> keras.export.ExportArchive:
     """An `ExportArchive` with the signatures of docs/serving.md for a classifier.
 
     * `serving_default`: `images` float32 `[N, S, S, 3]` as the model takes them (RGB 0-255
       for ZFNet and `keras_application` models) -> `logits`, `probabilities` float32 `[N, C]`.
-    * `classify_bytes`: `image_bytes` string `[N]` (JPEG/PNG, any size; decoded and resized
-      in the graph) -> as `serving_default`.
+    * `classify_bytes`: `image_bytes` string `[N]` (JPEG/PNG/GIF/BMP/WebP of at most
+      `max_image_pixels` pixels by their headers; decoded and resized in the graph) -> as
+      `serving_default`.
     * `project_<key>` for each of `projectable_layers(model, layers)` (`project_layer1`, ...,
       `project_block5_conv3`): see `projection_endpoint`.
     * `features`: `images` -> one float32 output per name of `feature_output_names`.
@@ -314,7 +334,11 @@ def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None 
     Args:
         model: a classifier (logits out; or probabilities, from a final softmax).
         layers: the projected layers (names, or ZFNet's 1-5); default: `projectable_layers`.
+        max_image_pixels: the largest image (width x height, read from its header) the
+            signatures taking encoded images decode; a larger one fails with INVALID_ARGUMENT
+            before it is decoded, so every server of the export refuses it.
     """
+    check_max_pixels(max_image_pixels)
     if isinstance(model, ZFNetBackbone):
         raise ValueError("export needs the classifier (with its fc8 logits), not the backbone alone")
     projectable = projectable_layers(model, layers)
@@ -331,7 +355,7 @@ def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None 
         return classifier_outputs(model, images)
 
     def classify_bytes(image_bytes):
-        return classify(decode_image_bytes(image_bytes, size, resize_size))
+        return classify(decode_image_bytes(image_bytes, size, resize_size, max_image_pixels))
 
     def features(images):
         outputs = extractor(images)
@@ -344,7 +368,7 @@ def build_export_archive(model: keras.Model, layers: Sequence[int | str] | None 
     for layer in projectable:
         endpoints[projection_signature_name(layer)] = projection_endpoint(deconvnet, layer, "max", images_spec)
     endpoints[FEATURES_SIGNATURE] = (features, [images_spec])
-    endpoints[DECODE_SIGNATURE] = decode_endpoint(size, resize_size)
+    endpoints[DECODE_SIGNATURE] = decode_endpoint(size, resize_size, max_image_pixels)
     endpoints[CLASS_NAMES_SIGNATURE] = class_names_endpoint(class_names_of(model))
     for layer in projectable:
         endpoints[maps_signature_name(layer)] = maps_endpoint(deconvnet, layer, images_spec)

@@ -43,6 +43,13 @@ class ServingError(Exception):
         return HTTP_STATUS.get(self.code, 500)
 
 
+def error_response(error: ServingError):
+    """TF Serving's REST error: `{"error": message}` with the code's HTTP status."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": error.message}, status_code=error.http_status)
+
+
 def invalid_argument(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 

@@ -37,6 +37,8 @@ def loads(body: bytes, what: str) -> Any:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise invalid_argument(f"{what} is not valid JSON: {error}") from None
+        except RecursionError:
+            raise invalid_argument(f"{what} nests too deep to parse") from None
 
 
 def parse_predict_body(body: bytes) -> tuple[str, Any, str]:

@@ -17,9 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tensorflow_serving.apis import get_model_status_pb2
 
-from zfnet_tf.serving.errors import ServingError, invalid_argument
+from zfnet_tf.serving.errors import ServingError, error_response, invalid_argument
 from zfnet_tf.serving.explorer import explorer_routes
 from zfnet_tf.serving.json_codec import parse_predict_body, request_to_arrays, response_body
+from zfnet_tf.serving.limits import RequestSlots, ServingLimits, check_json_depth, read_body
 from zfnet_tf.serving.manager import ModelManager
 from zfnet_tf.serving.servable import Servable
 
@@ -55,17 +56,23 @@ def metadata_json(model_name: str, servable: Servable) -> dict:
     }
 
 
-def error_response(error: ServingError) -> JSONResponse:
-    return JSONResponse({"error": error.message}, status_code=error.http_status)
-
-
-def create_app(manager: ModelManager, max_threads: int | None = None) -> Starlette:
+def create_app(
+    manager: ModelManager,
+    max_threads: int | None = None,
+    limits: ServingLimits | None = None,
+    slots: RequestSlots | None = None,
+) -> Starlette:
     """The REST app: model status, metadata and Predict for every model of `manager`, and
     the explorer page at `/` (`zfnet_tf.serving.explorer`).
 
     Requests run in worker threads (TensorFlow releases the GIL while it computes);
-    `max_threads` caps how many at once (default: AnyIO's 40).
+    `max_threads` caps how many at once (default: AnyIO's 40). A Predict body is refused
+    past `limits.max_request_bytes` (413) and past `limits.max_json_depth` (400) before it is
+    parsed, and is parsed and run only while it holds one of `slots` (shared with gRPC;
+    default: slots of its own for `limits`).
     """
+    limits = limits or ServingLimits()
+    slots = slots or RequestSlots(limits)
 
     def status(name: str, version: int | None, label: str | None) -> dict:
         statuses = manager.model(name).statuses(version, label)
@@ -77,10 +84,12 @@ def create_app(manager: ModelManager, max_threads: int | None = None) -> Starlet
 
     def predict(name: str, version: int | None, label: str | None, body: bytes) -> bytes:
         servable = manager.get(name, version, label)
-        signature_name, payload, format = parse_predict_body(body)
-        signature = servable.signature(signature_name)
-        inputs = request_to_arrays(payload, format, signature)
-        return response_body(servable.predict(signature_name, inputs), format)
+        check_json_depth(body, limits.max_json_depth)
+        with slots.slot():
+            signature_name, payload, format = parse_predict_body(body)
+            signature = servable.signature(signature_name)
+            inputs = request_to_arrays(payload, format, signature)
+            return response_body(servable.predict(signature_name, inputs), format)
 
     async def models(request: Request) -> Response:
         path = request.path_params["path"]
@@ -92,7 +101,7 @@ def create_app(manager: ModelManager, max_threads: int | None = None) -> Starlet
             version = int(match["version"]) if match["version"] else None
             method, subresource = match["method"], match["subresource"]
             if request.method == "POST" and method == "predict":
-                body = await request.body()
+                body = await read_body(request, limits.max_request_bytes)
                 data = await run_in_threadpool(predict, name, version, label, body)
                 return Response(data, media_type="application/json")
             if request.method == "POST" and method in ("classify", "regress"):

@@ -16,6 +16,14 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from zfnet_tf.serving.limits import (
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_QUEUE_TIMEOUT_SECONDS,
+    ServingLimits,
+)
+
 if TYPE_CHECKING:  # flags parse without loading protobuf or TensorFlow
     from tensorflow_serving.config import model_server_config_pb2
 
@@ -63,6 +71,31 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     own.add_argument("--max_batch_size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
                      help=f"largest batch one request may carry (default {DEFAULT_MAX_BATCH_SIZE})")
     own.add_argument("--grpc_max_workers", type=int, default=16, help="gRPC worker threads")
+    add_request_limit_flags(own)
+    own.add_argument("--max_concurrent_requests", type=int, default=DEFAULT_MAX_CONCURRENT_REQUESTS,
+                     help="Predict requests (REST and gRPC) parsed and run at once; the others wait "
+                     f"in line, so memory stays bounded under a burst (default {DEFAULT_MAX_CONCURRENT_REQUESTS})")
+    own.add_argument("--request_queue_timeout_seconds", type=float, default=DEFAULT_QUEUE_TIMEOUT_SECONDS,
+                     help="how long a request waits in that line before it is answered 503/UNAVAILABLE "
+                     f"(default {DEFAULT_QUEUE_TIMEOUT_SECONDS:g})")
+
+
+def add_request_limit_flags(group) -> None:
+    """`--max_request_bytes` and `--max_json_depth` (the server's and the explorer proxy's)."""
+    group.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                       help="a larger request body is refused before it is read whole (REST: 413, "
+                       f"gRPC: RESOURCE_EXHAUSTED; default {DEFAULT_MAX_REQUEST_BYTES} = 64 MiB)")
+    group.add_argument("--max_json_depth", type=int, default=DEFAULT_MAX_JSON_DEPTH,
+                       help=f"JSON nested deeper is refused (400) before it is parsed (default {DEFAULT_MAX_JSON_DEPTH})")
+
+
+def limits_from_args(args: argparse.Namespace) -> "ServingLimits":
+    return ServingLimits(
+        max_request_bytes=args.max_request_bytes,
+        max_json_depth=args.max_json_depth,
+        max_concurrent_requests=getattr(args, "max_concurrent_requests", DEFAULT_MAX_CONCURRENT_REQUESTS),
+        queue_timeout_seconds=getattr(args, "request_queue_timeout_seconds", DEFAULT_QUEUE_TIMEOUT_SECONDS),
+    )
 
 
 def model_server_config_from_args(args: argparse.Namespace) -> "model_server_config_pb2.ModelServerConfig":
@@ -83,6 +116,8 @@ class ModelServer:
         rest_api_port: REST port, 0 for none.
         max_batch_size: larger batches are refused with INVALID_ARGUMENT.
         file_system_poll_wait_seconds: how often to look for new versions (0: only at start).
+        limits: request size, JSON depth and concurrency (`zfnet_tf.serving.limits`); REST
+            and gRPC share the concurrent-request slots.
     """
 
     def __init__(
@@ -96,7 +131,9 @@ class ModelServer:
         max_num_load_retries: int = 5,
         rest_api_num_threads: int = 0,
         grpc_max_workers: int = 16,
+        limits: ServingLimits | None = None,
     ):
+        from zfnet_tf.serving.limits import RequestSlots
         from zfnet_tf.serving.manager import ModelManager
 
         if max_batch_size < 1:
@@ -111,6 +148,8 @@ class ModelServer:
         self.rest_api_port = rest_api_port
         self.rest_api_num_threads = rest_api_num_threads
         self.grpc_max_workers = grpc_max_workers
+        self.limits = limits or ServingLimits()
+        self.slots = RequestSlots(self.limits)
         self.manager = ModelManager(
             config, max_batch_size, file_system_poll_wait_seconds, max_num_load_retries
         )
@@ -137,7 +176,7 @@ class ModelServer:
                     f"cannot listen for REST on {self.host}:{self.rest_api_port}: {error.strerror}"
                 ) from None
         self._grpc_server, _ = create_grpc_server(
-            self.manager, f"{self.host}:{self.grpc_port}", self.grpc_max_workers
+            self.manager, f"{self.host}:{self.grpc_port}", self.grpc_max_workers, self.limits, self.slots
         )
         self.manager.start()
         self._grpc_server.start()
@@ -160,7 +199,9 @@ class ModelServer:
 
         from zfnet_tf.serving.rest import create_app
 
-        app = create_app(self.manager, max_threads=self.rest_api_num_threads or None)
+        app = create_app(
+            self.manager, max_threads=self.rest_api_num_threads or None, limits=self.limits, slots=self.slots
+        )
         config = uvicorn.Config(
             app, host=self.host, port=self.rest_api_port, log_level="warning", access_log=False
         )
@@ -212,6 +253,7 @@ def run_server(args: argparse.Namespace) -> int:
         max_num_load_retries=args.max_num_load_retries,
         rest_api_num_threads=args.rest_api_num_threads,
         grpc_max_workers=args.grpc_max_workers,
+        limits=limits_from_args(args),
     )
     server.start()
     server.serve_forever()

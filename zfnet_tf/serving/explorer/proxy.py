@@ -4,6 +4,10 @@
 it; this app serves the page and forwards its `/v1/models/...` requests (Predict, metadata,
 status) to the model server unchanged. When the model server is unreachable the page gets
 TF Serving's error shape (`{"error": ...}`, HTTP 502 or 504) and the proxy keeps serving.
+
+The proxy enforces the model server's request limits itself (`zfnet_tf.serving.limits`): a
+body over `max_request_bytes` is answered 413 and JSON nested deeper than `max_json_depth`
+400, before anything is forwarded, so `tensorflow_model_server` behind it is spared them too.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from starlette.concurrency import run_in_threadpool
+
+from zfnet_tf.serving.errors import ServingError, error_response
 from zfnet_tf.serving.explorer.routes import explorer_routes
+from zfnet_tf.serving.limits import ServingLimits, check_json_depth, read_body
 
 logger = logging.getLogger("zfnet_tf.serving")
 
@@ -37,15 +45,19 @@ def normalize_server_address(address: str) -> str:
     return address.rstrip("/")
 
 
-def create_proxy_app(model_server: str, model_name: str, timeout: float = 300.0) -> Starlette:
+def create_proxy_app(
+    model_server: str, model_name: str, timeout: float = 300.0, limits: ServingLimits | None = None
+) -> Starlette:
     """The page for `model_name`, with `/v1/models/...` forwarded to `model_server`.
 
     Args:
         model_server: the REST address of the model server, e.g. "http://localhost:8501".
         model_name: the model the page shows by default (`?model=` picks another).
         timeout: seconds to wait for one answer of the model server.
+        limits: the request size and JSON depth refused before forwarding (413, 400).
     """
     upstream = normalize_server_address(model_server)
+    limits = limits or ServingLimits()
     state: dict[str, httpx.AsyncClient] = {}
 
     @contextlib.asynccontextmanager
@@ -60,9 +72,13 @@ def create_proxy_app(model_server: str, model_name: str, timeout: float = 300.0)
             url += "?" + request.url.query
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS}
         try:
-            answer = await state["client"].request(
-                request.method, url, content=await request.body(), headers=headers
-            )
+            body = await read_body(request, limits.max_request_bytes)
+            if body:
+                await run_in_threadpool(check_json_depth, body, limits.max_json_depth)
+        except ServingError as error:
+            return error_response(error)
+        try:
+            answer = await state["client"].request(request.method, url, content=body, headers=headers)
         except httpx.TimeoutException:
             return JSONResponse(
                 {"error": f"the model server at {upstream} did not answer within {timeout:g} s"},
