@@ -29,8 +29,9 @@ def feature_layer_name(model: keras.Model, layer: int | str | None = None) -> st
 
     ZFNet: one of its backbone's `feature_names` (`"fc7"`, `"pool5"`, ...) or a paper layer
     number 1-7 (`zfnet_tf.analysis.feature_layers.output_name`); default its last fully
-    connected layer. Any other model: a layer of its own graph (top level), default the layer
-    its classifier reads (`penultimate_layer`).
+    connected layer. Any other model: any layer of its graph, nested models opened (a name
+    unique across them, or a path `"vgg16/block5_pool"`), default the layer its classifier
+    reads (`penultimate_layer`).
     """
     from zfnet_tf.analysis.feature_layers import output_name, penultimate_layer, zfnet_layers
     from zfnet_tf.deconv import Deconvnet
@@ -48,16 +49,35 @@ def feature_layer_name(model: keras.Model, layer: int | str | None = None) -> st
         return name
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
         raise ValueError(f"--layer {layer!r}: layer numbers name ZFNet's layers; name a layer of this model")
-    name = penultimate_layer(Deconvnet(model)) if layer is None else str(layer)
+    deconvnet = Deconvnet(model)
+    if layer is None:
+        return penultimate_layer(deconvnet)
     try:
-        model.get_layer(name)
-    except ValueError:
-        top = [lyr.name for lyr in model.layers]
-        raise ValueError(
-            f"--layer {name!r}: the features must come from a layer of the model's top level "
-            f"(the transferred classifier is built on it); its layers: {top}"
-        ) from None
-    return name
+        return deconvnet.graph.resolve(str(layer))[0]
+    except ValueError as error:
+        raise ValueError(f"--layer {layer!r}: {error}") from None
+
+
+def layer_path(model: keras.Model, name: str) -> str:
+    """The full path (`"vgg16/block5_pool"`) of the layer a canonical name names."""
+    from zfnet_tf.deconv.graph import LayerGraph
+
+    paths = LayerGraph(model).layer_paths
+    return name if name in paths else next(p for p in paths if p.rsplit("/", 1)[-1] == name)
+
+
+def layer_tensor(model: keras.Model, path: str):
+    """The symbolic output of the layer at `path` in `model`'s own graph (reachable from
+    `model.inputs`). A layer inside a nested model (a keras.applications base inside its
+    wrapper) is reached by calling the nested model's front part, which shares its layers and
+    weights, on the tensor the nested model was called with."""
+    head, _, rest = path.partition("/")
+    layer = model.get_layer(head)
+    if not rest:
+        return layer.output
+    inner = keras.Model(layer.inputs, layer_tensor(layer, rest), name=f"{head}_to_{rest.replace('/', '_')}")
+    called_with = layer._inbound_nodes[0].input_tensors  # the nested model's call in `model`
+    return inner(called_with[0] if len(called_with) == 1 else called_with)
 
 
 def layer_output_model(model: keras.Model, name: str, max_dimensions: int = 4096) -> keras.Model:
@@ -70,7 +90,7 @@ def layer_output_model(model: keras.Model, name: str, max_dimensions: int = 4096
     backbone = zfnet_backbone(model)
     source = backbone if backbone is not None else model
     inputs = source.inputs
-    x = source.get_layer(name).output
+    x = layer_tensor(source, name if backbone is not None else layer_path(model, name))
     window = pooling_window(tuple(x.shape), max_dimensions)
     if window is not None:
         x = keras.layers.AveragePooling2D(window, window, padding="same", name=f"{name}_grid")(x)

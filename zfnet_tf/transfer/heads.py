@@ -139,7 +139,8 @@ def _standardized_fit(features, tasks, c: float, max_iter: int, sample_weight=No
     from sklearn.preprocessing import StandardScaler
 
     features = np.asarray(features, np.float64)
-    scaler = StandardScaler().fit(features)
+    # Weighted rows of one image count as that image once (its weights sum to 1).
+    scaler = StandardScaler().fit(features, sample_weight=sample_weight)
     standardized = scaler.transform(features)
     fits = []
     for labels, rows in tasks:
