@@ -51,8 +51,9 @@ def run_demo(
     test digits), "feature_evolution" (Fig. 4), "top9_layer2", "top9_layer5" (Fig. 2),
     "occlusion" (Fig. 7), "metrics" (test accuracy, wall time), "history" (per-epoch CSV),
     "tensorboard" (log dir), "saved_model" (the new version under `export_base`, default
-    `<out>/saved_models/demo`), "digit_png" (a test digit as a file, for the client) and
-    "project_request" (a REST body asking that SavedModel for a layer-5 projection of it).
+    `<out>/saved_models/demo`), "digit_png" (a test digit as a file, for the client),
+    "project_request" (a REST body asking that SavedModel for a layer-5 projection of it) and
+    "report" (`<out>/report/index.html`: every analysis on one page, `write_report`).
     Running it again with the same `out_dir` resumes (or reuses) the training run and exports
     the next version. `epochs` / `steps_per_epoch` shorten it (tests).
     """
@@ -100,6 +101,7 @@ def run_demo(
         "final_train_accuracy": float(result.history["accuracy"][-1]) if result.history else float("nan"),
     }
     metrics_path = write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    report = write_report(model, os.path.join(out_dir, "report"))
     return {
         "model": result.model_path,
         "projections": projections["figure"],
@@ -111,6 +113,7 @@ def run_demo(
         "saved_model": saved_model,
         "digit_png": digit_png,
         "project_request": project_request,
+        "report": report,
     }
 
 
@@ -141,4 +144,20 @@ def read_metrics(paths: dict[str, str]) -> dict:
         return json.load(handle)
 
 
-__all__ = ["read_metrics", "run_analyses", "run_demo"]
+# -- every analysis on one page (zfnet_tf.analysis.report; the helper "voc-report" adds this) --
+
+
+def write_report(model: keras.Model, out_dir: str) -> str:
+    """`<out_dir>/index.html` and `report.json`: the demo model's filters, top-9 of layers 2
+    and 5, occlusion and invariance of three test digits, and Table 7's per-layer classifiers
+    on the digits' splits, on one static page; returns the page's path."""
+    from zfnet_tf.analysis.report import Report, ReportParams
+
+    params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=TOP9_LAYERS, top9_features=len(TOP9_FEATURES))
+    Report(model, params, model_name=f"demo: {DEMO_PRESET} preset trained on {DEMO_DATASET}").run(
+        DataSource(DEMO_DATASET, split="test")
+    ).save(out_dir)
+    return os.path.join(out_dir, "index.html")
+
+
+__all__ = ["read_metrics", "run_analyses", "run_demo", "write_report"]

@@ -18,7 +18,6 @@ has labels and a train/test split.
 from __future__ import annotations
 
 import html
-import io
 import math
 import os
 import time
@@ -376,7 +375,7 @@ def _cell(value: Any) -> str:
         flat = _flatten(value)
         if flat is None:
             return html.escape(str(value))
-        if len(flat) <= INLINE_VALUES and np.asarray(value, dtype=object).ndim <= 1:
+        if len(flat) <= INLINE_VALUES and len(flat) == len(value):
             return ", ".join(_scalar(v) for v in flat) or "(none)"
         return _summary(value, flat)
     return _scalar(value)
@@ -393,11 +392,22 @@ def _records_table(records: Sequence[Mapping]) -> str:
 
 def _summary(value, flat: list) -> str:
     numbers = [v for v in flat if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    shape = "x".join(str(n) for n in np.asarray(value, dtype=object).shape)
+    shape = _shape(value)
     if not numbers:
         return html.escape(f"[{shape}] " + ", ".join(str(v) for v in flat[:INLINE_VALUES]) + " ...")
     array = np.asarray(numbers, np.float64)
     return html.escape(f"[{shape}] min {array.min():.4g}, mean {array.mean():.4g}, max {array.max():.4g}")
+
+
+def _shape(value) -> str:
+    """`"20x20"` for nested lists of equal lengths, else the outer length."""
+    sizes = []
+    while isinstance(value, (list, tuple)):
+        sizes.append(len(value))
+        if not value or any(not isinstance(v, (list, tuple)) or len(v) != len(value[0]) for v in value[1:]):
+            break
+        value = value[0]
+    return "x".join(str(n) for n in sizes)
 
 
 def _flatten(value) -> list | None:
