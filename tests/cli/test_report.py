@@ -121,10 +121,18 @@ def test_the_page_opens_from_disk_with_every_section_and_image(report, chromium)
     assert sorted(src for src, _, _ in images) == sorted(pngs) and len(pngs) >= 8
     for src, complete, width in images:
         assert complete and width > 0, src
-    resources = chromium.execute_script(
-        "return [location.href].concat(performance.getEntriesByType('resource').map(e => e.name))")
-    assert len(resources) == 1 + len(pngs)
-    assert all(url.startswith("file://") for url in resources), resources
+    # Nothing fetched but files: every URL the document holds (its images, links, styles)
+    # resolves to file://, and the browser's resource timing lists no request to anywhere else
+    # (Chromium records http(s) fetches there; it does not list file:// reads).
+    urls = chromium.execute_script(
+        "return [location.href]"
+        ".concat(Array.from(document.images).map(i => i.currentSrc))"
+        ".concat(Array.from(document.querySelectorAll('[href]')).filter(e => !e.getAttribute('href').startsWith('#')).map(e => e.href))"
+        ".concat(Array.from(document.styleSheets).filter(s => s.href).map(s => s.href))"
+        ".concat(performance.getEntriesByType('resource').map(e => e.name))")
+    assert len(urls) >= 1 + len(pngs) + 1  # the page, its figures, report.json and the analyses' JSON
+    assert all(url.startswith("file://") for url in urls), [u for u in urls if not u.startswith("file://")]
+    assert not chromium.execute_script("return performance.getEntriesByType('resource').filter(e => !e.name.startsWith('file:')).length")
     # Numbers as tables: the invariance section shows the labels it measured, the data its count.
     text = chromium.find_element("id", "data").text
     assert "num_examples" in text and "40" in text and "Skipped files: none." in text

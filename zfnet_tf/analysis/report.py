@@ -257,16 +257,20 @@ class Report:
 
 
 def model_summary(model: keras.Model) -> str:
-    """Keras' `model.summary()` as plain text."""
+    """Keras' `model.summary()` as plain text, nested models expanded."""
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
-    text = "\n".join(lines)
-    try:  # Keras 3 prints through rich: drop its markup
-        from rich.text import Text
-
-        return Text.from_markup(text).plain
-    except Exception:  # plain text already, or markup rich cannot read
-        return text
+    # Keras renders the table for the terminal's width (rich and shutil read COLUMNS): 80
+    # columns, without a terminal, would cut the shapes and parameter counts off.
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "200"
+    try:
+        model.summary(print_fn=lambda text, *args, **kwargs: lines.append(text), expand_nested=True)
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+    return "\n".join(line.rstrip() for text in lines for line in text.splitlines())
 
 
 def model_facts(model: keras.Model) -> dict:
