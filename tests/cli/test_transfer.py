@@ -80,6 +80,11 @@ def test_transfer_tool_script_runs_the_same_protocol_on_embedded_digits(tmp_path
         (["--preset", "tiny", "--dataset", "caltech256", "--data-dir", "."], "256_ObjectCategories"),
         (["--preset", "tiny", "--dataset", "digits", "--train-per-class", "200"],
          "at least 201 images in every class"),
+        (["--preset", "tiny", "--dataset", "voc2012", "--train-per-class", "5"],
+         "--train-per-class: Caltech protocol flag(s), not for --dataset voc2012"),
+        (["--preset", "tiny", "--dataset", "digits", "--head", "logistic"],
+         "--head: flag(s) of --dataset voc2012 (Table 6), not for digits"),
+        (["--preset", "tiny", "--dataset", "digits", "--layer", "nope"], "--layer 'nope': not a feature layer"),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(arguments, message, tmp_path, capsys):

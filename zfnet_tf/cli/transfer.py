@@ -95,6 +95,7 @@ def run_transfer(args: argparse.Namespace) -> "TransferResult | VOCResult":
     from zfnet_tf.data import image_collection
     from zfnet_tf.transfer import FeatureCache, TransferExperiment, get_protocol
 
+    check_protocol_flags(args)
     model = model_from_args(args)  # a bad model file fails before any data is read
     if args.dataset == "voc2012":
         return run_voc(args, model)
@@ -124,6 +125,24 @@ def run_transfer(args: argparse.Namespace) -> "TransferResult | VOCResult":
         model_name=args.model or args.keras_application or f"preset:{args.preset}",
     )
     return experiment.run(collection)
+
+
+def check_protocol_flags(args: argparse.Namespace) -> None:
+    """A flag of the other protocol is an error, not silently ignored."""
+    if args.dataset == "voc2012":
+        given = [flag for flag, value in (
+            ("--train-per-class", args.train_per_class), ("--test-per-class", args.test_per_class),
+            ("--scratch-epochs", args.scratch_epochs), ("--finetune-epochs", args.finetune_epochs or None),
+        ) if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: Caltech protocol flag(s), not for --dataset voc2012 (Table 6)")
+    else:
+        given = [flag for flag, changed in (
+            ("--head", args.head != "both"), ("--train-split", args.train_split != "train"),
+            ("--test-split", args.test_split is not None),
+        ) if changed]
+        if given:
+            raise ValueError(f"{', '.join(given)}: flag(s) of --dataset voc2012 (Table 6), not for {args.dataset}")
 
 
 def run_voc(args: argparse.Namespace, model) -> "VOCResult":
