@@ -147,16 +147,20 @@ def read_metrics(paths: dict[str, str]) -> dict:
 # -- every analysis on one page (zfnet_tf.analysis.report; the helper "voc-report" adds this) --
 
 
-def write_report(model: keras.Model, out_dir: str) -> str:
-    """`<out_dir>/index.html` and `report.json`: the demo model's filters, top-9 of layers 2
-    and 5, occlusion and invariance of three test digits, and Table 7's per-layer classifiers
-    on the digits' splits, on one static page; returns the page's path."""
+def write_report(model: keras.Model, out_dir: str, data=None, model_name: str | None = None) -> str:
+    """`<out_dir>/index.html` and `report.json`: the model's filters, top-9 (ZFNet's layers 2
+    and 5; another network's default layers), occlusion and invariance of three images and, for
+    labelled data, Table 7's per-layer classifiers, on one static page
+    (`zfnet_tf.analysis.report`); returns the page's path. `data` defaults to the digits' test
+    split (the demo model's), `model_name` to the demo's."""
     from zfnet_tf.analysis.report import Report, ReportParams
+    from zfnet_tf.models import zfnet_backbone
 
-    params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=TOP9_LAYERS, top9_features=len(TOP9_FEATURES))
-    Report(model, params, model_name=f"demo: {DEMO_PRESET} preset trained on {DEMO_DATASET}").run(
-        DataSource(DEMO_DATASET, split="test")
-    ).save(out_dir)
+    layers = TOP9_LAYERS if zfnet_backbone(model) is not None else None
+    params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=layers, top9_features=len(TOP9_FEATURES))
+    name = model_name or f"demo: {DEMO_PRESET} preset trained on {DEMO_DATASET}"
+    data = DataSource(DEMO_DATASET, split="test") if data is None else data
+    Report(model, params, model_name=name).run(data).save(out_dir)
     return os.path.join(out_dir, "index.html")
 
 
