@@ -68,8 +68,9 @@ def run_demo(
     test digits), "feature_evolution" (Fig. 4), "top9_layer2", "top9_layer5" (Fig. 2),
     "occlusion" (Fig. 7), "metrics" (test accuracy, wall time), "history" (per-epoch CSV),
     "tensorboard" (log dir), "saved_model" (the new version under `export_base`, default
-    `<out>/saved_models/demo`), "digit_png" (a test digit as a file, for the client) and
-    "project_request" (a REST body asking that SavedModel for a layer-5 projection of it).
+    `<out>/saved_models/demo`), "digit_png" (a test digit as a file, for the client),
+    "project_request" (a REST body asking that SavedModel for a layer-5 projection of it) and
+    "report" (`<out>/report/index.html`: every analysis on one page, `write_report`).
     Running it again with the same `out_dir` resumes (or reuses) the training run and exports
     the next version. `epochs` / `steps_per_epoch` shorten it (tests). With `imagenet` and the
     `pretrained` extra installed (`imagenet_demo_missing()` says what is missing), it then
@@ -130,6 +131,7 @@ def run_demo(
         }
         metrics["total_seconds"] = round(time.perf_counter() - start, 1)
     metrics_path = write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    report = write_report(model, os.path.join(out_dir, "report"))
     return {
         "model": result.model_path,
         "projections": projections["figure"],
@@ -142,6 +144,7 @@ def run_demo(
         "digit_png": digit_png,
         "project_request": project_request,
         **imagenet_paths,
+        "report": report,
     }
 
 
@@ -244,4 +247,24 @@ def read_metrics(paths: dict[str, str]) -> dict:
         return json.load(handle)
 
 
-__all__ = ["imagenet_demo_missing", "read_metrics", "run_analyses", "run_demo", "run_imagenet_demo"]
+# -- every analysis on one page (zfnet_tf.analysis.report; the helper "voc-report" adds this) --
+
+
+def write_report(model: keras.Model, out_dir: str, data=None, model_name: str | None = None) -> str:
+    """`<out_dir>/index.html` and `report.json`: the model's filters, top-9 (ZFNet's layers 2
+    and 5; another network's default layers), occlusion and invariance of three images and, for
+    labelled data, Table 7's per-layer classifiers, on one static page
+    (`zfnet_tf.analysis.report`); returns the page's path. `data` defaults to the digits' test
+    split (the demo model's), `model_name` to the demo's."""
+    from zfnet_tf.analysis.report import Report, ReportParams
+    from zfnet_tf.models import zfnet_backbone
+
+    layers = TOP9_LAYERS if zfnet_backbone(model) is not None else None
+    params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=layers, top9_features=len(TOP9_FEATURES))
+    name = model_name or f"demo: {DEMO_PRESET} preset trained on {DEMO_DATASET}"
+    data = DataSource(DEMO_DATASET, split="test") if data is None else data
+    Report(model, params, model_name=name).run(data).save(out_dir)
+    return os.path.join(out_dir, "index.html")
+
+
+__all__ = ["imagenet_demo_missing", "read_metrics", "run_analyses", "run_demo", "run_imagenet_demo", "write_report"]

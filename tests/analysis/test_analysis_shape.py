@@ -26,7 +26,7 @@ from zfnet_tf.analysis import (
     Top9,
     Top9Params,
 )
-from zfnet_tf.transfer import TransferExperiment, TransferProtocol
+from zfnet_tf.transfer import TransferExperiment, TransferParams
 
 IMAGES = np.random.RandomState(4).uniform(0, 255, (6, 64, 64, 3)).astype(np.float32)
 LABELS = np.array([0, 1, 2, 0, 1, 2], np.int32)
@@ -48,7 +48,7 @@ CASES = {
     "layer_features": (LayerFeatures, LayerFeaturesParams(layers=(2, 7), classifiers=("softmax",), progress=False),
                        lambda a, data: a.run(data, data), "classifiers", ("tree",),
                        ["layer_features.png", "layer_features.json"]),
-    "transfer": (TransferExperiment, TransferProtocol(train_per_class=(1,), test_per_class=1, splits=2),
+    "transfer": (TransferExperiment, TransferParams(train_per_class=(1,), test_per_class=1, splits=2, scratch_epochs=0),
                  lambda a, data: a.run(data), "splits", 0,
                  ["fig9_accuracy.png", "table.txt", "classifier.keras", "transfer.json"]),
 }

@@ -80,6 +80,11 @@ def test_transfer_tool_script_runs_the_same_protocol_on_embedded_digits(tmp_path
         (["--preset", "tiny", "--dataset", "caltech256", "--data-dir", "."], "256_ObjectCategories"),
         (["--preset", "tiny", "--dataset", "digits", "--train-per-class", "200"],
          "at least 201 images in every class"),
+        (["--preset", "tiny", "--dataset", "voc2012", "--train-per-class", "5"],
+         "--train-per-class: Caltech protocol flag(s), not for --dataset voc2012"),
+        (["--preset", "tiny", "--dataset", "digits", "--head", "logistic"],
+         "--head: flag(s) of --dataset voc2012 (Table 6), not for digits"),
+        (["--preset", "tiny", "--dataset", "digits", "--layer", "nope"], "--layer 'nope': not a feature layer"),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(arguments, message, tmp_path, capsys):
@@ -87,3 +92,45 @@ def test_bad_input_exits_2_naming_the_problem(arguments, message, tmp_path, caps
     assert code == 2
     assert message in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "transfer.json")
+
+
+def test_transfer_runs_on_a_keras_application_from_a_named_layer(tmp_path):
+    """Not only ZFNet: VGG16 (random weights, 64x64 inputs), features from its block5_pool."""
+    data = write_colour_folders(tmp_path / "colours")
+    out = tmp_path / "out"
+    code = main(["transfer", "--keras-application", "VGG16", "--weights", "none", "--input-size", "64",
+                 "--dataset", "folder", "--data-dir", data, "--layer", "block5_pool",
+                 "--train-per-class", "2", "--splits", "2", "--no-scratch", "--quiet", "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "transfer.json").read_text())
+    assert summary["feature_layer"] == "block5_pool" and summary["model"] == "VGG16"
+    assert summary["feature_extraction"]["dimension"] == 2 * 2 * 512
+    assert "layers up to block5_pool frozen + new softmax" in (out / "table.txt").read_text()
+    import zfnet_tf
+
+    classifier = zfnet_tf.load_model(str(out / "classifier.keras"))
+    assert classifier.class_names == sorted(COLOURS) and classifier.output.shape[-1] == 3
+
+
+def test_voc2012_command_writes_twenty_aps_and_their_mean(tmp_path, tiny_model):
+    from voc_devkit import learnable_sets, write_vocdevkit
+    from zfnet_tf.data.voc import VOC_CLASSES
+
+    model_path = str(tmp_path / "tiny.keras")
+    tiny_model.save(model_path)
+    write_vocdevkit(tmp_path / "data", learnable_sets())
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [sys.executable, "-m", "zfnet_tf.cli.main", "transfer", "--model", model_path,
+         "--dataset", "voc2012", "--data-dir", str(tmp_path / "data"), "--head", "softmax", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "features of voc2012[train]: 60 images, layer fc7" in completed.stdout
+    summary = json.loads((out / "transfer.json").read_text())
+    per_class = summary["heads"]["softmax"]["per_class_ap"]
+    assert list(per_class) == list(VOC_CLASSES) and set(summary["heads"]) == {"softmax"}
+    assert summary["heads"]["softmax"]["mean_ap"] == pytest.approx(np.mean(list(per_class.values())))
+    assert (out / "table.txt").read_text().strip() in completed.stdout
+    assert (out / "voc_per_class_ap.png").is_file()

@@ -14,7 +14,7 @@ from zfnet_tf.transfer import (
     FeatureCache,
     FeatureExtractor,
     TransferExperiment,
-    TransferProtocol,
+    TransferParams,
 )
 
 
@@ -56,8 +56,8 @@ def test_features_follow_the_models_evaluation_transform(pool):
 def test_all_splits_and_sizes_cost_one_forward_pass_and_the_disk_cache_costs_none(
     tiny_backbone_model, pool, tmp_path
 ):
-    protocol = TransferProtocol(train_per_class=(2, 3, 4), test_per_class=None, splits=3,
-                                feature_batch_size=5)
+    protocol = TransferParams(train_per_class=(2, 3, 4), test_per_class=None, splits=3,
+                              feature_batch_size=5, scratch_epochs=0)
     first = TransferExperiment(tiny_backbone_model, protocol, FeatureCache(tmp_path))
     results = first.run(pool)
     one_pass = math.ceil(len(pool) / 5)

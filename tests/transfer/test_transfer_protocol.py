@@ -12,11 +12,11 @@ from zfnet_tf.data import DataSource, image_collection, make_split
 from zfnet_tf.transfer import (
     SoftmaxHead,
     TransferExperiment,
-    TransferProtocol,
+    TransferParams,
     mean_per_class_accuracy,
 )
 
-PROTOCOL = TransferProtocol(
+PROTOCOL = TransferParams(
     train_per_class=(2, 5), test_per_class=6, splits=2, seed=10, scratch_epochs=1, finetune_epochs=1
 )
 
@@ -59,11 +59,92 @@ def test_reported_accuracies_recompute_from_the_recorded_seeds(experiment):
         assert by_n["mean"] == pytest.approx(np.mean(recomputed), abs=1e-3)
         assert by_n["std"] == pytest.approx(np.std(recomputed, ddof=1), abs=1e-3)
         assert by_n["test_images"] == [24, 24]
-    # The baselines ran on the same splits and are reported beside the softmax.
+    # The baselines ran on the same splits: the same test images, and each split's number is a
+    # mean per-class accuracy of 6 test images a class over 4 classes (a multiple of 100/24).
     for method in ("scratch", "finetune"):
         by_n = summary["methods"][method]["by_train_per_class"]
         assert sorted(by_n) == ["2", "5"]
-        assert all(len(r["splits"]) == 2 and 0 <= r["mean"] <= 100 for r in by_n.values())
+        for n, result in by_n.items():
+            assert result["test_images"] == [24, 24]
+            hits = np.asarray(result["splits"]) * 24 / 100
+            np.testing.assert_allclose(hits, np.round(hits), atol=1e-3)
+            assert result["mean"] == pytest.approx(np.mean(result["splits"]), abs=1e-3)
+    # Fine-tuning starts from the fitted softmax and moves little in one epoch at lr 1e-4:
+    # on every split it stays within a few test images of the softmax it started from.
+    softmax = summary["methods"]["softmax"]["by_train_per_class"]
+    finetune = summary["methods"]["finetune"]["by_train_per_class"]
+    for n in ("2", "5"):
+        np.testing.assert_allclose(finetune[n]["splits"], softmax[n]["splits"], atol=100 * 3 / 24)
+
+
+def test_the_scratch_baseline_is_the_same_architecture_with_fresh_weights(experiment, tiny_backbone_model):
+    from zfnet_tf.transfer.heads import scratch_classifier
+
+    collection, results, _ = experiment
+    keras.utils.set_random_seed(3)
+    network = scratch_classifier(results.extractor, collection.class_names)
+    assert isinstance(network, zfnet_tf.ZFNetImageClassifier)
+    assert network.class_names == list(collection.class_names)
+    transferred = results.classifier
+    assert [w.shape for w in network.weights] == [w.shape for w in transferred.weights]
+    for fresh, trained in zip(network.backbone.weights, tiny_backbone_model.backbone.weights):
+        if "kernel" in fresh.path:
+            assert not np.allclose(keras.ops.convert_to_numpy(fresh), keras.ops.convert_to_numpy(trained))
+
+
+def test_save_changes_nothing_and_runs_the_params_given(experiment, tmp_path):
+    _, results, _ = experiment
+    before = results.to_json()
+    written = results.save(tmp_path)
+    assert results.to_json() == before
+    assert {k: v for k, v in written.items() if k != "files"} == before
+    assert before["classifier"] == {
+        "train_per_class": 5, "split_seed": 10,
+        "softmax_accuracy": before["methods"]["softmax"]["by_train_per_class"]["5"]["splits"][0],
+    }
+    # The params recorded are the ones given: no dataset protocol swapped in behind them.
+    assert before["params"] == PROTOCOL.to_json()
+
+
+def test_no_protocol_is_swapped_in_and_test_count_zero_means_all_the_rest(tiny_backbone_model):
+    from zfnet_tf.transfer import PROTOCOLS, get_protocol
+
+    experiment = TransferExperiment(tiny_backbone_model)
+    assert experiment.params == TransferParams() and experiment.params.scratch_epochs == 30
+    assert TransferParams(test_per_class=0).test_per_class is None
+    assert get_protocol("caltech101", test_per_class=0).test_per_class is None
+    assert get_protocol("caltech101", test_per_class=None) == PROTOCOLS["caltech101"]
+    with pytest.raises(ValueError, match="test_per_class must be an int >= 0"):
+        TransferParams(test_per_class=-1)
+
+
+def test_any_functional_model_transfers_from_a_named_layer(functional_cnn, tmp_path, class_folders):
+    """A user's own CNN (not a ZFNet): features from a convolutional layer by name, pooled
+    within the budget; the saved classifier computes the head's logits on those features; the
+    scratch baseline is the same layers with fresh weights."""
+    collection = image_collection(
+        DataSource("folder", class_folders(tmp_path, {"a": 6, "b": 6, "c": 6}), split="all")
+    )
+    params = TransferParams(layer="conv2", max_dimensions=300, train_per_class=(3,), test_per_class=None,
+                            splits=2, scratch_epochs=1)
+    results = TransferExperiment(functional_cnn, params).run(collection)
+    assert results.extractor.feature_layer == "conv2"
+    assert results.features.shape == (18, 4 * 4 * 16)  # 13x13 maps pooled to a 4x4 grid
+    written = results.save(tmp_path / "out")
+    assert "layers up to conv2 frozen + new softmax" in results.table
+    classifier = zfnet_tf.load_model(str(tmp_path / "out" / "classifier.keras"))
+    assert classifier.class_names == ["a", "b", "c"]
+    images = np.stack(list(collection.images([0, 7, 17], 32).as_numpy_iterator()))
+    conv2 = keras.Model(functional_cnn.inputs, functional_cnn.get_layer("conv2").output)(images)
+    pooled = keras.ops.convert_to_numpy(keras.ops.average_pool(conv2, 4, 4, padding="same")).reshape(3, -1)
+    np.testing.assert_allclose(results.features[[0, 7, 17]], pooled, rtol=1e-5, atol=1e-5)
+    logits = keras.ops.convert_to_numpy(classifier(images, training=False))
+    np.testing.assert_allclose(logits, results.classifier_head.logits(pooled), rtol=1e-4, atol=1e-4)
+    assert set(written["methods"]) == {"softmax", "scratch"}
+    # The default layer is the one the classifier reads (through its dropout).
+    assert TransferExperiment(functional_cnn, scratch_epochs=0).extractor.feature_layer == "fc"
+    with pytest.raises(ValueError, match="--layer 'nope'"):
+        TransferExperiment(functional_cnn, layer="nope")
 
 
 def test_table_json_and_figure_are_written(experiment):
@@ -124,7 +205,7 @@ def test_softmax_head_folds_standardization_into_the_probabilities_of_sklearn(nu
 
 def test_protocol_rejects_pools_too_small_for_n(tiny_backbone_model, tmp_path, class_folders):
     collection = image_collection(DataSource("folder", class_folders(tmp_path, {"a": 3, "b": 5}), split="all"))
-    protocol = TransferProtocol(train_per_class=(3,))
+    protocol = TransferParams(train_per_class=(3,))
     experiment = TransferExperiment(tiny_backbone_model, protocol)
     with pytest.raises(ValueError, match=r"a \(3\)"):
         experiment.run(collection)

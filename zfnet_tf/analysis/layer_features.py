@@ -91,6 +91,17 @@ class LayerFeaturesResult(Result):
         }
 
 
+def pooling_window(shape, max_dimensions: int) -> int | None:
+    """The average-pooling window (and stride, SAME padding) that brings a layer's maps of
+    `shape` `[batch, side, side, channels]` within `max_dimensions` values, on the coarsest
+    square grid that fits; None when no pooling is needed (or the output is not a map)."""
+    if len(shape) != 4:
+        return None
+    side, channels = shape[1], shape[3]
+    grid = max(1, math.isqrt(max_dimensions // channels))
+    return -(-side // grid) if grid < side else None
+
+
 class LayerFeatures(Analysis):
     """Trains a softmax and a linear SVM on the features of each layer and tests them.
 
@@ -190,12 +201,7 @@ class LayerFeatures(Analysis):
         return make_pipeline(StandardScaler(), Normalizer(), model)
 
     def _window(self, shape) -> int | None:
-        """The average-pooling window that brings a map within `max_dimensions` (None: no pooling)."""
-        if len(shape) != 4:
-            return None
-        side, channels = shape[1], shape[3]
-        grid = max(1, math.isqrt(self.params.max_dimensions // channels))
-        return -(-side // grid) if grid < side else None
+        return pooling_window(shape, self.params.max_dimensions)
 
     def _pool(self, outputs: dict) -> dict:
         pooled = {}

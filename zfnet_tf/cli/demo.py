@@ -64,4 +64,5 @@ def run(args: argparse.Namespace) -> int:
         f"  {serve}\n"
         f"and open the explorer at {EXPLORER_ADDRESS}"
     )
+    print(f"\nEvery analysis of the demo model on one page (opens from disk): {paths['report']}")
     return 0

@@ -10,6 +10,7 @@ validate a source before anything heavy loads.
 | `caltech101` | a `101_ObjectCategories/` folder (`data_dir` or its child), else TensorFlow Datasets' `caltech101` (`data_dir`: the TFDS data dir); `BACKGROUND_Google` is not a class | a seeded draw: up to 30 images a class train, the rest test |
 | `caltech256` | a `256_ObjectCategories/` folder (`data_dir` or its child); `257.clutter` is not a class | a seeded draw: up to 60 images a class train, the rest test |
 | `imagenet2012` | TensorFlow Datasets' `imagenet2012` (`data_dir`: the manual download folder) | TFDS's train and validation |
+| `voc2012` | a VOCdevkit `VOC2012/` folder (`data_dir` or under it), else TFDS' `voc/2012` (`data_dir`: the TFDS data dir); multi-label (`zfnet_tf.data.voc`) | VOC's train, val (as test) and trainval (as all) |
 
 Every source but `imagenet2012` also has the split `all` (every example once, in a fixed
 order): the pool the transfer protocol draws its own splits from.
@@ -30,10 +31,10 @@ from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
 if TYPE_CHECKING:
     import numpy as np
 
-DATASETS = ("digits", "folder", "caltech101", "caltech256", "imagenet2012")
+DATASETS = ("digits", "folder", "caltech101", "caltech256", "imagenet2012", "voc2012")
 # Sources listed one example at a time (names, labels, files known up front): these have the
 # split "all" and can be pooled, e.g. by the transfer protocol. The rest stream from TFDS.
-POOLED_DATASETS = ("digits", "folder", "caltech101", "caltech256")
+POOLED_DATASETS = ("digits", "folder", "caltech101", "caltech256", "voc2012")
 SPLITS = ("train", "test", "all")
 
 # Caltech-101's archive has 102 folders: the 101 object classes and BACKGROUND_Google, a set of
@@ -193,6 +194,10 @@ def class_names(source: DataSource) -> tuple[str, ...]:
         from zfnet_tf.data.imagenet import imagenet_classes
 
         return imagenet_classes().names
+    if source.name == "voc2012":
+        from zfnet_tf.data.voc import VOC_CLASSES
+
+        return VOC_CLASSES
     folder, excluded = local_folder(source)
     if folder is None:  # caltech101 from TFDS
         return tuple(tfds_caltech101_classes(source)[1])

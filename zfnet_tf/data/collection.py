@@ -203,6 +203,10 @@ def image_collection(source: DataSource | str) -> ImageCollection:
             f"dataset {source.name!r} streams from TFDS and is not listed image by image; "
             f"these are: {catalog.POOLED_DATASETS}"
         )
+    if source.name == "voc2012":  # listed per VOC image set, with its objects
+        from zfnet_tf.data.voc import voc_images
+
+        return voc_images(source).collection
     pool = _listing(source)
     if source.exclude_file:
         excluded, unmatched = match_exclusions(pool.names, read_name_list(source.exclude_file))

@@ -1,4 +1,5 @@
-"""Fig. 9: accuracy against training images per class (plotting only, no computation)."""
+"""Fig. 9 (accuracy against training images per class) and the VOC per-class AP figure
+(plotting only, no computation)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,37 @@ def accuracy_figure(
     axis.set_ylim(0, 100)
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+HEAD_COLOURS = {"softmax": "tab:blue", "logistic": "tab:orange"}
+
+
+def average_precision_figure(summary: Mapping) -> Figure:
+    """VOC 2012 (Table 6): average precision per class, a bar per head, each head's mean and
+    the paper's 79.0 as lines (`summary`: the VOC result's JSON)."""
+    heads = list(summary["heads"])
+    classes = list(summary["class_names"])
+    figure = Figure(figsize=(8.0, 4.2))
+    axis = figure.subplots()
+    width = 0.8 / len(heads)
+    for k, head in enumerate(heads):
+        values = [summary["heads"][head]["per_class_ap"][c] for c in classes]
+        positions = [i + (k - (len(heads) - 1) / 2) * width for i in range(len(classes))]
+        colour = HEAD_COLOURS.get(head, "tab:gray")
+        axis.bar(positions, [0.0 if v is None else v for v in values], width, color=colour,
+                 label=f"{head} (mean {summary['heads'][head]['mean_ap']:.1f})")
+        axis.axhline(summary["heads"][head]["mean_ap"], color=colour, linewidth=1)
+    axis.axhline(summary["paper_mean_ap"], color="black", linestyle="--", linewidth=1,
+                 label=f"paper v3 mean ({summary['paper_mean_ap']:.1f})")
+    axis.set_xticks(range(len(classes)))
+    axis.set_xticklabels(classes, rotation=60, ha="right", fontsize=8)
+    axis.set_ylabel("average precision (%)")
+    axis.set_ylim(0, 100)
+    axis.set_title(f"PASCAL VOC 2012 {summary['test_split']}: AP per class ({summary['feature_layer']} features)", fontsize=10)
+    axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     return figure

@@ -1,12 +1,14 @@
 """The paper's transfer protocol (Sec. 5.1, Tables 4-5, Fig. 9) as one experiment.
 
-`TransferExperiment(model, protocol).run(data)` draws `splits` random splits for every N
-training images a class, fits (a) a new softmax on the frozen layers 1-7 (features computed
-once for the whole pool), (b) optionally the same network from scratch and (c) optionally the
-fine-tuned network, and reports the mean per-class accuracy ± std over splits; the result's
+`TransferExperiment(model, params).run(data)` draws `splits` random splits for every N
+training images a class, fits (a) a new softmax on a frozen layer's features (fc7, layers 1-7
+kept fixed, for ZFNet; any named layer of any supported model; computed once for the whole
+pool), (b) optionally the same network from scratch and (c) optionally the fine-tuned network, and reports the mean per-class accuracy ± std over splits; the result's
 `save(out_dir)` writes the paper's table (`transfer.json`, `table.txt`), Fig. 9
 (`fig9_accuracy.png`) and the transferred classifier (`classifier.keras`). It has the shape of
-every analysis (`zfnet_tf.analysis.base`): the protocol is its frozen params.
+every analysis (`zfnet_tf.analysis.base`): `TransferParams` in, `TransferResult` out. The
+paper's protocol of a dataset is `get_protocol(name)`; the experiment runs the params it is
+given, whatever the data.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from zfnet_tf.analysis.base import Analysis, Params, Result, check_int
+from zfnet_tf.analysis.base import Analysis, Params, Result, check_int, check_layer
 from zfnet_tf.data import POOLED_DATASETS, DataSource, ImageCollection, image_collection, make_split
 from zfnet_tf.files import write_text
-from zfnet_tf.models import build_model, get_backbone, save_model
+from zfnet_tf.models import save_model, zfnet_backbone
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
-from zfnet_tf.transfer.heads import SoftmaxHead, transferred_classifier
+from zfnet_tf.transfer.heads import SoftmaxHead, scratch_classifier, transferred_classifier
 from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
 from zfnet_tf.transfer.training import fit_on_split, predict_classes
 from zfnet_tf.progress import keras_verbose
@@ -58,19 +60,23 @@ METHODS = ("softmax", "scratch", "finetune")
 
 
 @dataclass(frozen=True)
-class TransferProtocol(Params):
-    """What one transfer experiment does.
+class TransferParams(Params):
+    """What one transfer experiment does (defaults: Caltech-101's protocol, paper Table 4).
 
     Attributes:
+        layer: the frozen layer whose output the new softmax reads: a layer name, or a ZFNet
+            layer number; None: the layer that feeds the model's classifier (fc7 for ZFNet).
+        max_dimensions: a convolutional layer's maps are average-pooled within this many values.
         train_per_class: the N's: training images drawn from every class.
         test_per_class: test images per class, drawn from the rest of the class (at most
-            that many; None: all the rest).
+            that many; None or 0: all the rest).
         splits: random splits per N; split k uses seed `seed + k` for every N.
         seed: the first split's seed.
         softmax_c: inverse L2 strength of the new softmax (on standardized features).
         softmax_max_iter: L-BFGS iteration limit.
         feature_batch_size: images per forward pass when extracting features.
-        scratch_epochs: epochs of the from-scratch baseline; 0 skips it.
+        scratch_epochs: epochs of the from-scratch baseline (the same architecture, fresh
+            weights, trained on the same split); 0 skips it.
         scratch_learning_rate: its SGD learning rate (momentum 0.9, paper Sec. 3).
         finetune_epochs: epochs of fine-tuning the whole transferred network; 0 skips it.
         finetune_learning_rate: its SGD learning rate.
@@ -78,6 +84,8 @@ class TransferProtocol(Params):
         progress: show a progress bar over the splits.
     """
 
+    layer: int | str | None = None
+    max_dimensions: int = 4096
     train_per_class: tuple[int, ...] = (15, 30)
     test_per_class: int | None = 50
     splits: int = 5
@@ -85,7 +93,7 @@ class TransferProtocol(Params):
     softmax_c: float = 1.0
     softmax_max_iter: int = 500
     feature_batch_size: int = 64
-    scratch_epochs: int = 0
+    scratch_epochs: int = 30
     scratch_learning_rate: float = 1e-2
     finetune_epochs: int = 0
     finetune_learning_rate: float = 1e-4
@@ -98,7 +106,11 @@ class TransferProtocol(Params):
         if not train or train[0] < 1:
             raise ValueError(f"train_per_class needs positive values, got {self.train_per_class}")
         self._set("train_per_class", train)
-        check_int("test_per_class", self.test_per_class, 1, optional=True)
+        check_layer("layer", self.layer, optional=True)
+        check_int("max_dimensions", self.max_dimensions, 1)
+        check_int("test_per_class", self.test_per_class, 0, optional=True)
+        if self.test_per_class == 0:  # the one place "0: all the rest" is read
+            self._set("test_per_class", None)
         check_int("splits", self.splits, 1)
         check_int("seed", self.seed, 0)
         for name in ("scratch_epochs", "finetune_epochs"):
@@ -112,16 +124,17 @@ class TransferProtocol(Params):
 
 # The paper's protocol per dataset. Caltech-256's test count is not stated in the paper; 25 a
 # class is Griffin et al.'s benchmark setting (the paper follows their procedure).
-PROTOCOLS: dict[str, TransferProtocol] = {
-    "caltech101": TransferProtocol(train_per_class=(15, 30), test_per_class=50),
-    "caltech256": TransferProtocol(train_per_class=(15, 30, 45, 60), test_per_class=25),
-    "folder": TransferProtocol(train_per_class=(15, 30), test_per_class=None),
-    "digits": TransferProtocol(train_per_class=(5, 10, 20), test_per_class=50),
+PROTOCOLS: dict[str, TransferParams] = {
+    "caltech101": TransferParams(train_per_class=(15, 30), test_per_class=50),
+    "caltech256": TransferParams(train_per_class=(15, 30, 45, 60), test_per_class=25),
+    "folder": TransferParams(train_per_class=(15, 30), test_per_class=None),
+    "digits": TransferParams(train_per_class=(5, 10, 20), test_per_class=50),
 }
 
 
-def get_protocol(dataset: str, **overrides: Any) -> TransferProtocol:
-    """The paper's protocol for `dataset` with fields overridden (None values are ignored)."""
+def get_protocol(dataset: str, **overrides: Any) -> TransferParams:
+    """The paper's protocol for `dataset` with fields overridden (None values are not given:
+    the protocol's own stay)."""
     if dataset not in PROTOCOLS:
         raise ValueError(f"no transfer protocol for {dataset!r}; known: {sorted(PROTOCOLS)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -129,15 +142,16 @@ def get_protocol(dataset: str, **overrides: Any) -> TransferProtocol:
 
 
 @dataclass
-class TransferResults(Result):
+class TransferResult(Result):
     """What `TransferExperiment.run` produced.
 
     Attributes:
-        summary: the JSON-ready record (`to_json` adds the protocol as "params").
+        summary: the JSON-ready record (`to_json` adds the params); its "classifier" says which
+            fit `classifier.keras` holds.
         table: the paper-shaped table as text.
         features: the pool's cached features `[N, D]` (row i is `collection.names[i]`).
         classifier_head: the softmax saved in the classifier file (largest N, first split).
-        model: the model whose layers were transferred.
+        extractor: the frozen layers the features came from.
     """
 
     kind = "transfer"
@@ -146,12 +160,12 @@ class TransferResults(Result):
     table: str
     features: np.ndarray
     classifier_head: SoftmaxHead
-    model: keras.Model
+    extractor: FeatureExtractor
 
     @functools.cached_property
     def classifier(self) -> keras.Model:
-        """The transferred classifier: the model's layers 1-7 with `classifier_head` as fc8."""
-        return transferred_classifier(self.model, self.classifier_head, self.summary["class_names"])
+        """The transferred classifier: the frozen layers with `classifier_head` on top."""
+        return transferred_classifier(self.extractor, self.classifier_head, self.summary["class_names"])
 
     def numbers(self) -> dict:
         return self.summary
@@ -165,16 +179,9 @@ class TransferResults(Result):
         return {"fig9_accuracy.png": accuracy_figure(summary["methods"], title, paper=paper)}
 
     def write_files(self, out_dir: str) -> list[str]:
-        """`table.txt` and `classifier.keras`; the classifier is recorded in the summary."""
+        """`table.txt` and `classifier.keras` (which fit it holds: the summary's "classifier")."""
         table = write_text(os.path.join(out_dir, "table.txt"), self.table + "\n")
         classifier = save_model(self.classifier, os.path.join(out_dir, "classifier.keras"))
-        largest = str(self.params.train_per_class[-1])
-        self.summary["classifier"] = {
-            "path": classifier,
-            "train_per_class": self.params.train_per_class[-1],
-            "split_seed": self.summary["split_seeds"][0],
-            "softmax_accuracy": self.summary["methods"]["softmax"]["by_train_per_class"][largest]["splits"][0],
-        }
         return [table, classifier]
 
 
@@ -225,37 +232,37 @@ class TransferExperiment(Analysis):
     against the same network trained from scratch on the same splits (Tables 4-5, Fig. 9).
 
     Args:
-        model: a trained ZFNet classifier (its weights are not changed).
-        params: the `TransferProtocol`: N's, test count, splits, seeds, the baselines to run
-            (default: the paper's protocol of the dataset `run` is given, by name).
+        model: any supported trained model: a ZFNet, a keras.applications network, a user's
+            functional CNN (its weights are not changed).
+        params: the `TransferParams`: the layer, N's, test count, splits, seeds, the baselines
+            to run (default `TransferParams()`, Caltech-101's; `get_protocol(name)` gives a
+            dataset's).
         feature_cache: shared feature cache (a new in-memory one by default).
         model_name: how the model is named in the results (e.g. its file).
     """
 
-    params_class = TransferProtocol
+    params_class = TransferParams
 
     def __init__(
         self,
         model: keras.Model,
-        params: TransferProtocol | None = None,
+        params: TransferParams | None = None,
         feature_cache: FeatureCache | None = None,
         model_name: str | None = None,
         **overrides: Any,
     ):
         super().__init__(model, params, **overrides)
-        self._default_protocol = params is None and not overrides
-        self.backbone = get_backbone(model)
         self.feature_cache = feature_cache if feature_cache is not None else FeatureCache()
-        self.extractor = FeatureExtractor(model, self.params.feature_batch_size)
+        self.extractor = FeatureExtractor(
+            model, self.params.layer, self.params.feature_batch_size, self.params.max_dimensions
+        )
         self.model_name = model_name or model.name
 
-    def run(self, data) -> TransferResults:
+    def run(self, data) -> TransferResult:
         """Runs the protocol on `data`: an `ImageCollection`, a transfer dataset name or
         labelled images (`transfer_collection`)."""
         collection = transfer_collection(data, self.model)
         protocol = self.params
-        if self._default_protocol and collection.dataset in PROTOCOLS:
-            protocol = PROTOCOLS[collection.dataset].replace(progress=protocol.progress)
         started = time.perf_counter()
         seeds = split_seeds(protocol.seed, protocol.splits)
         # Fail on too-small classes before the expensive forward pass.
@@ -304,7 +311,7 @@ class TransferExperiment(Analysis):
                 scores = {"softmax": head.predict(features[split.test])}
                 if protocol.scratch_epochs:
                     keras.utils.set_random_seed(seed)
-                    network = build_model(self.backbone.config, class_names=collection.class_names)
+                    network = scratch_classifier(self.extractor, collection.class_names)
                     fit_on_split(
                         network, collection, split, protocol.scratch_epochs,
                         protocol.scratch_learning_rate, protocol.train_batch_size,
@@ -312,7 +319,7 @@ class TransferExperiment(Analysis):
                     scores["scratch"] = predict_classes(network, collection, split.test)
                 if protocol.finetune_epochs:
                     keras.utils.set_random_seed(seed)
-                    network = transferred_classifier(self.model, head, collection.class_names)
+                    network = transferred_classifier(self.extractor, head, collection.class_names)
                     fit_on_split(
                         network, collection, split, protocol.finetune_epochs,
                         protocol.finetune_learning_rate, protocol.train_batch_size,
@@ -349,20 +356,26 @@ class TransferExperiment(Analysis):
             "paper": PAPER_RESULTS.get(collection.dataset),
             "class_names": list(collection.class_names),
         }
+        largest = protocol.train_per_class[-1]
+        summary["classifier"] = {
+            "train_per_class": largest,
+            "split_seed": seeds[0],
+            "softmax_accuracy": accuracies["softmax"][largest][0],
+        }
         table = format_table(summary, protocol)
         summary["seconds"] = round(time.perf_counter() - started, 3)
-        return TransferResults(
+        return TransferResult(
             summary=summary,
             table=table,
             features=features,
             classifier_head=classifier_head,
-            model=self.model,
+            extractor=self.extractor,
             params=protocol,
             data=collection_record(collection),
         )
 
     @staticmethod
-    def methods(protocol: TransferProtocol) -> tuple[str, ...]:
+    def methods(protocol: TransferParams) -> tuple[str, ...]:
         """The methods `protocol` runs: the softmax, and the baselines it asks for."""
         return tuple(
             m
@@ -370,9 +383,9 @@ class TransferExperiment(Analysis):
             if on
         )
 
-    def method_label(self, method: str, protocol: TransferProtocol) -> str:
+    def method_label(self, method: str, protocol: TransferParams) -> str:
         layer = self.extractor.feature_layer
-        frozen = "layers 1-7" if layer == "fc7" else f"layers up to {layer}"
+        frozen = "layers 1-7" if layer == "fc7" and zfnet_backbone(self.model) is not None else f"layers up to {layer}"
         return {
             "softmax": f"{frozen} frozen + new softmax",
             "scratch": f"trained from scratch ({protocol.scratch_epochs} epochs)",
@@ -390,7 +403,7 @@ def _aggregate(values: list[float], test_counts: list[int]) -> dict:
     }
 
 
-def format_table(summary: dict, protocol: TransferProtocol) -> str:
+def format_table(summary: dict, protocol: TransferParams) -> str:
     """The paper's table: one row per method (and the paper's rows), one column per N."""
     ns = [str(n) for n in protocol.train_per_class]
     test = protocol.test_per_class

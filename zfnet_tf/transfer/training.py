@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.data import ImageCollection, Split
+from zfnet_tf.models import image_transform
 
 
 def fit_on_split(
@@ -29,12 +30,11 @@ def fit_on_split(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if model.num_classes != collection.num_classes:
-        raise ValueError(
-            f"the network has {model.num_classes} classes, the data {collection.num_classes}"
-        )
+    num_classes = int(model.output.shape[-1])
+    if num_classes != collection.num_classes:
+        raise ValueError(f"the network has {num_classes} classes, the data {collection.num_classes}")
     images = (
-        collection.labelled_images(split.train, model.config.input_size, model.config.image_resize_size)
+        collection.labelled_images(split.train, *image_transform(model))
         .map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label))
         .cache()
         .shuffle(len(split.train), seed=split.seed, reshuffle_each_iteration=True)
@@ -57,8 +57,7 @@ def predict_classes(
     model: keras.Model, collection: ImageCollection, indices: np.ndarray, batch_size: int = 64
 ) -> np.ndarray:
     """The most probable class of each image at `indices` (un-augmented, centre crop)."""
-    config = model.config
-    batches = collection.images(indices, config.input_size, config.image_resize_size).batch(batch_size)
+    batches = collection.images(indices, *image_transform(model)).batch(batch_size)
     # A plain call per batch: `predict` would trace a new function for every network trained.
     return np.concatenate(
         [np.argmax(keras.ops.convert_to_numpy(model(b, training=False)), -1) for b in batches]
