@@ -63,7 +63,7 @@ def bench_server(base_path: str, model_name: str, burst: int, at_once: int) -> N
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from zfnet_tf.serving.process import ServerProcess
+    from support.servers import ServerProcess
 
     args = [f"--model_name={model_name}", f"--model_base_path={base_path}",
             f"--max_concurrent_requests={at_once}", "--file_system_poll_wait_seconds=0"]

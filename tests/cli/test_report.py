@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zfnet_tf.serving.explorer.browser import HeadlessChromium, find_browser
+from support.browser import HeadlessChromium, find_browser
 
 SECTIONS = ("model", "data", "filters", "top9", "occlusion", "invariance", "correspondence", "layer_features")
 REPORT_FLAGS = ["--dataset", "digits", "--scan-limit", "40", "--top9-layers", "1", "5", "--top9-features", "2",

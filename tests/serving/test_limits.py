@@ -17,7 +17,7 @@ from hostile_requests import deep_json, memory_kib, post_streamed, reset_peak_me
 from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 from zfnet_tf.serving.limits import DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_REQUEST_BYTES
-from zfnet_tf.serving.process import ExplorerProcess, ServerProcess
+from support.servers import ExplorerProcess, ServerProcess
 
 CONCURRENT = 2
 BURST = 24
