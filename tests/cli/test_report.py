@@ -137,7 +137,11 @@ def test_the_page_opens_from_disk_with_every_section_and_image(report, chromium)
     text = chromium.find_element("id", "data").text
     assert "num_examples" in text and "40" in text and "Skipped files: none." in text
     assert "conv1" in chromium.find_element("id", "model").get_attribute("innerHTML")
-    assert chromium.find_elements("css selector", "#layer_features table")
+    # Table 7's accuracies, each as the page's table shows it (4 significant digits).
+    accuracy = record["sections"]["layer_features"]["layer_features"]["accuracy"]["softmax"]
+    section = chromium.find_element("id", "layer_features").text
+    assert accuracy and all(f"{value:.4g}" in section for value in accuracy.values())
+    assert chromium.find_element("id", "occlusion").find_elements("css selector", "img")
 
 
 def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
