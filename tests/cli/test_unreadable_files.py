@@ -32,7 +32,7 @@ def assert_reports_the_bad_files(report, bad):
     assert [entry["path"] for entry in report["skipped"]] == list(bad.values())
     reasons = [entry["reason"] for entry in report["skipped"]]
     assert reasons[0].startswith("broken JPEG header")
-    assert reasons[1].startswith("not a JPEG, PNG, GIF or BMP image")
+    assert reasons[1].startswith("not a JPEG, PNG, GIF, BMP or WebP image")
     assert reasons[2].startswith("truncated JPEG")
 
 

@@ -149,7 +149,7 @@ def test_tfds_caltech101_pools_both_splits_without_background(tmp_path):
     assert list(collection.names) == sorted(collection.names)
     # The unreadable record is named by its class and file.
     assert [(s.path, s.reason.split(" (")[0]) for s in collection.skipped] == [
-        ("accordion/image_test_0000.jpg", "not a JPEG, PNG, GIF or BMP image")
+        ("accordion/image_test_0000.jpg", "not a JPEG, PNG, GIF, BMP or WebP image")
     ]
     counts = np.bincount(collection.labels, minlength=101)
     assert counts[collection.class_names.index("accordion")] == 7

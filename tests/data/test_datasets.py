@@ -34,7 +34,7 @@ def test_unreadable_files_are_skipped_named_and_reported(unreadable_class_folder
     assert report["skipped_files"] == 3
     assert [entry["path"] for entry in report["skipped"]] == list(bad.values())
     assert [entry["reason"].split(" (")[0] for entry in report["skipped"]] == [
-        "broken JPEG header", "not a JPEG, PNG, GIF or BMP image", "truncated JPEG",
+        "broken JPEG header", "not a JPEG, PNG, GIF, BMP or WebP image", "truncated JPEG",
     ]
     # A whole pass reads every good image once, with its class's colour (cats red, dogs blue).
     examples = list(loaded.dataset.as_numpy_iterator())

@@ -10,6 +10,7 @@ _EXPORTS = {
     "ModelServer": "zfnet_tf.serving.server",
     "ServingClient": "zfnet_tf.serving.client",
     "ServingError": "zfnet_tf.serving.errors",
+    "ServingLimits": "zfnet_tf.serving.limits",
 }
 
 __all__ = sorted(_EXPORTS)
