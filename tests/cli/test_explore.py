@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from zfnet_tf.serving.explorer.proxy import normalize_server_address
+from zfnet_tf.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from support.servers import ExplorerProcess, free_port
 
 
@@ -20,7 +21,7 @@ def test_explore_serves_the_page_and_reports_an_absent_model_server():
         page = httpx.get(proxy.url + "/", timeout=30)
         assert page.status_code == 200 and 'data-testid="image-input"' in page.text
         assert httpx.get(proxy.url + "/explorer/config.json", timeout=30).json() == {
-            "models": ["zfnet"], "default_model": "zfnet"
+            "models": ["zfnet"], "default_model": "zfnet", "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES
         }
         for method, path in (("GET", "/v1/models/zfnet/metadata"), ("POST", "/v1/models/zfnet:predict")):
             answer = httpx.request(method, proxy.url + path, content=b"{}", timeout=30)

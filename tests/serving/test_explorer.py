@@ -25,6 +25,7 @@ from PIL import Image
 from tests.conftest import TINY_CLASS_NAMES
 from zfnet_tf.serving.client import ServingClient
 from support.browser import HeadlessChromium, find_browser
+from zfnet_tf.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from support.servers import ExplorerProcess, ServerProcess
 from zfnet_tf.visualization import projection_to_rgb
 
@@ -487,26 +488,57 @@ def test_an_image_over_the_pixel_limit_is_refused_before_it_is_sent(server, driv
     screenshot(driver, "too_many_pixels.png")
 
 
-def test_a_file_over_the_request_limit_is_refused_before_it_is_sent(server, driver, tmp_path):
-    """The page's request-size check, with the limit set low on the page itself (the server's
-    default, 64 MiB, would need a 48 MiB file): a 100x100 PNG photo is refused, naming the sizes."""
+def _photo_and_request(tmp_path):
+    """A 100x100 PNG photo and the size of the `decode_bytes` request the page makes of it."""
     import skimage.data
 
     photo = tmp_path / "astronaut.png"
     Image.fromarray(skimage.data.astronaut()[:100, :100]).save(photo)
-    size = photo.stat().st_size
     request = len(json.dumps({"signature_name": "decode_bytes", "inputs": {"image_bytes": [
         {"b64": base64.b64encode(photo.read_bytes()).decode()}]}}, separators=(",", ":")))
+    return photo, request
+
+
+def _too_large_message(photo, request: int, limit: int) -> str:
+    return (f"{photo.name} is too large to send: its {photo.stat().st_size:,} bytes make a request of "
+            f"{request:,} bytes; the server takes requests up to {limit:,} bytes ({limit / 2**20:.1f} MiB).")
+
+
+def test_a_file_over_the_servers_request_limit_is_refused_before_it_is_sent(tiny_export, driver, tmp_path):
+    """The page learns the limit from /explorer/config.json: against a server started with
+    `--max_request_bytes` one byte under the photo's request, it refuses the photo naming the
+    sizes and sends nothing."""
+    _, base_path = tiny_export
+    photo, request = _photo_and_request(tmp_path)
+    limit = request - 1
+    with ServerProcess(
+        ["--model_name=tiny", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0",
+         f"--max_request_bytes={limit}"],
+        ready_model="tiny",
+        log_path=str(tmp_path / "server.log"),
+    ) as limited:
+        config = httpx.get(f"http://{limited.rest_address}/explorer/config.json", timeout=30).json()
+        assert config["max_request_bytes"] == limit
+        open_page(driver, f"http://{limited.rest_address}")
+        assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == limit
+        requests_before = driver.execute_script(PREDICT_REQUESTS)
+        choose_file(driver, photo)
+        assert wait_for_error(driver) == _too_large_message(photo, request, limit)
+        assert driver.execute_script(PREDICT_REQUESTS) == requests_before
+
+
+def test_the_request_check_lets_a_file_at_the_limit_through(server, driver, tmp_path):
+    """The boundary of the page's own check (the limit set on the page: the server's default,
+    64 MiB, would need a 48 MiB file): one byte over is refused, at the limit the file goes
+    through."""
+    photo, request = _photo_and_request(tmp_path)
     open_page(driver, f"http://{server.rest_address}")
-    assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == 64 * 2**20
+    assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == DEFAULT_MAX_REQUEST_BYTES
     driver.execute_script("window.explorer.state.limits.maxRequestBytes = arguments[0]", request - 1)
     requests_before = driver.execute_script(PREDICT_REQUESTS)
     choose_file(driver, photo)
-    message = wait_for_error(driver)
-    assert message == (f"astronaut.png is too large to send: its {size:,} bytes make a request of {request:,} "
-                       f"bytes; the server takes requests up to {request - 1:,} bytes ({(request - 1) / 2**20:.1f} MiB).")
+    assert wait_for_error(driver) == _too_large_message(photo, request, request - 1)
     assert driver.execute_script(PREDICT_REQUESTS) == requests_before
-    # At the limit itself the file goes through.
     driver.execute_script("window.explorer.state.limits.maxRequestBytes = arguments[0]", request)
     wait_for_classes(driver, choose_file(driver, photo))
     assert error_text(driver) == ""
@@ -548,7 +580,9 @@ def test_the_server_serves_the_page_and_samples(server):
     for name in ("explorer.js", "helpers.js", "api.js", "colormap.js"):
         answer = httpx.get(f"{base}/explorer/static/{name}", timeout=30)
         assert answer.status_code == 200 and "javascript" in answer.headers["content-type"]  # ES modules need it
-    assert httpx.get(base + "/explorer/config.json", timeout=30).json() == {"models": ["tiny"], "default_model": "tiny"}
+    assert httpx.get(base + "/explorer/config.json", timeout=30).json() == {
+        "models": ["tiny"], "default_model": "tiny", "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES
+    }
     samples = httpx.get(base + "/explorer/samples.json", timeout=30).json()
     assert {s["name"] for s in samples} >= {"chelsea", "digit0", "digit9"}
 

@@ -126,5 +126,5 @@ def create_app(
         yield
 
     routes = [Route("/v1/models/{path:path}", models, methods=["GET", "POST"])]
-    routes += explorer_routes(lambda: list(manager.models))
+    routes += explorer_routes(lambda: list(manager.models), limits.max_request_bytes)
     return Starlette(routes=routes, lifespan=lifespan)

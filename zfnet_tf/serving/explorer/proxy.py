@@ -93,7 +93,7 @@ def create_proxy_app(
         kept = {k: v for k, v in answer.headers.items() if k.lower() in _FORWARDED_HEADERS}
         return Response(answer.content, status_code=answer.status_code, headers=kept)
 
-    routes = explorer_routes(lambda: [model_name])
+    routes = explorer_routes(lambda: [model_name], limits.max_request_bytes)
     routes.append(Route("/v1/models/{path:path}", forward, methods=["GET", "POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -24,12 +24,14 @@ class _StaticFiles(StaticFiles):
         return response
 
 
-def explorer_routes(model_names: Callable[[], Sequence[str]]) -> list:
-    """`GET /` (the page), `/explorer/config.json` (the models; the first is the default),
+def explorer_routes(model_names: Callable[[], Sequence[str]], max_request_bytes: int) -> list:
+    """`GET /` (the page), `/explorer/config.json` (the models, the first the default, and the
+    largest request body the server takes, which the page checks before sending),
     `/explorer/samples.json`, `/explorer/samples/NAME.png` and `/explorer/static/...`.
 
     Args:
         model_names: the models the page may ask for, in the server's order.
+        max_request_bytes: the server's (or the proxy's) request-size limit.
     """
 
     async def index(request: Request) -> Response:
@@ -37,7 +39,11 @@ def explorer_routes(model_names: Callable[[], Sequence[str]]) -> list:
 
     async def config(request: Request) -> Response:
         names = list(model_names())
-        return JSONResponse({"models": names, "default_model": names[0] if names else None})
+        return JSONResponse({
+            "models": names,
+            "default_model": names[0] if names else None,
+            "max_request_bytes": max_request_bytes,
+        })
 
     async def sample_index(request: Request) -> Response:
         return JSONResponse(
