@@ -50,9 +50,14 @@ def test_project_a_keras_application_by_layer_name(tmp_path):
     numbers = json.loads((out / "projections.json").read_text())
     assert numbers["rule"] == "guided" and sorted(numbers["layers"]) == ["block3_conv3", "block5_conv3"]
     assert len(numbers["layers"]["block5_conv3"]) == len(numbers["images"]) == 4  # the sample photos
-    # block3_conv3's receptive field (40 pixels, jump 4) fits inside the 32-pixel image's bounds.
-    top, left, bottom, right = numbers["layers"]["block3_conv3"][0]["input_box"]
-    assert 0 <= top < bottom <= 32 and 0 <= left < right <= 32
+    # block3_conv3's receptive field, worked by hand: conv1_1-2 (3x3 "same") 5 pixels starting
+    # 2 before the position; pool1 6, jump 2; conv2_1-2 +2*2 each: 14, start 6; pool2 16, jump 4;
+    # conv3_1-3 +2*4 each: 40 pixels starting 18 before 4 * position, clipped to the 32 pixels.
+    for row in numbers["layers"]["block3_conv3"]:
+        y, x = row["location"]
+        assert 0 <= y < 8 and 0 <= x < 8
+        expected = [max(4 * y - 18, 0), max(4 * x - 18, 0), min(4 * y + 22, 32), min(4 * x + 22, 32)]
+        assert row["input_box"] == expected
     assert os.path.getsize(out / "projections.png") > 0
 
 
@@ -65,3 +70,15 @@ def test_bad_input_is_named_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert f"model file not found: {missing}" in result.stderr
     assert not os.path.exists(tmp_path / "projections.png")
+
+
+def test_unknown_layer_answers_the_closest_names_in_one_line(tmp_path, tiny_model, capsys):
+    model_path = str(tmp_path / "tiny.keras")
+    tiny_model.save(model_path)
+    out = tmp_path / "out"
+    code = main(["project", "--model", model_path, "--layers", "conv9", "--out", str(out)])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and len(error) < 200
+    assert error.startswith("zfnet-tf project: error: no layer named 'conv9' in this model; closest: 'conv5', ")
+    assert not os.path.exists(out / "projections.png")

@@ -56,9 +56,17 @@ def test_vgg16_receptive_fields_from_its_graph():
 
 
 def test_vectorized_boxes_and_bad_locations(tiny_model):
+    """Boxes of arrays of locations (NumPy and TensorFlow) equal `box` at each location, which
+    `test_box_equals_the_gradient_support` checks against the gradient."""
     field = zfnet_tf.receptive_field(tiny_model, 2)
-    top, left, bottom, right = field.box(np.array([0, 2]), np.array([1, 2]))
-    assert top.shape == (2,) and np.all(bottom > top) and np.all(right > left)
+    rows, cols = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
+    boxes = np.stack(field.box(rows, cols), axis=-1)
+    assert boxes.shape == (3, 3, 4)
+    tensor_boxes = field.box_tensor(np.stack([rows, cols], axis=-1)).numpy()
+    for y in range(3):
+        for x in range(3):
+            assert tuple(boxes[y, x]) == field.box(y, x)
+            assert tuple(tensor_boxes[y, x]) == field.box(y, x)
     with pytest.raises(ValueError, match="outside layer pool2's 3x3 maps"):
         field.box(3, 0)
     with pytest.raises(ValueError, match="layer must be an int in 1..5"):
