@@ -1,6 +1,7 @@
-"""Import imgclsmob's ImageNet ZFNet as a .keras file: the same flags and call as
-`zfnet-tf pretrained`.
+"""Import a published ImageNet network (imgclsmob's ZFNets, EfficientNet-Lite0) as a .keras
+file: the same flags and call as `zfnet-tf pretrained`.
 
+    python tools/pretrained.py efficientnet_lite0 --out lite0.keras   # offline
     python tools/pretrained.py zfnet --out zfnet.keras
     python tools/pretrained.py zfnetb --out zfnetb.keras --weights zfnetb-1490-f6bec24e.pth
 """

@@ -70,3 +70,15 @@ def test_bad_input_is_named_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert f"model file not found: {missing}" in result.stderr
     assert not os.path.exists(tmp_path / "projections.png")
+
+
+def test_unknown_layer_answers_the_closest_names_in_one_line(tmp_path, tiny_model, capsys):
+    model_path = str(tmp_path / "tiny.keras")
+    tiny_model.save(model_path)
+    out = tmp_path / "out"
+    code = main(["project", "--model", model_path, "--layers", "conv9", "--out", str(out)])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and len(error) < 200
+    assert error.startswith("zfnet-tf project: error: no layer named 'conv9' in this model; closest: 'conv5', ")
+    assert not os.path.exists(out / "projections.png")

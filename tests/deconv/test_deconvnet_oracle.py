@@ -205,14 +205,15 @@ def test_zfnet_projections_unchanged_from_the_config_walking_deconvnet():
 
 
 # keras.applications families (weights=None) at the smallest inputs they build at: name ->
-# (input size, the layer projected besides the last block's output).
+# (input size, the layer projected besides the last block's output; None for the largest
+# graphs, whose one projection already goes through every kind of layer they hold).
 FAMILIES = {
     "VGG19": (32, "block3_conv4"),
     "ResNet50V2": (32, "conv3_block4_out"),
     "InceptionV3": (75, "mixed2"),
-    "InceptionResNetV2": (75, "block35_10_ac"),
+    "InceptionResNetV2": (75, None),
     "Xception": (71, "block4_sepconv2_bn"),
-    "DenseNet121": (32, "pool3_relu"),
+    "DenseNet121": (32, None),
     "MobileNet": (32, "conv_pw_5_relu"),
     "MobileNetV2": (32, "block_6_expand_relu"),
     "MobileNetV3Small": (32, "expanded_conv_3_squeeze_excite_mul"),
@@ -220,7 +221,7 @@ FAMILIES = {
     "EfficientNetB0": (32, "block4a_se_excite"),
     "EfficientNetV2B0": (32, "block4a_se_excite"),
     "ConvNeXtTiny": (32, "convnext_tiny_stage_1_block_2_identity"),
-    "NASNetMobile": (32, "normal_concat_5"),
+    "NASNetMobile": (32, None),
 }
 
 
@@ -258,4 +259,5 @@ def test_keras_application_equals_modified_backprop(name, applications):
     last = zfnet_tf.Deconvnet(model).graph.output_name()
     turn = sorted(FAMILIES).index(name)
     check_against_oracle(model, images, [last], cases=[(RULES[turn % 3], "max")])
-    check_against_oracle(model, images, [middle], cases=[(RULES[(turn + 1) % 3], "map")])
+    if middle is not None:
+        check_against_oracle(model, images, [middle], cases=[(RULES[(turn + 1) % 3], "map")])

@@ -60,7 +60,7 @@ def feature_layer(deconvnet: Deconvnet, layer: int | str) -> str:
         if config is None:
             raise ValueError(
                 f"layer {layer!r}: layer numbers name ZFNet's layers; name a layer of this model "
-                f"instead: {list(deconvnet.graph.layer_paths)}"
+                f"instead (e.g. {deconvnet.graph.output_name()!r}; model.summary() lists them)"
             )
         return deconvnet.layer_name(output_name(config, int(layer)))
     return deconvnet.layer_name(layer)

@@ -56,15 +56,18 @@ class Deconvnet(ModelReading):
     layer all activations but the selected ones are zeroed, and the signal goes down: unpooling
     through the switches, rectification, and transposed convolution with the *same* kernel
     variables as the forward convs, to the pixels. Stated for any network (`zfnet_tf.deconv.rules`),
-    that is a modified backward pass seeded with the selected activations, in which each ReLU's
-    backward is the projection rule's and each contrast normalization's is the identity:
+    that is a modified backward pass seeded with the selected activations, in which each
+    rectifier's backward is the projection rule's (a capped ReLU keeps its cap's exact backward),
+    each contrast normalization's is the identity and every other layer's is exact (DESIGN §14):
     `rule="deconvnet"` (the paper), `"guided"` (guided backpropagation, Springenberg et al.,
     arXiv 1412.6806) or `"gradient"` (the true gradient: a saliency map).
 
     The deconvnet reads the model's graph: functional or Sequential models, nested models
     opened (a backbone inside a classifier, a keras.applications base inside a transfer head),
-    built from the layers of `zfnet_tf.deconv.rules.SUPPORTED_LAYERS`; any other layer on the
-    way down is refused by name. It owns no variables: it reads the model's own kernels at every
+    built from the layers of `zfnet_tf.deconv.SUPPORTED_LAYERS` (and those declared with
+    `zfnet_tf.deconv.register_exact`); any other layer on the way down is refused by name.
+    What it reads from the model (layer names, receptive fields, feature outputs) is its
+    `ModelReading`; this class adds the projections. It owns no variables: it reads the model's own kernels at every
     call, so the projections of a model that trains on follow it.
 
     Projections are batched: B images by K features run as one graph sharing one forward pass.
