@@ -67,7 +67,9 @@ def test_numeric_flags_are_checked(argv, flag, value, capsys):
 def test_a_slow_step_says_so_in_plain_lines(tmp_path):
     """`export` (20-45 s here) announces itself and its duration; output to a pipe has no
     escape codes and no TensorFlow lines."""
-    completed = zfnet_tf_process("export", "--preset", "tiny", "--base-path", str(tmp_path / "models"))
+    model = str(tmp_path / "tiny.keras")
+    zfnet_tf.build_model("tiny", num_classes=3).save(model)
+    completed = zfnet_tf_process("export", "--model", model, "--base-path", str(tmp_path / "models"))
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = completed.stderr.strip().splitlines()
     base = tmp_path / "models"
