@@ -245,6 +245,10 @@ class VisualizationSummaries(keras.callbacks.Callback):
         if not convolutions:
             raise ValueError(f"model {self.model.name!r} has no trainable convolution")
         self._first_convolution = next(iter(convolutions.values()))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != 0:  # a resumed run: the first start wrote them
+            return
         with self._writer_or_new().as_default():
             tf.summary.image(
                 "probe/images",
