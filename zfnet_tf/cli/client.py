@@ -12,7 +12,7 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=("rest", "grpc"), default="rest")
     parser.add_argument("--model-name", "--model_name", dest="model_name", required=True,
                         help="the served model's name")
-    parser.add_argument("--version", type=positive_int, help="a model version (default: the server's latest)")
+    parser.add_argument("--version", type=int, help="a model version (default: the server's latest)")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG/PNG)")
 
 
