@@ -100,3 +100,14 @@ def test_a_file_only_the_decoder_refuses_shortens_validation_every_epoch(tmp_pat
     with open(model_dir / "run.json") as handle:
         assert json.load(handle)["data"]["test"]["num_examples"] == 24  # as listed
     assert os.path.isfile(model_dir / "model.keras")
+
+
+def test_caltech256_folder(tmp_path, class_folders):
+    caltech = tmp_path / "256_ObjectCategories"
+    class_folders(caltech, {"001.ak47": 62, "002.american-flag": 62, "257.clutter": 5}, extension=".jpg", size=40)
+    model_dir = tmp_path / "run"
+    _, rows = train(caltech, model_dir, "caltech256", "--steps-per-epoch", "2")
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    # 60 images a class train, the other 2 test: 4 validation images every epoch.
+    assert all(counted(r["val_accuracy"], 4) for r in rows)
+    assert list(zfnet_tf.load_model(str(model_dir / "model.keras")).class_names) == ["001.ak47", "002.american-flag"]
