@@ -60,6 +60,10 @@ def test_centre_and_ten_crop_errors_match_numpy(tmp_path, capsys, resize_size, s
 def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--dataset", "digits"]) == 2
     assert "model file not found" in capsys.readouterr().err
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model\n")
+    assert main(["evaluate", "--model", str(text), "--dataset", "digits"]) == 2
+    assert f"{text} is not a Keras model file (a .keras file is a zip archive)" in capsys.readouterr().err
     keras.utils.set_random_seed(0)
     path = str(tmp_path / "five.keras")
     zfnet_tf.build_model("tiny", num_classes=5).save(path)

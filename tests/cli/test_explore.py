@@ -39,7 +39,8 @@ def test_explore_serves_the_page_and_reports_an_absent_model_server():
     [
         (["--model_server", "ftp://host:21", "--model_name", "m"], "must be an http(s) address"),
         (["--model_server", "localhost:8501", "--model_name", "m", "--port", "0"], "--port must be a port number"),
-        (["--model_server", "localhost:8501", "--model_name", "m", "--timeout", "0"], "--timeout must be positive"),
+        (["--model_server", "localhost:8501", "--model_name", "m", "--timeout", "0"],
+         "argument --timeout: must be a positive number, got 0"),
     ],
 )
 def test_explore_refuses_bad_flags(flags, message):

@@ -62,3 +62,18 @@ def test_numeric_flags_are_checked(argv, flag, value, capsys):
     assert exited.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"error: argument {flag}: must be " in error and value in error, error
+
+
+def test_a_slow_step_says_so_in_plain_lines(tmp_path):
+    """`export` (20-45 s here) announces itself and its duration; output to a pipe has no
+    escape codes and no TensorFlow lines."""
+    model = str(tmp_path / "tiny.keras")
+    zfnet_tf.build_model("tiny", num_classes=3).save(model)
+    completed = zfnet_tf_process("export", "--model", model, "--base-path", str(tmp_path / "models"))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = completed.stderr.strip().splitlines()
+    base = tmp_path / "models"
+    assert lines[0] == f"exporting a SavedModel version under {base} ..."
+    assert lines[-1].startswith(f"exporting a SavedModel version under {base}: done in ")
+    assert completed.stdout.strip() == str(base / "1")
+    assert "\x1b[" not in completed.stdout + completed.stderr and log_lines(completed.stderr) == []

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import zfnet_tf
@@ -83,3 +82,32 @@ def test_caltech101_folder_with_short_epochs(tmp_path, class_folders):
     with open(model_dir / "run.json") as handle:
         data = json.load(handle)["data"]
     assert (data["train"]["num_examples"], data["test"]["num_examples"]) == (57, 3)
+
+
+def test_a_file_only_the_decoder_refuses_shortens_validation_every_epoch(tmp_path, class_folders):
+    """A PNG whose chunks are intact and whose pixels are not passes the listing's checks and is
+    dropped when decoded: validation then has one image fewer than its listing, every epoch."""
+    from class_images import png_with_a_bad_stream
+
+    root = tmp_path / "images"
+    class_folders(root / "train", {"a": 20, "b": 20, "c": 20}, extension=".png", size=48)
+    class_folders(root / "val", {"a": 8, "b": 8, "c": 8}, extension=".png", size=48)
+    (root / "val" / "b" / "b_007.png").write_bytes(png_with_a_bad_stream(48))
+    model_dir = tmp_path / "run"
+    _, rows = train(root, model_dir)
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    assert all(counted(r["val_accuracy"], 23) for r in rows)
+    with open(model_dir / "run.json") as handle:
+        assert json.load(handle)["data"]["test"]["num_examples"] == 24  # as listed
+    assert os.path.isfile(model_dir / "model.keras")
+
+
+def test_caltech256_folder(tmp_path, class_folders):
+    caltech = tmp_path / "256_ObjectCategories"
+    class_folders(caltech, {"001.ak47": 62, "002.american-flag": 62, "257.clutter": 5}, extension=".jpg", size=40)
+    model_dir = tmp_path / "run"
+    _, rows = train(caltech, model_dir, "caltech256", "--steps-per-epoch", "2")
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    # 60 images a class train, the other 2 test: 4 validation images every epoch.
+    assert all(counted(r["val_accuracy"], 4) for r in rows)
+    assert list(zfnet_tf.load_model(str(model_dir / "model.keras")).class_names) == ["001.ak47", "002.american-flag"]

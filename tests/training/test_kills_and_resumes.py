@@ -53,6 +53,7 @@ def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path):
     backup = str(model_dir / "backup")
     # (where this start dies, epochs committed after it)
     kills = [
+        ("batch:0:2", 0),  # in the middle of epoch 1: nothing committed yet
         ("batch:1:2", 1),  # in the middle of epoch 2
         ("write:epoch-002.keras", 1),  # half-way through epoch 2's checkpoint file
         ("replace:state.json", 1),  # epoch 2 recorded everywhere, its backup not yet committed
@@ -79,8 +80,10 @@ def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path):
         np.testing.assert_allclose(
             [float(losses[e][0]) for e in range(EPOCHS)], [float(row[f"{prefix}loss"]) for row in rows], rtol=1e-5
         )
-    filters = events_by_step(str(model_dir / "logs" / "images"))["layer1_filters"]
-    assert {step: len(values) for step, values in filters.items()} == {e: 1 for e in range(1, EPOCHS + 1)}
+    images = events_by_step(str(model_dir / "logs" / "images"))
+    assert {step: len(values) for step, values in images["layer1_filters"].items()} == {
+        e: 1 for e in range(1, EPOCHS + 1)}
+    assert {step: len(values) for step, values in images["probe/images"].items()} == {0: 1}
     checkpoints = sorted(os.path.basename(p) for p in glob.glob(str(model_dir / "checkpoints" / "epoch-*.keras")))
     assert checkpoints == [f"epoch-{e:03d}.keras" for e in range(EPOCHS - 2, EPOCHS + 1)]  # the recipe keeps 3
     for name in checkpoints:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zfnet_tf.cli.common import non_negative_int, positive_float
+from zfnet_tf.cli.common import positive_float
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--model_server", required=True,
                         help="REST address of the model server, e.g. http://localhost:8501")
     parser.add_argument("--model_name", required=True, help="the served model to show")
-    parser.add_argument("--port", type=non_negative_int, default=8080, help="port of the page (default 8080)")
+    parser.add_argument("--port", type=int, default=8080, help="port of the page (default 8080)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 to share the page)")
     parser.add_argument("--timeout", type=positive_float, default=300.0,
@@ -40,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be a port number, got {args.port}")
-    if args.timeout <= 0:
-        raise ValueError(f"--timeout must be positive, got {args.timeout}")
     upstream = normalize_server_address(args.model_server)
     app = create_proxy_app(upstream, args.model_name, timeout=args.timeout, limits=limits_from_args(args))
     # Bind before printing the address, so a taken port fails with a clear message.

@@ -74,7 +74,7 @@ def load_data(
     Files that are not readable images are skipped with a warning naming each (recorded in
     `report()`), or with `source.strict` are a ValueError naming the first. A file that
     passes that check and still fails TensorFlow's decoder is dropped from the pipeline with
-    TensorFlow's log line, never ending an epoch (with `strict`, it ends it).
+    TensorFlow's log line (a WARNING: shown under `zfnet-tf --verbose`), never ending an epoch (with `strict`, it ends it).
     """
     source = as_source(source)
     if shard is not None and not 0 <= shard[1] < shard[0]:

@@ -120,13 +120,20 @@ class EpochBackup(keras.callbacks.Callback):
         state = cls._state(directory)
         return 0 if state is None else int(state["epoch"])
 
+    # What Keras' BackupAndRestore left in model dirs of earlier versions: resumed the same way.
+    _KERAS_METADATA, _KERAS_WEIGHTS = "training_metadata.json", "latest.weights.h5"
+
     @classmethod
     def _state(cls, directory: str) -> dict | None:
         path = os.path.join(directory, cls.STATE_FILE)
-        if not os.path.isfile(path):
-            return None
-        with open(path) as handle:
-            return json.load(handle)
+        if os.path.isfile(path):
+            with open(path) as handle:
+                return json.load(handle)
+        keras_metadata = os.path.join(directory, cls._KERAS_METADATA)
+        if os.path.isfile(keras_metadata) and os.path.isfile(os.path.join(directory, cls._KERAS_WEIGHTS)):
+            with open(keras_metadata) as handle:
+                return {"epoch": int(json.load(handle)["epoch"]), "weights": cls._KERAS_WEIGHTS}
+        return None
 
     @classmethod
     def restore(cls, model: keras.Model, directory: str) -> int:
@@ -143,9 +150,11 @@ class EpochBackup(keras.callbacks.Callback):
         with atomic_path(os.path.join(self.directory, name), suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
         write_json(os.path.join(self.directory, self.STATE_FILE), {"epoch": epoch + 1, "weights": name})
-        for old in glob.glob(os.path.join(self.directory, "epoch-*.weights.h5")):
-            if os.path.basename(old) != name:
-                os.remove(old)
+        # The previous epoch's weights, and an earlier version's Keras backup files.
+        for pattern in ("epoch-*.weights.h5", "training_metadata*.json", "*latest.weights.h5"):
+            for old in glob.glob(os.path.join(self.directory, pattern)):
+                if os.path.basename(old) != name:
+                    os.remove(old)
 
 
 def trim_event_files(directory: str, first_dropped_step: int) -> None:
@@ -237,6 +246,10 @@ class VisualizationSummaries(keras.callbacks.Callback):
         if not convolutions:
             raise ValueError(f"model {self.model.name!r} has no trainable convolution")
         self._first_convolution = next(iter(convolutions.values()))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != 0:  # a resumed run: the first start wrote them
+            return
         with self._writer_or_new().as_default():
             tf.summary.image(
                 "probe/images",

@@ -127,8 +127,10 @@ def _trim_to_finished(model_dir: str, backup_dir: str, finished: int) -> None:
         if int(os.path.basename(path)[len("epoch-") : -len(".keras")]) > finished:
             os.remove(path)
     logs = os.path.join(model_dir, "logs")
-    # Keras' scalars are stepped by 0-based epoch, the images by finished epochs.
-    for run, first_dropped in (("train", finished), ("validation", finished), ("images", finished + 1)):
+    # Keras' scalars are stepped by 0-based epoch, the images by finished epochs (the probe
+    # images at step 0, written when epoch 1 begins: gone with it when it runs again).
+    images_dropped = finished + 1 if finished else 0
+    for run, first_dropped in (("train", finished), ("validation", finished), ("images", images_dropped)):
         zcallbacks.trim_event_files(os.path.join(logs, run), first_dropped)
     # Temporary files of writes a kill interrupted (`zfnet_tf.files.atomic_path`).
     for folder in (model_dir, checkpoints, backup_dir):
