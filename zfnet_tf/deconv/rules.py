@@ -752,7 +752,7 @@ def rule_for(layer) -> LayerRule:
     if _registered(layer) is not None:
         return _EXACT
     for rule in LAYER_RULES:  # subclasses, after exact matches
-        if isinstance(layer, rule.classes) and not isinstance(layer, keras.layers.Lambda):
+        if isinstance(layer, rule.classes):
             rule.check(layer)
             return rule
     kind = type(layer).__name__
