@@ -103,16 +103,24 @@ def layer_tuple(params: Params, name: str) -> None:
 
 
 def check_fill(value: Any) -> str | tuple[float, float, float]:
-    """`fill`: "mean" (the model's neutral colour), a number or an RGB triple (0-255)."""
+    """`fill`: "mean" (the model's neutral colour), a number or an RGB triple (0-255), also
+    written as text ("128", "255,0,0", as the command line gives it)."""
+    problem = f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {value!r}"
     if isinstance(value, str):
-        if value != "mean":
-            raise ValueError(f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {value!r}")
-        return value
-    values = np.asarray(value, np.float64).reshape(-1)
+        if value == "mean":
+            return value
+        try:
+            value = [float(part) for part in value.split(",")]
+        except ValueError:
+            raise ValueError(problem) from None
+    try:
+        values = np.asarray(value, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
     if values.size == 1:
         values = np.repeat(values, 3)
     if values.size != 3 or not np.all(np.isfinite(values)):
-        raise ValueError(f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {value!r}")
+        raise ValueError(problem)
     return tuple(float(v) for v in values)
 
 

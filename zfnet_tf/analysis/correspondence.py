@@ -26,6 +26,7 @@ from zfnet_tf.analysis.base import (
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
 from zfnet_tf.analysis.feature_layers import default_feature_layers, feature_layer
 from zfnet_tf.models import image_transform, input_size
+from zfnet_tf.probing import fill_boxes
 
 BOX_FIELDS = ("top", "left", "bottom", "right")
 
@@ -352,11 +353,7 @@ class Correspondence(Analysis):
 
     def mask(self, images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Copies of `images` with `boxes[i]` (top, left, bottom, right) filled in image i."""
-        pixels = np.arange(self.size)
-        rows = (pixels[None, :] >= boxes[:, 0:1]) & (pixels[None, :] < boxes[:, 2:3])
-        cols = (pixels[None, :] >= boxes[:, 1:2]) & (pixels[None, :] < boxes[:, 3:4])
-        inside = rows[:, :, None, None] & cols[:, None, :, None]
-        return np.where(inside, self.fill, images).astype(np.float32)
+        return fill_boxes(images, *np.moveaxis(boxes, -1, 0), self.fill).numpy()
 
     def epsilons(self, images: np.ndarray, boxes: np.ndarray, original=None) -> dict:
         """`ε = feature(original) - feature(masked)` per layer, `[N, D]`, small values zeroed."""

@@ -19,11 +19,11 @@ from zfnet_tf.analysis.base import (
     fill_color,
     layer_tuple,
     predict,
-    softmax,
 )
 from zfnet_tf.analysis.data import Data
 from zfnet_tf.analysis.feature_layers import class_output, default_feature_layers, feature_layer
 from zfnet_tf.models import input_size
+from zfnet_tf.probing import class_probabilities
 
 TRANSFORMS = ("translation", "scale", "rotation")
 
@@ -261,6 +261,5 @@ class Invariance(Analysis):
 
     def _forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = predict(self._readout, images, self.params.batch_size, self.params.progress)
-        scores = outputs[self._output]
-        outputs["probabilities"] = scores if self._probabilities else softmax(scores)
+        outputs["probabilities"] = class_probabilities(outputs[self._output], self._probabilities).numpy()
         return outputs

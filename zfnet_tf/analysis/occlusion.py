@@ -17,12 +17,12 @@ from zfnet_tf.analysis.base import (
     check_labels,
     check_layer,
     fill_color,
-    softmax,
 )
 from zfnet_tf.analysis.data import Data, as_names
 from zfnet_tf.analysis.feature_layers import class_output
 from zfnet_tf.deconv.strongest import strongest_map
 from zfnet_tf.models import input_size
+from zfnet_tf.probing import class_probabilities, fill_boxes
 from zfnet_tf.progress import keras_verbose
 
 
@@ -261,17 +261,12 @@ class Occlusion(Analysis):
 
     def occlude(self, image, tops, lefts) -> tf.Tensor:
         """Copies of `image` `[S, S, 3]` with the square at each `(tops[p], lefts[p])`: `[P, S, S, 3]`."""
-        pixels = tf.range(self.size)
-        inside_rows = (pixels[None, :] >= tops[:, None]) & (pixels[None, :] < tops[:, None] + self.patch_size)
-        inside_cols = (pixels[None, :] >= lefts[:, None]) & (pixels[None, :] < lefts[:, None] + self.patch_size)
-        mask = inside_rows[:, :, None, None] & inside_cols[:, None, :, None]  # [P, S, S, 1]
-        return tf.where(mask, tf.constant(self.fill, tf.float32), tf.convert_to_tensor(image, tf.float32)[None])
+        return fill_boxes(image, tops, lefts, tops + self.patch_size, lefts + self.patch_size, self.fill)
 
     def _scores(self, outputs: dict) -> dict[str, np.ndarray]:
-        scores = outputs[self._output].numpy().astype(np.float32)
         return {
             "top": outputs[self.layer_name].numpy().astype(np.float32),
-            "probabilities": scores if self._probabilities else softmax(scores),
+            "probabilities": class_probabilities(outputs[self._output], self._probabilities).numpy(),
         }
 
     def _measure_positions(self, image, feature, label, tops, lefts):
@@ -279,8 +274,7 @@ class Occlusion(Analysis):
         top = tf.cast(outputs[self.layer_name], tf.float32)
         flat = tf.reshape(top, [tf.shape(top)[0], -1, self.num_maps])  # maps, or a Dense's units
         activation = tf.reduce_sum(flat[..., feature], axis=1)
-        scores = tf.cast(outputs[self._output], tf.float32)
-        probabilities = scores if self._probabilities else tf.nn.softmax(scores)
+        probabilities = class_probabilities(outputs[self._output], self._probabilities)
         best = tf.argmax(probabilities, axis=1, output_type=tf.int32)
         return activation, probabilities[:, label], tf.cast(best, tf.float32), tf.reduce_max(probabilities, axis=1)
 

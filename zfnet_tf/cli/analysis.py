@@ -24,8 +24,6 @@ from zfnet_tf.cli.common import (
     positive_int,
 )
 
-TRANSFORM_CHOICES = ("translation", "scale", "rotation")
-
 
 # -- flags -----------------------------------------------------------------------------------
 
@@ -55,20 +53,8 @@ def _add_out_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder for the PNG(s) and JSON")
 
 
-def _fill(text: str):
-    if text == "mean":
-        return "mean"
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fill must be 'mean', a number or R,G,B, got {text!r}") from None
-    if len(values) not in (1, 3):
-        raise argparse.ArgumentTypeError(f"--fill must be 'mean', a number or R,G,B, got {text!r}")
-    return values[0] if len(values) == 1 else tuple(values)
-
-
 def _add_fill_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--fill", type=_fill, default="mean",
+    parser.add_argument("--fill", default="mean",
                         help=f"{what}: 'mean' (the colour the model's preprocessing maps to zero, "
                              "ZFNet's mean RGB; default), a number or R,G,B")
 
@@ -113,7 +99,8 @@ def register(subparsers) -> None:
     _add_data_flags(invariance, 3)
     _add_layers_flag(invariance, "ZFNet's 1 and 7; else the first conv block's output and the "
                                  "classifier's input")
-    invariance.add_argument("--transforms", nargs="+", choices=TRANSFORM_CHOICES, default=list(TRANSFORM_CHOICES))
+    invariance.add_argument("--transforms", nargs="+", metavar="TRANSFORM",
+                            help="any of translation, scale, rotation (default: all three)")
     _add_fill_flag(invariance, "colour of uncovered pixels")
     invariance.add_argument("--batch-size", type=positive_int, default=64)
     _add_out_flag(invariance)
@@ -240,27 +227,27 @@ def run_top9(args: argparse.Namespace) -> int:
 def run_occlusion(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import Occlusion, OcclusionParams
 
-    model = model_from_args(args)
     params = OcclusionParams(layer=args.layer, patch_size=args.patch_size, stride=args.stride, fill=args.fill,
                              batch_size=args.batch_size)
+    model = model_from_args(args)
     return _report(Occlusion(model, params).run(_data(args, model)).save(args.out))
 
 
 def run_invariance(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import Invariance, InvarianceParams
 
+    transforms = {"transforms": tuple(args.transforms)} if args.transforms else {}
+    params = InvarianceParams(layers=args.layers, fill=args.fill, batch_size=args.batch_size, **transforms)
     model = model_from_args(args)
-    params = InvarianceParams(layers=args.layers, transforms=tuple(args.transforms), fill=args.fill,
-                              batch_size=args.batch_size)
     return _report(Invariance(model, params).run(_data(args, model)).save(args.out))
 
 
 def run_correspondence(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import Correspondence, CorrespondenceParams, part_boxes
 
-    model = model_from_args(args)
     params = CorrespondenceParams(layers=args.layers, fill=args.fill, random_draws=args.random_draws,
                                   seed=args.random_seed)
+    model = model_from_args(args)
     analysis = Correspondence(model, params)  # checks the layers before any data is read
     dataset = data_source_from_args(args) if args.dataset else None
     data, boxes = part_boxes(args.boxes, model, dataset, args.images or ())
@@ -274,26 +261,21 @@ def run_filters(args: argparse.Namespace) -> int:
     from zfnet_tf.config import PRESETS
     from zfnet_tf.models import build_model, load_model
 
-    model = model_from_args(args)
-    name = _model_name(args)
-    models = {name: model}
+    models = [(_model_name(args), model_from_args(args))]
     if args.compare_model and args.compare_preset:
         raise ValueError("give either --compare-model or --compare-preset, not both")
     if args.compare_model:
         other = os.path.splitext(os.path.basename(args.compare_model))[0]
-        models[other if other != name else f"{other} (2)"] = load_model(args.compare_model)
+        models.append((other, load_model(args.compare_model)))
     elif args.compare_preset:
         if args.compare_preset not in PRESETS:
             raise ValueError(f"unknown --compare-preset {args.compare_preset!r}; presets: {sorted(PRESETS)}")
         keras.utils.set_random_seed(args.seed)
-        models[args.compare_preset if args.compare_preset != name else f"{name} (2)"] = build_model(args.compare_preset)
+        models.append((args.compare_preset, build_model(args.compare_preset)))
     params = FilterParams(layer=args.layer, projection_layer=args.projection_layer,
                           dead_fraction=args.dead_fraction, batch_size=args.batch_size)
     # Each model reads the data at its own input size.
-    results = {
-        key: FilterAnalysis(other, params, name=key).run(_data(args, other))
-        for key, other in models.items()
-    }
+    results = [FilterAnalysis(model, params, name=name).run(_data(args, model)) for name, model in models]
     return _report(compare_filters(results).save(args.out))
 
 
