@@ -263,9 +263,10 @@ def test_bad_input_is_a_named_error(tmp_path, capsys):
                  "--layer", "3", "--out", str(tmp_path)])
     assert code == 2
     assert "layer numbers 1-5 name ZFNet's layers; name a layer of this model instead" in capsys.readouterr().err
-    code = main(["occlusion", "--preset", "tiny", "--stride", "0", "--out", str(tmp_path)])
-    assert code == 2
-    assert "stride must be an int >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["occlusion", "--preset", "tiny", "--stride", "0", "--out", str(tmp_path)])
+    assert refused.value.code == 2
+    assert "argument --stride: must be a positive integer, got 0" in capsys.readouterr().err
     # --fill and --transforms are checked by the analyses' params, before the model is built.
     code = main(["occlusion", "--preset", "tiny", "--fill", "1,2", "--out", str(tmp_path)])
     assert code == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import keras
 import numpy as np
@@ -65,7 +66,6 @@ class LayerFeaturesResult(Result):
     """
 
     kind = "layer_features"
-    plot = "layer_features_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -76,6 +76,11 @@ class LayerFeaturesResult(Result):
     num_train: int = 0
     num_test: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def figures(self):
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": plots.layer_features_figure(self)}
 
     def numbers(self) -> dict:
         return {
@@ -148,21 +153,22 @@ class LayerFeatures(Analysis):
         outputs = predict(self._readout, data, self.params.batch_size, self.params.progress)
         return {layer: outputs[name] for layer, name in zip(self.layers, self.layer_names)}, outputs["labels"]
 
-    def run(self, data: Data, test_data: Data | None = None) -> LayerFeaturesResult:
+    def run(self, data: Data | Mapping[str, Data]) -> LayerFeaturesResult:
         """Fits each classifier on the training features per layer; scores on the test set.
 
         Args:
-            data: the training data, labelled (`analysis_data`); a dataset name or
-                `zfnet_tf.data.DataSource` without `test_data` means its train and test splits.
-            test_data: the test data, labelled.
+            data: labelled `{"train": data, "test": data}` (each as `analysis_data` reads
+                it), or a dataset name or `zfnet_tf.data.DataSource`: its train and test splits.
         """
         from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-        if test_data is None:
-            if not isinstance(data, (str, DataSource)):
-                raise ValueError("give test_data, or a dataset name whose splits are the train and test data")
+        if isinstance(data, (str, DataSource)):
             spec = DataSource(data) if isinstance(data, str) else data
-            data, test_data = spec.replace(split="train"), spec.replace(split="test")
+            data = {"train": spec.replace(split="train"), "test": spec.replace(split="test")}
+        if not isinstance(data, Mapping) or set(data) != {"train", "test"}:
+            raise ValueError('layer features need {"train": data, "test": data}, or a dataset name whose '
+                             "splits are the train and test data")
+        data, test_data = data["train"], data["test"]
         start = time.perf_counter()
         train_data, test_data = self.data(data, "train"), self.data(test_data, "test")
         train, train_labels = self.features(train_data)

@@ -14,9 +14,9 @@ from zfnet_tf.analysis.base import (
     Result,
     check_fill,
     check_int,
-    check_labels,
     check_layer,
     fill_color,
+    true_or_predicted,
 )
 from zfnet_tf.analysis.data import Data, as_names
 from zfnet_tf.analysis.feature_layers import class_output
@@ -45,7 +45,7 @@ class OcclusionParams(Params):
     stride: int | None = None
     fill: str | tuple[float, float, float] = "mean"
     batch_size: int = 64
-    progress: bool = False
+    progress: bool = True
 
     def check(self) -> None:
         check_layer("layer", self.layer, optional=True)
@@ -83,7 +83,6 @@ class OcclusionResult(Result):
     """
 
     kind = "occlusion"
-    plot = "occlusion_figure"
 
     layer: int | str
     layer_name: str
@@ -110,6 +109,11 @@ class OcclusionResult(Result):
     def class_name(self, index: int) -> str:
         names = self.class_names
         return names[index] if names is not None and 0 <= index < len(names) else str(index)
+
+    def figures(self):
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": plots.occlusion_figure(self)}
 
     def numbers(self) -> dict:
         images = []
@@ -188,17 +192,16 @@ class Occlusion(Analysis):
         starts = np.arange(0, self.size - self.patch_size + 1, self.stride, dtype=np.int32)
         return starts, starts
 
-    def run(self, data: Data, labels=None) -> OcclusionResult:
+    def run(self, data: Data) -> OcclusionResult:
         """Maps occlusion sensitivity for each image of `data`.
 
         Args:
             data: images `[N, S, S, 3]` (RGB 0-255), `(images, labels)`, a dataset, a name...
-                (`analysis_data`); every image is read, so give a few.
-            labels: int `[N]` true classes; default: the data's labels, else each image's most
-                probable class on the unoccluded image.
+                (`analysis_data`); every image is read, so give a few. Its labels are the true
+                classes; unlabelled, each image's most probable class on the unoccluded image.
         """
         data = self.data(data)
-        images, data_labels = data.arrays()
+        images, labels = data.arrays()
         num = images.shape[0]
         rows, cols = self.positions()
         grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
@@ -208,9 +211,7 @@ class Occlusion(Analysis):
         feature = strongest_map(unoccluded["top"])[0].numpy()
         top = unoccluded["top"].reshape(num, -1, self.num_maps)
         probabilities = unoccluded["probabilities"]
-        source = "given" if labels is not None or data_labels is not None else "predicted"
-        labels = labels if labels is not None else data_labels
-        labels = check_labels(probabilities.argmax(axis=1) if labels is None else labels, num, self.num_classes)
+        labels, source = true_or_predicted(labels, probabilities, self.num_classes)
 
         measures = ("activation", "probability", "top_class", "top_probability")
         maps = {name: np.zeros((num, tops.size), np.float32) for name in measures}

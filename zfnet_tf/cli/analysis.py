@@ -250,8 +250,7 @@ def run_correspondence(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     analysis = Correspondence(model, params)  # checks the layers before any data is read
     dataset = data_source_from_args(args) if args.dataset else None
-    data, boxes = part_boxes(args.boxes, model, dataset, args.images or ())
-    return _report(analysis.run(data, boxes).save(args.out))
+    return _report(analysis.run(part_boxes(args.boxes, model, dataset, args.images or ())).save(args.out))
 
 
 def run_filters(args: argparse.Namespace) -> int:
@@ -286,6 +285,6 @@ def run_layer_features(args: argparse.Namespace) -> int:
     params = LayerFeaturesParams(layers=args.layers, classifiers=tuple(args.classifiers),
                                  max_dimensions=args.max_dimensions, regularization=args.regularization,
                                  batch_size=args.batch_size)
-    train = data_source_from_args(args, "train", args.train_limit)
-    test = data_source_from_args(args, "test", args.test_limit)
-    return _report(LayerFeatures(model, params).run(train, test).save(args.out))
+    splits = {split: data_source_from_args(args, split, limit)
+              for split, limit in (("train", args.train_limit), ("test", args.test_limit))}
+    return _report(LayerFeatures(model, params).run(splits).save(args.out))
