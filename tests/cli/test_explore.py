@@ -38,7 +38,7 @@ def test_explore_serves_the_page_and_reports_an_absent_model_server():
     [
         (["--model_server", "ftp://host:21", "--model_name", "m"], "must be an http(s) address"),
         (["--model_server", "localhost:8501", "--model_name", "m", "--port", "0"], "--port must be a port number"),
-        (["--model_server", "localhost:8501", "--model_name", "m", "--timeout", "0"], "--timeout must be positive"),
+        (["--model_server", "localhost:8501", "--model_name", "m", "--timeout", "0"], "argument --timeout: must be a positive number, got 0"),
     ],
 )
 def test_explore_refuses_bad_flags(flags, message):
@@ -62,7 +62,7 @@ def test_explore_says_when_its_port_is_taken():
             capture_output=True, text=True, timeout=120,
         )
     assert result.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"cannot listen for the explorer page on 127.0.0.1:{port}" in result.stderr
 
 
 def test_model_server_addresses():
