@@ -25,6 +25,8 @@ from zfnet_tf.analysis import (
     LayerFeaturesParams,
     Occlusion,
     OcclusionParams,
+    Projections,
+    ProjectionsParams,
     Top9,
     Top9Params,
 )
@@ -38,6 +40,8 @@ BOXES = {"part": np.array([[4, 4, 20, 20], [8, 8, 24, 24], [4, 30, 20, 46], [30,
 CASES = {
     "top9": (Top9, Top9Params(layer=2, k=2, features=(0, 1), progress=False),
              lambda a, data: a.run(data), "k", 0, ["top9_layer2.png", "top9_layer2.json"]),
+    "projections": (Projections, ProjectionsParams(layers=(1, 3), progress=False),
+                    lambda a, data: a.run(data), "mode", "sum", ["projections.png", "projections.json"]),
     "occlusion": (Occlusion, OcclusionParams(patch_size=32, stride=32),
                   lambda a, data: a.run(data), "stride", 0, ["occlusion.png", "occlusion.json"]),
     "invariance": (Invariance, InvarianceParams(transforms=("rotation",), amounts={"rotation": [0, 90]}),

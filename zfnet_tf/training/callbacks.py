@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf import visualization
+from zfnet_tf.analysis.plots import layer_label
 from zfnet_tf.analysis.top9 import Top9
 from zfnet_tf.deconv import Deconvnet, layer_key
-from zfnet_tf.deconv.figures import layer_label
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import save_model
 
