@@ -266,6 +266,11 @@ class Readout(keras.Model):
         self.features = features
         self._reduce = reduce
 
+    @classmethod
+    def of(cls, deconvnet: "Deconvnet", names: Sequence[str], reduce=None) -> "Readout":
+        """The readout of the outputs `names` (each read once) of the deconvnet's model."""
+        return cls(deconvnet.feature_model(list(dict.fromkeys(names))), reduce)
+
     def call(self, inputs):
         labels = None
         if isinstance(inputs, dict):

@@ -24,7 +24,7 @@ from zfnet_tf.analysis.base import (
     predict,
 )
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
-from zfnet_tf.analysis.feature_layers import default_feature_layers, feature_layer
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers
 from zfnet_tf.models import image_transform, input_size
 from zfnet_tf.probing import fill_boxes
 
@@ -350,10 +350,9 @@ class Correspondence(Analysis):
     def __init__(self, model: keras.Model, params: CorrespondenceParams | None = None, **overrides):
         super().__init__(model, params, **overrides)
         self.size = input_size(model)
-        self.layers = self.params.layers or default_feature_layers(self.deconvnet, "top_last")
-        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, self.params.layers, "top_last")
         self.fill = fill_color(model, self.params.fill)
-        self._readout = Readout(self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names))))
+        self._readout = Readout.of(self.deconvnet, self.layer_names)
 
     def mask(self, images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Copies of `images` with `boxes[i]` (top, left, bottom, right) filled in image i."""

@@ -21,7 +21,7 @@ from zfnet_tf.analysis.base import (
     true_or_predicted,
 )
 from zfnet_tf.analysis.data import Data
-from zfnet_tf.analysis.feature_layers import class_output, default_feature_layers, feature_layer
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers, class_output
 from zfnet_tf.models import input_size
 from zfnet_tf.probing import class_probabilities
 
@@ -192,13 +192,11 @@ class Invariance(Analysis):
         super().__init__(model, params, **overrides)
         params = self.params
         self.size = input_size(model)
-        self.layers = params.layers or default_feature_layers(self.deconvnet, "first_last")
-        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, params.layers, "first_last")
         self.fill = fill_color(model, params.fill)
         self._output, self._probabilities = class_output(self.deconvnet)
         self.num_classes = self.deconvnet.num_features(self._output)
-        features = self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names + (self._output,))))
-        self._readout = Readout(features)
+        self._readout = Readout.of(self.deconvnet, self.layer_names + (self._output,))
 
     def transform(self, images, transform: str, amounts: Sequence[float]) -> np.ndarray:
         """Every image under every amount: float32 `[N, A, S, S, 3]`."""

@@ -14,7 +14,7 @@ import tensorflow as tf
 from zfnet_tf.analysis.base import Analysis, Params, Readout, Result, check_int, check_number, layer_tuple, predict
 from zfnet_tf.analysis.data import Data
 from zfnet_tf.data import DataSource
-from zfnet_tf.analysis.feature_layers import default_feature_layers, feature_layer
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers
 
 CLASSIFIERS = ("softmax", "svm")
 
@@ -131,8 +131,7 @@ class LayerFeatures(Analysis):
 
     def __init__(self, model: keras.Model, params: LayerFeaturesParams | None = None, **overrides):
         super().__init__(model, params, **overrides)
-        self.layers = self.params.layers or default_feature_layers(self.deconvnet, "all")
-        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, self.params.layers, "all")
         graph = self.deconvnet.graph
         shapes = {name: graph.shapes[graph.resolve(name)[1]] for name in self.layer_names}
         self._windows = {name: self._window(shapes[name]) for name in self.layer_names}
@@ -140,7 +139,7 @@ class LayerFeatures(Analysis):
             layer: None if self._windows[name] is None else -(-shapes[name][1] // self._windows[name])
             for layer, name in zip(self.layers, self.layer_names)
         }
-        self._readout = Readout(self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names))), self._pool)
+        self._readout = Readout.of(self.deconvnet, self.layer_names, self._pool)
 
     def features(self, data: Data, split: str = "test") -> tuple[dict, np.ndarray]:
         """Every probed layer's (pooled, flattened) features `{layer: [N, D]}` of labelled
