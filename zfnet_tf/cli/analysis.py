@@ -59,61 +59,60 @@ def _add_fill_flag(parser: argparse.ArgumentParser, what: str) -> None:
                              "ZFNet's mean RGB; default), a number or R,G,B")
 
 
+def _command(subparsers, name: str, help: str, description: str, data_limit: int | None | bool = None):
+    """An analysis command's parser with the model flags and, unless `data_limit` is False,
+    the data flags (`--limit` defaulting to `data_limit`)."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    add_model_flags(parser)
+    if data_limit is not False:
+        _add_data_flags(parser, data_limit)
+    return parser
+
+
+def _finish(parser: argparse.ArgumentParser, run, batch_size: bool = True) -> None:
+    """`--batch-size` (when the analysis batches), `--out`, and the command's function."""
+    if batch_size:
+        parser.add_argument("--batch-size", type=positive_int, default=64)
+    _add_out_flag(parser)
+    parser.set_defaults(func=run)
+
+
 def register(subparsers) -> None:
-    top9 = subparsers.add_parser(
-        "top9", help="top-9 activations per feature map over a dataset, projected (Fig. 2)",
-        description="Writes top9_<layer>.png (pages _1, _2, ... for many maps) and top9_<layer>.json.",
-    )
-    add_model_flags(top9)
-    _add_data_flags(top9, None)
+    top9 = _command(subparsers, "top9", "top-9 activations per feature map over a dataset, projected (Fig. 2)",
+                    "Writes top9_<layer>.png (pages _1, _2, ... for many maps) and top9_<layer>.json.")
     _add_layer_flag(top9, "a layer name, or ZFNet's 1-5 (default: ZFNet's 5, else the last "
                           "conv block's output)")
     top9.add_argument("--k", type=positive_int, default=9, help="activations per map (default 9)")
     top9.add_argument("--features", type=non_negative_int, nargs="+", metavar="C",
                       help="feature maps to project and draw (default: all)")
     top9.add_argument("--maps-per-figure", type=positive_int, default=16, help="maps per PNG page (default 16)")
-    top9.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(top9)
-    top9.set_defaults(func=run_top9)
+    _finish(top9, run_top9)
 
-    occlusion = subparsers.add_parser(
-        "occlusion", help="occlusion sensitivity maps (Fig. 7)",
-        description="Writes occlusion.png and occlusion.json.",
-    )
-    add_model_flags(occlusion)
-    _add_data_flags(occlusion, 3)
+    occlusion = _command(subparsers, "occlusion", "occlusion sensitivity maps (Fig. 7)",
+                         "Writes occlusion.png and occlusion.json.", 3)
     _add_layer_flag(occlusion, "layer whose strongest map is watched: a name, or ZFNet's 1-5 "
                                "(default: ZFNet's 5, else the last conv block's output)")
     occlusion.add_argument("--patch-size", type=positive_int, help="side of the grey square in pixels (default: input/4)")
     occlusion.add_argument("--stride", type=positive_int, help="pixels between square positions (default: input/16)")
     _add_fill_flag(occlusion, "square colour")
-    occlusion.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(occlusion)
-    occlusion.set_defaults(func=run_occlusion)
+    _finish(occlusion, run_occlusion)
 
-    invariance = subparsers.add_parser(
-        "invariance", help="feature distance and class probability under translation/scale/rotation (Fig. 5)",
-        description="Writes invariance.png and invariance.json.",
-    )
-    add_model_flags(invariance)
-    _add_data_flags(invariance, 3)
+    invariance = _command(subparsers, "invariance",
+                          "feature distance and class probability under translation/scale/rotation (Fig. 5)",
+                          "Writes invariance.png and invariance.json.", 3)
     _add_layers_flag(invariance, "ZFNet's 1 and 7; else the first conv block's output and the "
                                  "classifier's input")
     invariance.add_argument("--transforms", nargs="+", metavar="TRANSFORM",
                             help="any of translation, scale, rotation (default: all three)")
     _add_fill_flag(invariance, "colour of uncovered pixels")
-    invariance.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(invariance)
-    invariance.set_defaults(func=run_invariance)
+    _finish(invariance, run_invariance)
 
-    correspondence = subparsers.add_parser(
-        "correspondence", help="consistency of feature changes when masking the same part (Table 1)",
-        description="Writes correspondence.png and correspondence.json. The box file (JSON or CSV) "
-                    "lists image, part, top, left, bottom, right; image is a file (pixels of that "
-                    "file) or an index into --dataset (pixels of the model input).",
+    correspondence = _command(
+        subparsers, "correspondence", "consistency of feature changes when masking the same part (Table 1)",
+        "Writes correspondence.png and correspondence.json. The box file (JSON or CSV) lists image, part, "
+        "top, left, bottom, right; image is a file (pixels of that file) or an index into --dataset "
+        "(pixels of the model input).",
     )
-    add_model_flags(correspondence)
-    _add_data_flags(correspondence, None)
     correspondence.add_argument("--boxes", required=True, help="JSON or CSV file of part boxes")
     _add_layers_flag(correspondence, "ZFNet's 5 and 7; else the last conv block's output and the "
                                      "classifier's input")
@@ -121,34 +120,24 @@ def register(subparsers) -> None:
                                 help="sets of random boxes per part (default 5)")
     correspondence.add_argument("--random-seed", type=non_negative_int, default=0)
     _add_fill_flag(correspondence, "mask colour")
-    _add_out_flag(correspondence)
-    correspondence.set_defaults(func=run_correspondence)
+    _finish(correspondence, run_correspondence, batch_size=False)
 
-    filters = subparsers.add_parser(
-        "filters", help="first-layer filters, frequency bands, dead filters, second-layer "
-                        "projections; compare two models (Fig. 6)",
-        description="Writes filters.png, filters_<layer>.png (projections) and filters.json.",
-    )
-    add_model_flags(filters)
+    filters = _command(subparsers, "filters", "first-layer filters, frequency bands, dead filters, second-layer "
+                       "projections; compare two models (Fig. 6)",
+                       "Writes filters.png, filters_<layer>.png (projections) and filters.json.", 500)
     filters.add_argument("--compare-model", help="a second .keras model to show beside the first")
     filters.add_argument("--compare-preset", help="or a preset with random weights (e.g. alexnet)")
-    _add_data_flags(filters, 500)
     _add_layer_flag(filters, "the first layer (a Conv2D's name, or ZFNet's number; default: the "
                              "first trainable Conv2D)")
     _add_layer_flag(filters, "the layer whose maps are projected over the data (default: ZFNet's "
                              "2, else the second conv block's output)", "--projection-layer")
     filters.add_argument("--dead-fraction", type=non_negative_float, default=0.05,
                          help="a filter is dead when its norm is at most this fraction of its layer's largest")
-    filters.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(filters)
-    filters.set_defaults(func=run_filters)
+    _finish(filters, run_filters)
 
-    features = subparsers.add_parser(
-        "layer-features", help="softmax and linear SVM accuracy on each layer's features (Table 7)",
-        description="Writes layer_features.png and layer_features.json. Trains on the dataset's "
-                    "train split, tests on its test split.",
-    )
-    add_model_flags(features)
+    features = _command(subparsers, "layer-features", "softmax and linear SVM accuracy on each layer's features "
+                        "(Table 7)", "Writes layer_features.png and layer_features.json. Trains on the "
+                        "dataset's train split, tests on its test split.", data_limit=False)
     group = add_data_flags(features, required=True)
     group.add_argument("--train-limit", type=positive_int, help="use the first N training examples")
     group.add_argument("--test-limit", type=positive_int, help="use the first N test examples")
@@ -158,9 +147,7 @@ def register(subparsers) -> None:
                           help="conv maps are average-pooled to at most this many values (default 4096)")
     features.add_argument("-C", "--regularization", type=positive_float, default=1.0,
                           help="inverse regularization strength of both classifiers")
-    features.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(features)
-    features.set_defaults(func=run_layer_features)
+    _finish(features, run_layer_features)
 
 
 # -- data ------------------------------------------------------------------------------------
