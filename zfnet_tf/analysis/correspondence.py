@@ -6,7 +6,7 @@ import csv
 import json
 import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
