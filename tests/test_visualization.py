@@ -51,7 +51,7 @@ def test_image_grid_figure_is_one_mosaic_with_its_labels(tmp_path):
 
 def test_importing_the_plotting_modules_leaves_the_backend_alone():
     """A notebook's backend must survive `import zfnet_tf...`: no module calls `matplotlib.use`."""
-    modules = ["zfnet_tf.visualization", "zfnet_tf.analysis.plots", "zfnet_tf.transfer.figures", "zfnet_tf.deconv.figures"]
+    modules = ["zfnet_tf.visualization", "zfnet_tf.analysis.plots", "zfnet_tf.transfer.figures", "zfnet_tf.analysis.projections"]
     previous = matplotlib.get_backend()
     matplotlib.use("svg")
     try:

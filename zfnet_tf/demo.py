@@ -20,10 +20,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from zfnet_tf.analysis import AnalysisData, Occlusion, Top9, analysis_data
+from zfnet_tf.analysis import AnalysisData, Occlusion, Projections, Top9, analysis_data
 from zfnet_tf.analysis.base import softmax
 from zfnet_tf.data import DataSource, sample_images
-from zfnet_tf.deconv.figures import write_layer_projections
 from zfnet_tf.files import write_json
 from zfnet_tf.export import export_model
 from zfnet_tf.models import image_transform, load_model
@@ -99,9 +98,9 @@ def run_demo(
     images, labels = test.take(NUM_PROJECTED_IMAGES).arrays()
     names = [f"digit {test.class_names[label]}" for label in labels]
     with step("drawing the deconvnet projections"):
-        projections = write_layer_projections(
-            model, images, names, os.path.join(out_dir, "projections")
-        )
+        projections = Projections(model, progress=False).run(
+            AnalysisData.from_arrays(images, image_names=names)
+        ).save(os.path.join(out_dir, "projections"))
     with step("running the analyses"):
         analyses = run_analyses(model, test, os.path.join(out_dir, "analysis"))
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
@@ -134,7 +133,7 @@ def run_demo(
     report = write_report(model, os.path.join(out_dir, "report"))
     return {
         "model": result.model_path,
-        "projections": projections["figure"],
+        "projections": projections["files"][0],
         "feature_evolution": result.feature_evolution,
         "metrics": metrics_path,
         "history": os.path.join(model_dir, "history.csv"),
@@ -211,10 +210,10 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = {"classes": _save_classes(images, classes, out_dir)}
     for rule in IMAGENET_RULES:
-        written = write_layer_projections(
-            model, images, names, os.path.join(out_dir, f"projections_{rule}"), layers=IMAGENET_BLOCKS, rule=rule
-        )
-        paths[f"projections_{rule}"] = written["figure"]
+        written = Projections(model, layers=IMAGENET_BLOCKS, rule=rule, progress=False).run(
+            AnalysisData.from_arrays(images, image_names=names)
+        ).save(os.path.join(out_dir, f"projections_{rule}"))
+        paths[f"projections_{rule}"] = written["files"][0]
     cat = names.index(CAT_PHOTO)
     cat_data = AnalysisData.from_arrays(
         images[cat:cat + 1], [model.class_names.index(CAT_CLASS)], image_names=[CAT_PHOTO],

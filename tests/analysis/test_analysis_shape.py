@@ -2,6 +2,7 @@
 that name their bad argument, a result whose `to_json()` is plain JSON, and `save(out_dir)`
 that writes its files atomically. One parametrized harness checks them all."""
 
+import inspect
 import json
 import os
 
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 
 import zfnet_tf
 from zfnet_tf.analysis import (
+    AnalysisData,
     Correspondence,
     CorrespondenceParams,
     FilterAnalysis,
@@ -23,6 +25,8 @@ from zfnet_tf.analysis import (
     LayerFeaturesParams,
     Occlusion,
     OcclusionParams,
+    Projections,
+    ProjectionsParams,
     Top9,
     Top9Params,
 )
@@ -36,17 +40,19 @@ BOXES = {"part": np.array([[4, 4, 20, 20], [8, 8, 24, 24], [4, 30, 20, 46], [30,
 CASES = {
     "top9": (Top9, Top9Params(layer=2, k=2, features=(0, 1), progress=False),
              lambda a, data: a.run(data), "k", 0, ["top9_layer2.png", "top9_layer2.json"]),
+    "projections": (Projections, ProjectionsParams(layers=(1, 3), progress=False),
+                    lambda a, data: a.run(data), "mode", "sum", ["projections.png", "projections.json"]),
     "occlusion": (Occlusion, OcclusionParams(patch_size=32, stride=32),
                   lambda a, data: a.run(data), "stride", 0, ["occlusion.png", "occlusion.json"]),
     "invariance": (Invariance, InvarianceParams(transforms=("rotation",), amounts={"rotation": [0, 90]}),
                    lambda a, data: a.run(data), "transforms", ("shear",), ["invariance.png", "invariance.json"]),
     "correspondence": (Correspondence, CorrespondenceParams(random_draws=1),
-                       lambda a, data: a.run(data, BOXES), "random_draws", -1,
+                       lambda a, data: a.run(AnalysisData.from_arrays(*data, boxes=BOXES)), "random_draws", -1,
                        ["correspondence.png", "correspondence.json"]),
     "filters": (FilterAnalysis, FilterParams(progress=False), lambda a, data: a.run(data), "dead_fraction", 1.0,
                 ["filters.png", "filters_layer2.png", "filters.json"]),
     "layer_features": (LayerFeatures, LayerFeaturesParams(layers=(2, 7), classifiers=("softmax",), progress=False),
-                       lambda a, data: a.run(data, data), "classifiers", ("tree",),
+                       lambda a, data: a.run({"train": data, "test": data}), "classifiers", ("tree",),
                        ["layer_features.png", "layer_features.json"]),
     "transfer": (TransferExperiment, TransferParams(train_per_class=(1,), test_per_class=1, splits=2, scratch_epochs=0),
                  lambda a, data: a.run(data), "splits", 0,
@@ -120,6 +126,13 @@ def test_save_writes_every_file_atomically(name, results, tmp_path, monkeypatch)
         result.save(tmp_path)
     assert sorted(os.listdir(tmp_path)) == sorted(expected)
     assert {f: (tmp_path / f).read_bytes() for f in expected} == before
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_run_takes_the_data_alone(name):
+    """Labels, boxes and splits travel with the data: `run(data)` is every analysis' one entry."""
+    parameters = list(inspect.signature(CASES[name][0].run).parameters.values())
+    assert [p.name for p in parameters] == ["self", "data"], parameters
 
 
 @pytest.mark.parametrize("name", ["top9", "invariance", "layer_features"])

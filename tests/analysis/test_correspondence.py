@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from zfnet_tf.analysis import Correspondence, load_boxes
+from zfnet_tf.analysis import AnalysisData, Correspondence, load_boxes
 from zfnet_tf.analysis.correspondence import box_in_input, boxes_by_part, sign_change_distances
 
 
@@ -24,7 +24,7 @@ def test_run_matches_features_read_directly(tiny_model):
     boxes = {"eye": np.array([[10, 10, 22, 22], [12, 30, 24, 42], [8, 8, 20, 20], [30, 30, 42, 42]])}
     analysis = Correspondence(tiny_model, random_draws=3, seed=1)
     assert analysis.layers == (5, 7) and analysis.layer_names == ("pool5", "fc7")
-    result = analysis.run(images, boxes)
+    result = analysis.run(AnalysisData.from_arrays(images, boxes=boxes))
 
     extractor = tiny_model.backbone.feature_extractor(["pool5", "fc7"])
     masked = images.copy()
@@ -93,7 +93,7 @@ def test_named_vgg16_layers_and_the_sign_changes_of_its_own_features(vgg16, vgg1
     boxes = {"corner": np.array([[0, 0, 8, 8], [4, 4, 12, 12], [20, 20, 28, 28]])}
     analysis = Correspondence(vgg16, layers=("block4_conv3", "fc2"), random_draws=0)
     assert Correspondence(vgg16).layers == ("block5_conv3", "fc2")
-    result = analysis.run(images, boxes)
+    result = analysis.run(AnalysisData.from_arrays(images, boxes=boxes))
     masked = images.copy()
     for i, (t, l, b, r) in enumerate(boxes["corner"]):
         masked[i, t:b, l:r] = analysis.fill

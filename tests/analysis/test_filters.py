@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import zfnet_tf
-from zfnet_tf.analysis import FilterAnalysis, aliased_energy, band_energies
+from zfnet_tf.analysis import FilterAnalysis, aliased_energy, band_energies, compare_filters
+from zfnet_tf.analysis.base import check_fill, jsonable
+from zfnet_tf.analysis.filters import unique_names
 
 
 def sinusoid_kernel(size, frequency, angle, channels=3):
@@ -111,3 +113,27 @@ def test_any_model_first_trainable_convolution_and_named_layers(vgg16):
     np.testing.assert_allclose(second.band_energy, band_energies(keras.ops.convert_to_numpy(base.get_layer("block1_conv2").kernel)))
     with pytest.raises(ValueError, match="layer 'block1_pool' is not a trainable Conv2D"):
         FilterAnalysis(vgg16, layer="block1_pool")
+
+
+def test_a_model_name_given_twice_is_numbered():
+    assert unique_names(["zfnet", "tiny", "zfnet", "zfnet"]) == ["zfnet", "tiny", "zfnet (2)", "zfnet (3)"]
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = zfnet_tf.build_model("tiny")
+    results = [FilterAnalysis(model, name="tiny").run(), FilterAnalysis(model, name="tiny").run()]
+    comparison = compare_filters(results)
+    assert list(comparison.results) == ["tiny", "tiny (2)"]
+    assert comparison.to_json()["models"]["tiny (2)"] == jsonable(results[1].numbers())
+
+
+@pytest.mark.parametrize("text, value", [("mean", "mean"), ("128", (128.0, 128.0, 128.0)),
+                                         ("255,0,10.5", (255.0, 0.0, 10.5)), ((1, 2, 3), (1.0, 2.0, 3.0))])
+def test_fill_as_the_command_line_writes_it(text, value):
+    assert check_fill(text) == value
+
+
+@pytest.mark.parametrize("text", ["grey", "1,2", "1,,2", "nan", [1, 2, 3, 4]])
+def test_a_bad_fill_is_named(text):
+    with pytest.raises(ValueError, match="fill must be 'mean', a number or 3 numbers"):
+        check_fill(text)

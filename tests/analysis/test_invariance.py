@@ -19,7 +19,7 @@ def test_identity_and_full_turn_give_zero_distance(tiny_model, images):
     assert invariance.layers == (1, 7) and invariance.layer_names == ("norm1", "fc7")
     labels = np.array([4, 1])
     original = tf.nn.softmax(tiny_model(images)).numpy()[[0, 1], labels]
-    result = invariance.run(images, labels)
+    result = invariance.run((images, labels))
     for name, identity, moved in (("translation", 0, 1), ("scale", 0, 1), ("rotation", 0, 2)):
         sweep = result.sweeps[name]
         for layer in (1, 7):

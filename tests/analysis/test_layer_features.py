@@ -33,7 +33,7 @@ def test_accuracies_on_digits_match_sklearn_directly(tiny_model):
     train = load_data(DataSource("digits", split="train", limit=120), image_size=64).dataset
     test = load_data(DataSource("digits", split="test", limit=60), image_size=64).dataset
     probe = LayerFeatures(tiny_model, layers=(2, 7), max_dimensions=512, progress=False)
-    result = probe.run(train, test)
+    result = probe.run({"train": train, "test": test})
     assert result.num_train == 120 and result.num_test == 60
     for name in ("softmax", "svm"):
         for layer in (2, 7):

@@ -50,8 +50,8 @@ def test_occluding_what_layer5_cannot_see_changes_nothing(blind_model, linear_tw
 
 def test_batched_equals_one_at_a_time_and_maps_are_what_they_claim(tiny_model):
     images = np.random.RandomState(1).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    batched = Occlusion(tiny_model, patch_size=16, stride=12, batch_size=64).run(images, labels=[3, 7])
-    single = Occlusion(tiny_model, patch_size=16, stride=12, batch_size=1).run(images, labels=[3, 7])
+    batched = Occlusion(tiny_model, patch_size=16, stride=12, batch_size=64).run((images, np.array([3, 7])))
+    single = Occlusion(tiny_model, patch_size=16, stride=12, batch_size=1).run((images, np.array([3, 7])))
     np.testing.assert_allclose(batched.feature_activation, single.feature_activation, rtol=1e-5)
     np.testing.assert_allclose(batched.label_probability, single.label_probability, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(batched.top_class, single.top_class)
@@ -82,7 +82,7 @@ def test_bad_arguments_are_named(tiny_model):
     with pytest.raises(ValueError, match="patch_size must be in 1..64"):
         Occlusion(tiny_model, patch_size=65)
     with pytest.raises(ValueError, match="labels must be 1 class indices in 0..9"):
-        Occlusion(tiny_model, patch_size=32, stride=32).run(images, labels=[10])
+        Occlusion(tiny_model, patch_size=32, stride=32).run((images, np.array([10])))
     with pytest.raises(ValueError, match="fill must be"):
         Occlusion(tiny_model, fill="pink")
 
@@ -91,7 +91,7 @@ def test_occlusion_of_a_named_vgg16_layer_is_what_it_claims(vgg16, vgg16_layer):
     """keras.applications VGG16, layer `block3_conv3`: one position recomputed by the
     application's own Keras graph; the square is the grey its preprocessing maps to zero."""
     images = np.random.RandomState(6).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    result = Occlusion(vgg16, layer="block3_conv3", patch_size=8, stride=8).run(images, labels=[0, 2])
+    result = Occlusion(vgg16, layer="block3_conv3", patch_size=8, stride=8).run((images, np.array([0, 2])))
     assert list(result.rows) == [0, 8, 16, 24] and result.layer_name == "block3_conv3"
     (top,) = vgg16_layer(images, "block3_conv3")
     np.testing.assert_array_equal(result.feature, top.max(axis=(1, 2)).argmax(axis=1))

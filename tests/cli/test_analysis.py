@@ -263,10 +263,18 @@ def test_bad_input_is_a_named_error(tmp_path, capsys):
                  "--layer", "3", "--out", str(tmp_path)])
     assert code == 2
     assert "layer numbers 1-5 name ZFNet's layers; name a layer of this model instead" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as refused:  # the command line's shared check of numbers
+    with pytest.raises(SystemExit) as refused:
         main(["occlusion", "--preset", "tiny", "--stride", "0", "--out", str(tmp_path)])
     assert refused.value.code == 2
     assert "argument --stride: must be a positive integer, got 0" in capsys.readouterr().err
+    # --fill and --transforms are checked by the analyses' params, before the model is built.
+    code = main(["occlusion", "--preset", "tiny", "--fill", "1,2", "--out", str(tmp_path)])
+    assert code == 2
+    assert "fill must be 'mean', a number or 3 numbers (RGB 0-255), got '1,2'" in capsys.readouterr().err
+    code = main(["invariance", "--preset", "tiny", "--transforms", "shear", "--out", str(tmp_path)])
+    assert code == 2
+    assert "transforms must be among ('translation', 'scale', 'rotation'), got ['shear']" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
     # --dataset's choices are zfnet_tf.data.DATASETS: argparse refuses another name, listing them.
     with pytest.raises(SystemExit) as refused:
         main(["invariance", "--preset", "tiny", "--dataset", "mnist2", "--out", str(tmp_path)])

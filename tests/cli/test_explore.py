@@ -64,7 +64,7 @@ def test_explore_says_when_its_port_is_taken():
             capture_output=True, text=True, timeout=120,
         )
     assert result.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"cannot listen for the explorer page on 127.0.0.1:{port}" in result.stderr
 
 
 def test_model_server_addresses():

@@ -2,6 +2,7 @@
 
 | class | paper | measures |
 | --- | --- | --- |
+| `Projections` | Figs. 1, 3 | each image's strongest map (or a chosen one) of each layer, projected to pixels |
 | `Top9` | Fig. 2 | per feature map, the k strongest activations over a dataset, projected and cropped |
 | `Occlusion` | Fig. 7 | feature activity and class probabilities as a grey square moves over an image |
 | `Invariance` | Fig. 5 | feature distance and true-class probability under translation, scale, rotation |
@@ -42,6 +43,7 @@ from zfnet_tf.analysis.filters import (
 from zfnet_tf.analysis.invariance import Invariance, InvarianceParams, InvarianceResult, default_sweeps
 from zfnet_tf.analysis.layer_features import LayerFeatures, LayerFeaturesParams, LayerFeaturesResult
 from zfnet_tf.analysis.occlusion import Occlusion, OcclusionParams, OcclusionResult
+from zfnet_tf.analysis.projections import Projections, ProjectionsParams, ProjectionsResult
 from zfnet_tf.analysis.top9 import Top9, Top9Params, Top9Result
 
 __all__ = [
@@ -64,6 +66,9 @@ __all__ = [
     "OcclusionParams",
     "OcclusionResult",
     "Params",
+    "Projections",
+    "ProjectionsParams",
+    "ProjectionsResult",
     "Result",
     "Top9",
     "Top9Params",

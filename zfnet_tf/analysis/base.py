@@ -57,7 +57,8 @@ class Params:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
-        return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        """The fields that shape the numbers (not `progress`, which only shows them coming)."""
+        return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "progress"})
 
     def _set(self, name: str, value: Any) -> None:
         """Normalizes a field while checking it (a list becomes a tuple, ...)."""
@@ -103,16 +104,24 @@ def layer_tuple(params: Params, name: str) -> None:
 
 
 def check_fill(value: Any) -> str | tuple[float, float, float]:
-    """`fill`: "mean" (the model's neutral colour), a number or an RGB triple (0-255)."""
+    """`fill`: "mean" (the model's neutral colour), a number or an RGB triple (0-255), also
+    written as text ("128", "255,0,0", as the command line gives it)."""
+    problem = f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {value!r}"
     if isinstance(value, str):
-        if value != "mean":
-            raise ValueError(f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {value!r}")
-        return value
-    values = np.asarray(value, np.float64).reshape(-1)
+        if value == "mean":
+            return value
+        try:
+            value = [float(part) for part in value.split(",")]
+        except ValueError:
+            raise ValueError(problem) from None
+    try:
+        values = np.asarray(value, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
     if values.size == 1:
         values = np.repeat(values, 3)
     if values.size != 3 or not np.all(np.isfinite(values)):
-        raise ValueError(f"fill must be 'mean', a number or 3 numbers (RGB 0-255), got {value!r}")
+        raise ValueError(problem)
     return tuple(float(v) for v in values)
 
 
@@ -157,8 +166,6 @@ class Result:
     """
 
     kind: ClassVar[str] = ""
-    # The `zfnet_tf.analysis.plots` function that draws the result's one figure, `<stem>.png`.
-    plot: ClassVar[str] = ""
 
     params: Params = field(kw_only=True)
     data: dict | None = field(default=None, kw_only=True)
@@ -180,10 +187,9 @@ class Result:
         return jsonable(record)
 
     def figures(self) -> "dict[str, Figure]":
-        """`{file name: matplotlib Figure}`, drawn by `zfnet_tf.analysis.plots` (`plot`)."""
-        from zfnet_tf.analysis import plots
-
-        return {f"{self.stem}.png": getattr(plots, self.plot)(self)}
+        """`{file name: matplotlib Figure}` (subclasses: each draws its figures with the
+        functions of `zfnet_tf.analysis.plots`, from the result alone)."""
+        return {}
 
     def write_files(self, out_dir: str) -> list[str]:
         """Files besides the figures and the JSON (subclasses), written atomically."""
@@ -260,6 +266,11 @@ class Readout(keras.Model):
         self.features = features
         self._reduce = reduce
 
+    @classmethod
+    def of(cls, deconvnet: "Deconvnet", names: Sequence[str], reduce=None) -> "Readout":
+        """The readout of the outputs `names` (each read once) of the deconvnet's model."""
+        return cls(deconvnet.feature_model(list(dict.fromkeys(names))), reduce)
+
     def call(self, inputs):
         labels = None
         if isinstance(inputs, dict):
@@ -308,3 +319,11 @@ def check_labels(labels, count: int, num_classes: int) -> np.ndarray:
             f"labels must be {count} class indices in 0..{num_classes - 1}, got {np.asarray(labels).tolist()}"
         )
     return values.astype(np.int32)
+
+
+def true_or_predicted(labels: np.ndarray | None, probabilities: np.ndarray, num_classes: int) -> tuple[np.ndarray, str]:
+    """`(labels, "given")` checked (`check_labels`) when the data has labels, else each
+    image's most probable class, `(argmax, "predicted")`."""
+    if labels is None:
+        return probabilities.argmax(axis=-1).astype(np.int32), "predicted"
+    return check_labels(labels, len(probabilities), num_classes), "given"

@@ -6,7 +6,7 @@ import csv
 import json
 import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -24,8 +24,9 @@ from zfnet_tf.analysis.base import (
     predict,
 )
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
-from zfnet_tf.analysis.feature_layers import default_feature_layers, feature_layer
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers
 from zfnet_tf.models import image_transform, input_size
+from zfnet_tf.probing import fill_boxes
 
 BOX_FIELDS = ("top", "left", "bottom", "right")
 
@@ -158,9 +159,9 @@ def part_boxes(
     model: keras.Model,
     data: Data | None = None,
     image_files: Sequence[str] = (),
-) -> tuple[AnalysisData, dict[str, np.ndarray]]:
-    """Reads a box file (`load_boxes`) into the images it names and `{part: int [N, 4]}`
-    boxes in model-input pixels, ready for `Correspondence.run`.
+) -> AnalysisData:
+    """Reads a box file (`load_boxes`) into the images it names with their `{part: int
+    [N, 4]}` boxes in model-input pixels (`AnalysisData.boxes`), ready for `Correspondence.run`.
 
     Args:
         box_file: the JSON or CSV box file.
@@ -212,7 +213,7 @@ def part_boxes(
     images = np.stack([dataset_images[k] if isinstance(k, int) else load_image_file(k, size) for k in keys])
     names = [f"{prefix}[{k}]" if isinstance(k, int) else os.path.basename(k) for k in keys]
     # The dataset's report (files read and skipped) stays with the images taken from it.
-    return replace(AnalysisData.from_arrays(images, image_names=names, source=box_file), report=report), boxes
+    return replace(AnalysisData.from_arrays(images, image_names=names, source=box_file, boxes=boxes), report=report)
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ class CorrespondenceParams(Params):
     seed: int = 0
     zero_tolerance: float = 1e-5
     batch_size: int = 64
-    progress: bool = False
+    progress: bool = True
 
     def check(self) -> None:
         layer_tuple(self, "layers")
@@ -266,7 +267,6 @@ class CorrespondenceResult(Result):
     """
 
     kind = "correspondence"
-    plot = "correspondence_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -286,6 +286,11 @@ class CorrespondenceResult(Result):
                 name = f"{prefix}({part} size)" if prefix else part
                 rows.append({"row": name, **{l: (v["mean"], v["std"]) for l, v in by_layer.items()}})
         return rows
+
+    def figures(self):
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": plots.correspondence_figure(self)}
 
     def numbers(self) -> dict:
         def layer_numbers(by_layer):
@@ -345,18 +350,13 @@ class Correspondence(Analysis):
     def __init__(self, model: keras.Model, params: CorrespondenceParams | None = None, **overrides):
         super().__init__(model, params, **overrides)
         self.size = input_size(model)
-        self.layers = self.params.layers or default_feature_layers(self.deconvnet, "top_last")
-        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, self.params.layers, "top_last")
         self.fill = fill_color(model, self.params.fill)
-        self._readout = Readout(self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names))))
+        self._readout = Readout.of(self.deconvnet, self.layer_names)
 
     def mask(self, images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Copies of `images` with `boxes[i]` (top, left, bottom, right) filled in image i."""
-        pixels = np.arange(self.size)
-        rows = (pixels[None, :] >= boxes[:, 0:1]) & (pixels[None, :] < boxes[:, 2:3])
-        cols = (pixels[None, :] >= boxes[:, 1:2]) & (pixels[None, :] < boxes[:, 3:4])
-        inside = rows[:, :, None, None] & cols[:, None, :, None]
-        return np.where(inside, self.fill, images).astype(np.float32)
+        return fill_boxes(images, *np.moveaxis(boxes, -1, 0), self.fill).numpy()
 
     def epsilons(self, images: np.ndarray, boxes: np.ndarray, original=None) -> dict:
         """`ε = feature(original) - feature(masked)` per layer, `[N, D]`, small values zeroed."""
@@ -370,20 +370,22 @@ class Correspondence(Analysis):
             out[layer] = epsilon
         return out
 
-    def run(self, data: Data, boxes: Mapping[str, np.ndarray]) -> CorrespondenceResult:
+    def run(self, data: AnalysisData) -> CorrespondenceResult:
         """Measures Table 1 for each part.
 
         Args:
-            data: N >= 2 images (`[N, S, S, 3]` RGB 0-255, a dataset, ...: `analysis_data`);
-                `part_boxes` reads a box file into these and `boxes`.
-            boxes: `{part: int [N, 4]}` boxes (top, left, bottom, right) in input pixels.
+            data: N >= 2 images with their part boxes (`AnalysisData.boxes`: `{part: int
+                [N, 4]}`, top, left, bottom, right in input pixels): `part_boxes` reads a box
+                file into them, `AnalysisData.from_arrays(images, boxes=...)` makes them.
         """
         data = self.data(data)
+        if data.boxes is None:
+            raise ValueError("correspondence needs part boxes with the images (AnalysisData.boxes, part_boxes)")
         images, _ = data.arrays()
         num = images.shape[0]
         if num < 2:
             raise ValueError("correspondence needs at least 2 images")
-        boxes = {part: self._check_boxes(part, b, num) for part, b in boxes.items()}
+        boxes = {part: self._check_boxes(part, b, num) for part, b in data.boxes.items()}
         if not boxes:
             raise ValueError("boxes names no part")
         original = self._features(images)

@@ -34,6 +34,8 @@ class AnalysisData:
         source: what the data is, for the JSON ("digits[test]", "arrays", "tf.data.Dataset").
         report: for a dataset read by name, `zfnet_tf.data.LoadedData.report()`: where it was
             read from, how many images, the files excluded and skipped (each with its reason).
+        boxes: `{part: int [N, 4]}` boxes (top, left, bottom, right) in input pixels of each
+            image, for the correspondence (Table 1); `part_boxes` reads them from a box file.
     """
 
     dataset: tf.data.Dataset
@@ -43,6 +45,7 @@ class AnalysisData:
     image_names: tuple[str, ...] | None = None
     source: str = "arrays"
     report: Mapping | None = None
+    boxes: Mapping[str, np.ndarray] | None = None
 
     @classmethod
     def from_arrays(
@@ -52,8 +55,10 @@ class AnalysisData:
         image_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
         source: str = "arrays",
+        boxes: Mapping[str, np.ndarray] | None = None,
     ) -> "AnalysisData":
-        """Images `[N, S, S, 3]` (RGB 0-255) and optional int labels `[N]`."""
+        """Images `[N, S, S, 3]` (RGB 0-255), optional int labels `[N]` and part boxes
+        `{part: int [N, 4]}`."""
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"images must have shape [N, S, S, 3] (RGB 0-255), got {images.shape}")
@@ -62,14 +67,13 @@ class AnalysisData:
         count = images.shape[0]
         if image_names is not None and len(image_names) != count:
             raise ValueError(f"image_names has {len(image_names)} names for {count} images")
+        names = (as_names(class_names), as_names(image_names), source, None, boxes)
         if labels is None:
-            return cls(tf.data.Dataset.from_tensor_slices(images), False, count,
-                       as_names(class_names), as_names(image_names), source)
+            return cls(tf.data.Dataset.from_tensor_slices(images), False, count, *names)
         labels = np.asarray(labels)
         if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"labels must be {count} class indices, got {labels.tolist()}")
-        return cls(tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))), True, count,
-                   as_names(class_names), as_names(image_names), source)
+        return cls(tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))), True, count, *names)
 
     def take(self, limit: int | None) -> "AnalysisData":
         """The first `limit` examples (all when None)."""
@@ -77,7 +81,9 @@ class AnalysisData:
             return self
         names = None if self.image_names is None else self.image_names[:limit]
         count = limit if self.num_examples is None else min(limit, self.num_examples)
-        return dataclasses.replace(self, dataset=self.dataset.take(limit), num_examples=count, image_names=names)
+        boxes = None if self.boxes is None else {part: b[:limit] for part, b in self.boxes.items()}
+        return dataclasses.replace(self, dataset=self.dataset.take(limit), num_examples=count, image_names=names,
+                                   boxes=boxes)
 
     def batches(self, batch_size: int, progress: bool = False, description: str = "") -> Iterator[tuple[tf.Tensor, tf.Tensor | None]]:
         """`(images float32 [B, S, S, 3], labels int32 [B] or None)`, with a Keras `Progbar`

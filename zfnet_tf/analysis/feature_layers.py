@@ -14,6 +14,8 @@ configuration, so a keras.applications network or a transferred model works the 
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import numpy as np
 
@@ -104,6 +106,15 @@ def default_feature_layers(deconvnet: Deconvnet, which: str) -> tuple[int | str,
     if which not in chosen:
         raise ValueError(f"which must be one of {sorted(chosen)}, got {which!r}")
     return chosen[which]
+
+
+def chosen_feature_layers(
+    deconvnet: Deconvnet, layers: Sequence[int | str] | None, default: str
+) -> tuple[tuple[int | str, ...], tuple[str, ...]]:
+    """`(layers, names)`: the layers given (else `default_feature_layers(deconvnet, default)`)
+    and the output each one reads (`feature_layer`)."""
+    layers = tuple(layers or default_feature_layers(deconvnet, default))
+    return layers, tuple(feature_layer(deconvnet, layer) for layer in layers)
 
 
 def class_output(deconvnet: Deconvnet) -> tuple[str, bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -211,12 +211,27 @@ class FilterComparison(Result):
         return figures
 
 
-def compare_filters(results: Mapping[str, FilterResult]) -> FilterComparison:
-    """One result of several models' filter analyses, saved as one `filters.json` and figures."""
+def compare_filters(results: Sequence[FilterResult] | Mapping[str, FilterResult]) -> FilterComparison:
+    """One result of several models' filter analyses, saved as one `filters.json` and figures.
+
+    `results` named by their `model_name`s (a name given twice becomes "name (2)", ...), or
+    a mapping `{name: result}`."""
     if not results:
         raise ValueError("results names no model")
+    if not isinstance(results, Mapping):
+        results = dict(zip(unique_names([result.model_name for result in results]), results))
     first = next(iter(results.values()))
     return FilterComparison(dict(results), params=first.params, data=first.data)
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """`names` with each repeat numbered: ["zfnet", "zfnet"] -> ["zfnet", "zfnet (2)"]."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return unique
 
 
 class FilterAnalysis(Analysis):

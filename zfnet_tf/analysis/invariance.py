@@ -15,15 +15,15 @@ from zfnet_tf.analysis.base import (
     Result,
     check_fill,
     check_int,
-    check_labels,
     fill_color,
     layer_tuple,
     predict,
-    softmax,
+    true_or_predicted,
 )
 from zfnet_tf.analysis.data import Data
-from zfnet_tf.analysis.feature_layers import class_output, default_feature_layers, feature_layer
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers, class_output
 from zfnet_tf.models import input_size
+from zfnet_tf.probing import class_probabilities
 
 TRANSFORMS = ("translation", "scale", "rotation")
 
@@ -90,7 +90,7 @@ class InvarianceParams(Params):
     amounts: Mapping[str, Sequence[float]] | None = None
     fill: str | tuple[float, float, float] = "mean"
     batch_size: int = 64
-    progress: bool = False
+    progress: bool = True
 
     def check(self) -> None:
         layer_tuple(self, "layers")
@@ -136,7 +136,6 @@ class InvarianceResult(Result):
     """
 
     kind = "invariance"
-    plot = "invariance_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -144,6 +143,11 @@ class InvarianceResult(Result):
     label_source: str
     sweeps: dict[str, dict] = field(default_factory=dict)
     image_names: tuple[str, ...] | None = None
+
+    def figures(self):
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": plots.invariance_figure(self)}
 
     def numbers(self) -> dict:
         return {
@@ -188,13 +192,11 @@ class Invariance(Analysis):
         super().__init__(model, params, **overrides)
         params = self.params
         self.size = input_size(model)
-        self.layers = params.layers or default_feature_layers(self.deconvnet, "first_last")
-        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, params.layers, "first_last")
         self.fill = fill_color(model, params.fill)
         self._output, self._probabilities = class_output(self.deconvnet)
         self.num_classes = self.deconvnet.num_features(self._output)
-        features = self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names + (self._output,))))
-        self._readout = Readout(features)
+        self._readout = Readout.of(self.deconvnet, self.layer_names + (self._output,))
 
     def transform(self, images, transform: str, amounts: Sequence[float]) -> np.ndarray:
         """Every image under every amount: float32 `[N, A, S, S, 3]`."""
@@ -215,24 +217,19 @@ class Invariance(Analysis):
         out = warp(repeated) + (1.0 - inside) * self.fill
         return out.reshape(len(images), len(amounts), size, size, 3).astype(np.float32)
 
-    def run(self, data: Data, labels=None) -> InvarianceResult:
+    def run(self, data: Data) -> InvarianceResult:
         """Measures each sweep for each image of `data`.
 
         Args:
             data: images `[N, S, S, 3]` (RGB 0-255), `(images, labels)`, a dataset, a name...
-                (`analysis_data`); every image is read, so give a few.
-            labels: int `[N]` true classes; default: the data's labels, else each image's most
-                probable class.
+                (`analysis_data`); every image is read, so give a few. Its labels are the true
+                classes; unlabelled, each image's most probable class.
         """
         data = self.data(data)
-        images, data_labels = data.arrays()
+        images, labels = data.arrays()
         num = images.shape[0]
         original = self._forward(images)
-        source = "given" if labels is not None or data_labels is not None else "predicted"
-        labels = labels if labels is not None else data_labels
-        if labels is None:
-            labels = original["probabilities"].argmax(axis=1)
-        labels = check_labels(labels, num, self.num_classes)
+        labels, source = true_or_predicted(labels, original["probabilities"], self.num_classes)
         result = InvarianceResult(
             layers=tuple(self.layers),
             layer_names=self.layer_names,
@@ -261,6 +258,5 @@ class Invariance(Analysis):
 
     def _forward(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = predict(self._readout, images, self.params.batch_size, self.params.progress)
-        scores = outputs[self._output]
-        outputs["probabilities"] = scores if self._probabilities else softmax(scores)
+        outputs["probabilities"] = class_probabilities(outputs[self._output], self._probabilities).numpy()
         return outputs

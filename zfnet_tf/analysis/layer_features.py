@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ import tensorflow as tf
 from zfnet_tf.analysis.base import Analysis, Params, Readout, Result, check_int, check_number, layer_tuple, predict
 from zfnet_tf.analysis.data import Data
 from zfnet_tf.data import DataSource
-from zfnet_tf.analysis.feature_layers import default_feature_layers, feature_layer
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers
 
 CLASSIFIERS = ("softmax", "svm")
 
@@ -65,7 +66,6 @@ class LayerFeaturesResult(Result):
     """
 
     kind = "layer_features"
-    plot = "layer_features_figure"
 
     layers: tuple[int | str, ...]
     layer_names: tuple[str, ...]
@@ -76,6 +76,11 @@ class LayerFeaturesResult(Result):
     num_train: int = 0
     num_test: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def figures(self):
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": plots.layer_features_figure(self)}
 
     def numbers(self) -> dict:
         return {
@@ -126,8 +131,7 @@ class LayerFeatures(Analysis):
 
     def __init__(self, model: keras.Model, params: LayerFeaturesParams | None = None, **overrides):
         super().__init__(model, params, **overrides)
-        self.layers = self.params.layers or default_feature_layers(self.deconvnet, "all")
-        self.layer_names = tuple(feature_layer(self.deconvnet, layer) for layer in self.layers)
+        self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, self.params.layers, "all")
         graph = self.deconvnet.graph
         shapes = {name: graph.shapes[graph.resolve(name)[1]] for name in self.layer_names}
         self._windows = {name: self._window(shapes[name]) for name in self.layer_names}
@@ -135,7 +139,7 @@ class LayerFeatures(Analysis):
             layer: None if self._windows[name] is None else -(-shapes[name][1] // self._windows[name])
             for layer, name in zip(self.layers, self.layer_names)
         }
-        self._readout = Readout(self.deconvnet.feature_model(list(dict.fromkeys(self.layer_names))), self._pool)
+        self._readout = Readout.of(self.deconvnet, self.layer_names, self._pool)
 
     def features(self, data: Data, split: str = "test") -> tuple[dict, np.ndarray]:
         """Every probed layer's (pooled, flattened) features `{layer: [N, D]}` of labelled
@@ -148,21 +152,22 @@ class LayerFeatures(Analysis):
         outputs = predict(self._readout, data, self.params.batch_size, self.params.progress)
         return {layer: outputs[name] for layer, name in zip(self.layers, self.layer_names)}, outputs["labels"]
 
-    def run(self, data: Data, test_data: Data | None = None) -> LayerFeaturesResult:
+    def run(self, data: Data | Mapping[str, Data]) -> LayerFeaturesResult:
         """Fits each classifier on the training features per layer; scores on the test set.
 
         Args:
-            data: the training data, labelled (`analysis_data`); a dataset name or
-                `zfnet_tf.data.DataSource` without `test_data` means its train and test splits.
-            test_data: the test data, labelled.
+            data: labelled `{"train": data, "test": data}` (each as `analysis_data` reads
+                it), or a dataset name or `zfnet_tf.data.DataSource`: its train and test splits.
         """
         from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-        if test_data is None:
-            if not isinstance(data, (str, DataSource)):
-                raise ValueError("give test_data, or a dataset name whose splits are the train and test data")
+        if isinstance(data, (str, DataSource)):
             spec = DataSource(data) if isinstance(data, str) else data
-            data, test_data = spec.replace(split="train"), spec.replace(split="test")
+            data = {"train": spec.replace(split="train"), "test": spec.replace(split="test")}
+        if not isinstance(data, Mapping) or set(data) != {"train", "test"}:
+            raise ValueError('layer features need {"train": data, "test": data}, or a dataset name whose '
+                             "splits are the train and test data")
+        data, test_data = data["train"], data["test"]
         start = time.perf_counter()
         train_data, test_data = self.data(data, "train"), self.data(test_data, "test")
         train, train_labels = self.features(train_data)

@@ -14,15 +14,15 @@ from zfnet_tf.analysis.base import (
     Result,
     check_fill,
     check_int,
-    check_labels,
     check_layer,
     fill_color,
-    softmax,
+    true_or_predicted,
 )
 from zfnet_tf.analysis.data import Data, as_names
 from zfnet_tf.analysis.feature_layers import class_output
 from zfnet_tf.deconv.strongest import strongest_map
 from zfnet_tf.models import input_size
+from zfnet_tf.probing import class_probabilities, fill_boxes
 from zfnet_tf.progress import keras_verbose
 
 
@@ -45,7 +45,7 @@ class OcclusionParams(Params):
     stride: int | None = None
     fill: str | tuple[float, float, float] = "mean"
     batch_size: int = 64
-    progress: bool = False
+    progress: bool = True
 
     def check(self) -> None:
         check_layer("layer", self.layer, optional=True)
@@ -83,7 +83,6 @@ class OcclusionResult(Result):
     """
 
     kind = "occlusion"
-    plot = "occlusion_figure"
 
     layer: int | str
     layer_name: str
@@ -110,6 +109,11 @@ class OcclusionResult(Result):
     def class_name(self, index: int) -> str:
         names = self.class_names
         return names[index] if names is not None and 0 <= index < len(names) else str(index)
+
+    def figures(self):
+        from zfnet_tf.analysis import plots
+
+        return {f"{self.stem}.png": plots.occlusion_figure(self)}
 
     def numbers(self) -> dict:
         images = []
@@ -188,17 +192,16 @@ class Occlusion(Analysis):
         starts = np.arange(0, self.size - self.patch_size + 1, self.stride, dtype=np.int32)
         return starts, starts
 
-    def run(self, data: Data, labels=None) -> OcclusionResult:
+    def run(self, data: Data) -> OcclusionResult:
         """Maps occlusion sensitivity for each image of `data`.
 
         Args:
             data: images `[N, S, S, 3]` (RGB 0-255), `(images, labels)`, a dataset, a name...
-                (`analysis_data`); every image is read, so give a few.
-            labels: int `[N]` true classes; default: the data's labels, else each image's most
-                probable class on the unoccluded image.
+                (`analysis_data`); every image is read, so give a few. Its labels are the true
+                classes; unlabelled, each image's most probable class on the unoccluded image.
         """
         data = self.data(data)
-        images, data_labels = data.arrays()
+        images, labels = data.arrays()
         num = images.shape[0]
         rows, cols = self.positions()
         grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
@@ -208,9 +211,7 @@ class Occlusion(Analysis):
         feature = strongest_map(unoccluded["top"])[0].numpy()
         top = unoccluded["top"].reshape(num, -1, self.num_maps)
         probabilities = unoccluded["probabilities"]
-        source = "given" if labels is not None or data_labels is not None else "predicted"
-        labels = labels if labels is not None else data_labels
-        labels = check_labels(probabilities.argmax(axis=1) if labels is None else labels, num, self.num_classes)
+        labels, source = true_or_predicted(labels, probabilities, self.num_classes)
 
         measures = ("activation", "probability", "top_class", "top_probability")
         maps = {name: np.zeros((num, tops.size), np.float32) for name in measures}
@@ -261,17 +262,12 @@ class Occlusion(Analysis):
 
     def occlude(self, image, tops, lefts) -> tf.Tensor:
         """Copies of `image` `[S, S, 3]` with the square at each `(tops[p], lefts[p])`: `[P, S, S, 3]`."""
-        pixels = tf.range(self.size)
-        inside_rows = (pixels[None, :] >= tops[:, None]) & (pixels[None, :] < tops[:, None] + self.patch_size)
-        inside_cols = (pixels[None, :] >= lefts[:, None]) & (pixels[None, :] < lefts[:, None] + self.patch_size)
-        mask = inside_rows[:, :, None, None] & inside_cols[:, None, :, None]  # [P, S, S, 1]
-        return tf.where(mask, tf.constant(self.fill, tf.float32), tf.convert_to_tensor(image, tf.float32)[None])
+        return fill_boxes(image, tops, lefts, tops + self.patch_size, lefts + self.patch_size, self.fill)
 
     def _scores(self, outputs: dict) -> dict[str, np.ndarray]:
-        scores = outputs[self._output].numpy().astype(np.float32)
         return {
             "top": outputs[self.layer_name].numpy().astype(np.float32),
-            "probabilities": scores if self._probabilities else softmax(scores),
+            "probabilities": class_probabilities(outputs[self._output], self._probabilities).numpy(),
         }
 
     def _measure_positions(self, image, feature, label, tops, lefts):
@@ -279,8 +275,7 @@ class Occlusion(Analysis):
         top = tf.cast(outputs[self.layer_name], tf.float32)
         flat = tf.reshape(top, [tf.shape(top)[0], -1, self.num_maps])  # maps, or a Dense's units
         activation = tf.reduce_sum(flat[..., feature], axis=1)
-        scores = tf.cast(outputs[self._output], tf.float32)
-        probabilities = scores if self._probabilities else tf.nn.softmax(scores)
+        probabilities = class_probabilities(outputs[self._output], self._probabilities)
         best = tf.argmax(probabilities, axis=1, output_type=tf.int32)
         return activation, probabilities[:, label], tf.cast(best, tf.float32), tf.reduce_max(probabilities, axis=1)
 

@@ -15,8 +15,38 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from zfnet_tf.deconv.figures import layer_label
-from zfnet_tf.visualization import GREY, WHITE, enlarge, image_to_rgb, projection_to_rgb, tile_images
+from zfnet_tf.visualization import (
+    GREY,
+    WHITE,
+    enlarge,
+    image_grid_figure,
+    image_to_rgb,
+    projection_to_rgb,
+    tile_images,
+)
+
+
+def layer_label(layer: int | str) -> str:
+    """How figures name a layer: "layer 3" for ZFNet's numbers, the layer name otherwise."""
+    return f"layer {layer}" if isinstance(layer, (int, np.integer)) else str(layer)
+
+
+def projections_figure(result) -> Figure:
+    """`ProjectionsResult` as a grid: rows images; columns the image, then each layer's projection."""
+    from zfnet_tf.analysis.projections import RULE_TITLES
+
+    cells = []
+    for index, image in enumerate(result.images):
+        cells.append(image_to_rgb(image))
+        cells += [projection_to_rgb(result.reconstructions[layer][index]) for layer in result.layers]
+    mode = "strongest activation" if result.params.mode == "max" else "whole map"
+    return image_grid_figure(
+        cells,
+        columns=len(result.layers) + 1,
+        column_labels=["input"] + [layer_label(layer) for layer in result.layers],
+        row_labels=list(result.image_names),
+        suptitle=f"{RULE_TITLES[result.params.rule]} projections ({mode})",
+    )
 
 
 def crops_to_rgb(crops: np.ndarray, projection: bool) -> np.ndarray:

@@ -158,7 +158,7 @@ class Report:
         self.model_name = model_name or model.name
         self._say = say
 
-    def run(self, data: Data, boxes: tuple[Data, Mapping[str, np.ndarray]] | None = None,
+    def run(self, data: Data, boxes: AnalysisData | None = None,
             test_data: Data | None = None) -> ReportResult:
         """Runs every analysis that the data allows.
 
@@ -166,7 +166,7 @@ class Report:
             data: the images (`analysis_data`): a dataset name or `DataSource` (its split is
                 scanned; with labels, its train and test splits also feed Table 7), arrays or
                 a `tf.data.Dataset`.
-            boxes: `(images, {part: [N, 4] boxes})` for the correspondence (`part_boxes`).
+            boxes: images with their part boxes for the correspondence (`part_boxes`).
             test_data: labelled test images for Table 7 when `data` is labelled arrays.
         """
         from zfnet_tf.analysis import (
@@ -197,14 +197,15 @@ class Report:
                           lambda layer=layer: {f"layer {layer}": self._top9(Top9, layer, scanned)}))
         steps += [
             ("occlusion", f"occlusion on {params.images} image(s)",
-             lambda: {"occlusion": Occlusion(self.model, batch_size=batch).run(few)}),
+             lambda: {"occlusion": Occlusion(self.model, batch_size=batch, progress=False).run(few)}),
             ("invariance", f"invariance on {params.images} image(s)",
-             lambda: {"invariance": Invariance(self.model, batch_size=batch).run(few)}),
+             lambda: {"invariance": Invariance(self.model, batch_size=batch, progress=False).run(few)}),
         ]
         not_run = {}
         if boxes is not None:
             steps.append(("correspondence", "correspondence of the boxed parts",
-                          lambda: {"correspondence": Correspondence(self.model, batch_size=batch).run(*boxes)}))
+                          lambda: {"correspondence": Correspondence(self.model, batch_size=batch,
+                                                                          progress=False).run(boxes)}))
         else:
             not_run["correspondence"] = "no part boxes given (--boxes)"
         splits = self._layer_feature_data(source, scanned, test_data)
@@ -213,7 +214,7 @@ class Report:
         else:
             steps.append(("layer_features", "linear classifiers on each layer's features",
                           lambda: {"layer_features": LayerFeatures(self.model, batch_size=batch,
-                                                                   progress=False).run(*splits)}))
+                                                                   progress=False).run(splits)}))
         titles = {key: (title, paper) for key, title, paper in SECTIONS}
         sections: dict[str, Section] = {}
         seconds: dict[str, float] = {}
@@ -244,16 +245,16 @@ class Report:
         return top9_class(self.model, layer=layer, features=features, batch_size=self.params.batch_size,
                           progress=False).run(data)
 
-    def _layer_feature_data(self, source, scanned: AnalysisData, test_data) -> tuple | str:
-        """Table 7's train and test data, or why it does not run."""
+    def _layer_feature_data(self, source, scanned: AnalysisData, test_data) -> dict | str:
+        """Table 7's `{"train": data, "test": data}`, or why it does not run."""
         if test_data is not None:
-            return (source, test_data)
+            return {"train": source, "test": test_data}
         if not scanned.labelled:
             return "the data has no labels"
         if not isinstance(source, DataSource):
             return "labelled arrays without test_data (Table 7 needs a train and a test split)"
-        return (source.replace(split="train", limit=self.params.train_limit),
-                source.replace(split="test", limit=self.params.test_limit))
+        return {"train": source.replace(split="train", limit=self.params.train_limit),
+                "test": source.replace(split="test", limit=self.params.test_limit)}
 
 
 def model_summary(model: keras.Model) -> str:

@@ -24,8 +24,6 @@ from zfnet_tf.cli.common import (
     positive_int,
 )
 
-TRANSFORM_CHOICES = ("translation", "scale", "rotation")
-
 
 # -- flags -----------------------------------------------------------------------------------
 
@@ -55,78 +53,66 @@ def _add_out_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder for the PNG(s) and JSON")
 
 
-def _fill(text: str):
-    if text == "mean":
-        return "mean"
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fill must be 'mean', a number or R,G,B, got {text!r}") from None
-    if len(values) not in (1, 3):
-        raise argparse.ArgumentTypeError(f"--fill must be 'mean', a number or R,G,B, got {text!r}")
-    return values[0] if len(values) == 1 else tuple(values)
-
-
 def _add_fill_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--fill", type=_fill, default="mean",
+    parser.add_argument("--fill", default="mean",
                         help=f"{what}: 'mean' (the colour the model's preprocessing maps to zero, "
                              "ZFNet's mean RGB; default), a number or R,G,B")
 
 
+def _command(subparsers, name: str, help: str, description: str, data_limit: int | None | bool = None):
+    """An analysis command's parser with the model flags and, unless `data_limit` is False,
+    the data flags (`--limit` defaulting to `data_limit`)."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    add_model_flags(parser)
+    if data_limit is not False:
+        _add_data_flags(parser, data_limit)
+    return parser
+
+
+def _finish(parser: argparse.ArgumentParser, run, batch_size: bool = True) -> None:
+    """`--batch-size` (when the analysis batches), `--out`, and the command's function."""
+    if batch_size:
+        parser.add_argument("--batch-size", type=positive_int, default=64)
+    _add_out_flag(parser)
+    parser.set_defaults(func=run)
+
+
 def register(subparsers) -> None:
-    top9 = subparsers.add_parser(
-        "top9", help="top-9 activations per feature map over a dataset, projected (Fig. 2)",
-        description="Writes top9_<layer>.png (pages _1, _2, ... for many maps) and top9_<layer>.json.",
-    )
-    add_model_flags(top9)
-    _add_data_flags(top9, None)
+    top9 = _command(subparsers, "top9", "top-9 activations per feature map over a dataset, projected (Fig. 2)",
+                    "Writes top9_<layer>.png (pages _1, _2, ... for many maps) and top9_<layer>.json.")
     _add_layer_flag(top9, "a layer name, or ZFNet's 1-5 (default: ZFNet's 5, else the last "
                           "conv block's output)")
     top9.add_argument("--k", type=positive_int, default=9, help="activations per map (default 9)")
     top9.add_argument("--features", type=non_negative_int, nargs="+", metavar="C",
                       help="feature maps to project and draw (default: all)")
     top9.add_argument("--maps-per-figure", type=positive_int, default=16, help="maps per PNG page (default 16)")
-    top9.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(top9)
-    top9.set_defaults(func=run_top9)
+    _finish(top9, run_top9)
 
-    occlusion = subparsers.add_parser(
-        "occlusion", help="occlusion sensitivity maps (Fig. 7)",
-        description="Writes occlusion.png and occlusion.json.",
-    )
-    add_model_flags(occlusion)
-    _add_data_flags(occlusion, 3)
+    occlusion = _command(subparsers, "occlusion", "occlusion sensitivity maps (Fig. 7)",
+                         "Writes occlusion.png and occlusion.json.", 3)
     _add_layer_flag(occlusion, "layer whose strongest map is watched: a name, or ZFNet's 1-5 "
                                "(default: ZFNet's 5, else the last conv block's output)")
     occlusion.add_argument("--patch-size", type=positive_int, help="side of the grey square in pixels (default: input/4)")
     occlusion.add_argument("--stride", type=positive_int, help="pixels between square positions (default: input/16)")
     _add_fill_flag(occlusion, "square colour")
-    occlusion.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(occlusion)
-    occlusion.set_defaults(func=run_occlusion)
+    _finish(occlusion, run_occlusion)
 
-    invariance = subparsers.add_parser(
-        "invariance", help="feature distance and class probability under translation/scale/rotation (Fig. 5)",
-        description="Writes invariance.png and invariance.json.",
-    )
-    add_model_flags(invariance)
-    _add_data_flags(invariance, 3)
+    invariance = _command(subparsers, "invariance",
+                          "feature distance and class probability under translation/scale/rotation (Fig. 5)",
+                          "Writes invariance.png and invariance.json.", 3)
     _add_layers_flag(invariance, "ZFNet's 1 and 7; else the first conv block's output and the "
                                  "classifier's input")
-    invariance.add_argument("--transforms", nargs="+", choices=TRANSFORM_CHOICES, default=list(TRANSFORM_CHOICES))
+    invariance.add_argument("--transforms", nargs="+", metavar="TRANSFORM",
+                            help="any of translation, scale, rotation (default: all three)")
     _add_fill_flag(invariance, "colour of uncovered pixels")
-    invariance.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(invariance)
-    invariance.set_defaults(func=run_invariance)
+    _finish(invariance, run_invariance)
 
-    correspondence = subparsers.add_parser(
-        "correspondence", help="consistency of feature changes when masking the same part (Table 1)",
-        description="Writes correspondence.png and correspondence.json. The box file (JSON or CSV) "
-                    "lists image, part, top, left, bottom, right; image is a file (pixels of that "
-                    "file) or an index into --dataset (pixels of the model input).",
+    correspondence = _command(
+        subparsers, "correspondence", "consistency of feature changes when masking the same part (Table 1)",
+        "Writes correspondence.png and correspondence.json. The box file (JSON or CSV) lists image, part, "
+        "top, left, bottom, right; image is a file (pixels of that file) or an index into --dataset "
+        "(pixels of the model input).",
     )
-    add_model_flags(correspondence)
-    _add_data_flags(correspondence, None)
     correspondence.add_argument("--boxes", required=True, help="JSON or CSV file of part boxes")
     _add_layers_flag(correspondence, "ZFNet's 5 and 7; else the last conv block's output and the "
                                      "classifier's input")
@@ -134,34 +120,24 @@ def register(subparsers) -> None:
                                 help="sets of random boxes per part (default 5)")
     correspondence.add_argument("--random-seed", type=non_negative_int, default=0)
     _add_fill_flag(correspondence, "mask colour")
-    _add_out_flag(correspondence)
-    correspondence.set_defaults(func=run_correspondence)
+    _finish(correspondence, run_correspondence, batch_size=False)
 
-    filters = subparsers.add_parser(
-        "filters", help="first-layer filters, frequency bands, dead filters, second-layer "
-                        "projections; compare two models (Fig. 6)",
-        description="Writes filters.png, filters_<layer>.png (projections) and filters.json.",
-    )
-    add_model_flags(filters)
+    filters = _command(subparsers, "filters", "first-layer filters, frequency bands, dead filters, second-layer "
+                       "projections; compare two models (Fig. 6)",
+                       "Writes filters.png, filters_<layer>.png (projections) and filters.json.", 500)
     filters.add_argument("--compare-model", help="a second .keras model to show beside the first")
     filters.add_argument("--compare-preset", help="or a preset with random weights (e.g. alexnet)")
-    _add_data_flags(filters, 500)
     _add_layer_flag(filters, "the first layer (a Conv2D's name, or ZFNet's number; default: the "
                              "first trainable Conv2D)")
     _add_layer_flag(filters, "the layer whose maps are projected over the data (default: ZFNet's "
                              "2, else the second conv block's output)", "--projection-layer")
     filters.add_argument("--dead-fraction", type=non_negative_float, default=0.05,
                          help="a filter is dead when its norm is at most this fraction of its layer's largest")
-    filters.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(filters)
-    filters.set_defaults(func=run_filters)
+    _finish(filters, run_filters)
 
-    features = subparsers.add_parser(
-        "layer-features", help="softmax and linear SVM accuracy on each layer's features (Table 7)",
-        description="Writes layer_features.png and layer_features.json. Trains on the dataset's "
-                    "train split, tests on its test split.",
-    )
-    add_model_flags(features)
+    features = _command(subparsers, "layer-features", "softmax and linear SVM accuracy on each layer's features "
+                        "(Table 7)", "Writes layer_features.png and layer_features.json. Trains on the "
+                        "dataset's train split, tests on its test split.", data_limit=False)
     group = add_data_flags(features, required=True)
     group.add_argument("--train-limit", type=positive_int, help="use the first N training examples")
     group.add_argument("--test-limit", type=positive_int, help="use the first N test examples")
@@ -171,9 +147,7 @@ def register(subparsers) -> None:
                           help="conv maps are average-pooled to at most this many values (default 4096)")
     features.add_argument("-C", "--regularization", type=positive_float, default=1.0,
                           help="inverse regularization strength of both classifiers")
-    features.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(features)
-    features.set_defaults(func=run_layer_features)
+    _finish(features, run_layer_features)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -240,31 +214,30 @@ def run_top9(args: argparse.Namespace) -> int:
 def run_occlusion(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import Occlusion, OcclusionParams
 
-    model = model_from_args(args)
     params = OcclusionParams(layer=args.layer, patch_size=args.patch_size, stride=args.stride, fill=args.fill,
                              batch_size=args.batch_size)
+    model = model_from_args(args)
     return _report(Occlusion(model, params).run(_data(args, model)).save(args.out))
 
 
 def run_invariance(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import Invariance, InvarianceParams
 
+    transforms = {"transforms": tuple(args.transforms)} if args.transforms else {}
+    params = InvarianceParams(layers=args.layers, fill=args.fill, batch_size=args.batch_size, **transforms)
     model = model_from_args(args)
-    params = InvarianceParams(layers=args.layers, transforms=tuple(args.transforms), fill=args.fill,
-                              batch_size=args.batch_size)
     return _report(Invariance(model, params).run(_data(args, model)).save(args.out))
 
 
 def run_correspondence(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import Correspondence, CorrespondenceParams, part_boxes
 
-    model = model_from_args(args)
     params = CorrespondenceParams(layers=args.layers, fill=args.fill, random_draws=args.random_draws,
                                   seed=args.random_seed)
+    model = model_from_args(args)
     analysis = Correspondence(model, params)  # checks the layers before any data is read
     dataset = data_source_from_args(args) if args.dataset else None
-    data, boxes = part_boxes(args.boxes, model, dataset, args.images or ())
-    return _report(analysis.run(data, boxes).save(args.out))
+    return _report(analysis.run(part_boxes(args.boxes, model, dataset, args.images or ())).save(args.out))
 
 
 def run_filters(args: argparse.Namespace) -> int:
@@ -274,26 +247,21 @@ def run_filters(args: argparse.Namespace) -> int:
     from zfnet_tf.config import PRESETS
     from zfnet_tf.models import build_model, load_model
 
-    model = model_from_args(args)
-    name = _model_name(args)
-    models = {name: model}
+    models = [(_model_name(args), model_from_args(args))]
     if args.compare_model and args.compare_preset:
         raise ValueError("give either --compare-model or --compare-preset, not both")
     if args.compare_model:
         other = os.path.splitext(os.path.basename(args.compare_model))[0]
-        models[other if other != name else f"{other} (2)"] = load_model(args.compare_model)
+        models.append((other, load_model(args.compare_model)))
     elif args.compare_preset:
         if args.compare_preset not in PRESETS:
             raise ValueError(f"unknown --compare-preset {args.compare_preset!r}; presets: {sorted(PRESETS)}")
         keras.utils.set_random_seed(args.seed)
-        models[args.compare_preset if args.compare_preset != name else f"{name} (2)"] = build_model(args.compare_preset)
+        models.append((args.compare_preset, build_model(args.compare_preset)))
     params = FilterParams(layer=args.layer, projection_layer=args.projection_layer,
                           dead_fraction=args.dead_fraction, batch_size=args.batch_size)
     # Each model reads the data at its own input size.
-    results = {
-        key: FilterAnalysis(other, params, name=key).run(_data(args, other))
-        for key, other in models.items()
-    }
+    results = [FilterAnalysis(model, params, name=name).run(_data(args, model)) for name, model in models]
     return _report(compare_filters(results).save(args.out))
 
 
@@ -304,6 +272,6 @@ def run_layer_features(args: argparse.Namespace) -> int:
     params = LayerFeaturesParams(layers=args.layers, classifiers=tuple(args.classifiers),
                                  max_dimensions=args.max_dimensions, regularization=args.regularization,
                                  batch_size=args.batch_size)
-    train = data_source_from_args(args, "train", args.train_limit)
-    test = data_source_from_args(args, "test", args.test_limit)
-    return _report(LayerFeatures(model, params).run(train, test).save(args.out))
+    splits = {split: data_source_from_args(args, split, limit)
+              for split, limit in (("train", args.train_limit), ("test", args.test_limit))}
+    return _report(LayerFeatures(model, params).run(splits).save(args.out))

@@ -177,26 +177,12 @@ def model_from_args(args: argparse.Namespace) -> "keras.Model":
 
 
 def application_from_args(args: argparse.Namespace) -> "keras.Model":
-    """`--keras-application NAME --weights W --input-size S` as a model; with `--weights auto`,
-    ImageNet's weights when Keras can fetch them (or has them cached), else random ones."""
-    import sys
-
-    from zfnet_tf.fetching import FetchError
+    """`--keras-application NAME --weights auto|imagenet|none --input-size S` as a model
+    (`zfnet_tf.models.keras_application`)."""
     from zfnet_tf.models import keras_application
 
-    if args.weights != "auto":
-        return keras_application(
-            args.keras_application, None if args.weights == "none" else "imagenet", args.input_size
-        )
-    try:
-        return keras_application(args.keras_application, "imagenet", args.input_size)
-    except FetchError as error:
-        print(
-            f"note: {error.what} could not be fetched ({error.reason}); using random weights "
-            "(--weights imagenet insists, --weights none says so)",
-            file=sys.stderr,
-        )
-        return keras_application(args.keras_application, None, args.input_size)
+    weights = None if args.weights == "none" else args.weights
+    return keras_application(args.keras_application, weights, args.input_size)
 
 
 def images_from_args(args: argparse.Namespace, model: "keras.Model") -> "tuple[np.ndarray, list[str]]":

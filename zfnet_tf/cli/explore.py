@@ -31,31 +31,21 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-    import socket
-
-    import uvicorn
 
     from zfnet_tf.serving.explorer.proxy import create_proxy_app, normalize_server_address, probe
+    from zfnet_tf.serving.listening import bound_socket, shown_address, uvicorn_server
     from zfnet_tf.serving.server import limits_from_args
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be a port number, got {args.port}")
     upstream = normalize_server_address(args.model_server)
     app = create_proxy_app(upstream, args.model_name, timeout=args.timeout, limits=limits_from_args(args))
-    # Bind before printing the address, so a taken port fails with a clear message.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as error:
-        sock.close()
-        raise ValueError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
+    # Bound before the address is printed, so a taken port fails with a clear message.
+    sock = bound_socket(args.host, args.port, "the explorer page")
     problem = probe(upstream, args.model_name)
     if problem:
         print(f"warning: {problem} (the page will show the error until the server answers)", flush=True)
-    shown_host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1", "") else args.host
-    print(f"Explorer of model {args.model_name} on {upstream}: http://{shown_host}:{args.port}/", flush=True)
+    print(f"Explorer of model {args.model_name} on {upstream}: {shown_address(args.host, args.port)}", flush=True)
     logging.basicConfig(level=logging.WARNING)
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn_server(app).run(sockets=[sock])
     return 0

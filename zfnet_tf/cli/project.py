@@ -30,13 +30,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zfnet_tf.deconv.figures import write_layer_projections
+    from zfnet_tf.analysis import AnalysisData, Projections, ProjectionsParams
 
+    params = ProjectionsParams(layers=args.layers, feature=args.feature, mode=args.mode, rule=args.rule)
     model = model_from_args(args)
+    projections = Projections(model, params)  # checks the layers before the images are read
     images, names = images_from_args(args, model)
-    numbers = write_layer_projections(
-        model, images, names, args.out, layers=args.layers, feature=args.feature, mode=args.mode,
-        rule=args.rule,
-    )
-    print(f"wrote {numbers['figure']}")
+    source = "images" if args.images else "sample photos"
+    record = projections.run(AnalysisData.from_arrays(images, image_names=names, source=source)).save(args.out)
+    print(f"wrote {record['files'][0]}")
     return 0

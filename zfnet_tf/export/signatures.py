@@ -22,6 +22,7 @@ from zfnet_tf.deconv import Deconvnet, layer_key, neutral_color
 from zfnet_tf.deconv.graph import ends_in_softmax
 from zfnet_tf.deconv.strongest import map_peaks
 from zfnet_tf.models import ZFNetBackbone, image_transform, input_size, zfnet_backbone
+from zfnet_tf.probing import class_probabilities, fill_boxes
 
 CLASSIFY_SIGNATURES = ("serving_default", "classify_bytes")
 FEATURES_SIGNATURE = "features"
@@ -127,9 +128,8 @@ def class_outputs(outputs, softmax: bool) -> dict[str, tf.Tensor]:
     """`{"logits", "probabilities"}` from a classifier's outputs; a model that ends in a
     softmax gives its probabilities, and their logarithm as logits."""
     outputs = tf.cast(outputs, tf.float32)
-    if softmax:
-        return {"logits": tf.math.log(tf.maximum(outputs, 1e-30)), "probabilities": outputs}
-    return {"logits": outputs, "probabilities": tf.nn.softmax(outputs)}
+    logits = tf.math.log(tf.maximum(outputs, 1e-30)) if softmax else outputs
+    return {"logits": logits, "probabilities": class_probabilities(outputs, softmax)}
 
 
 def classifier_outputs(model: keras.Model, images) -> dict[str, tf.Tensor]:
@@ -255,14 +255,8 @@ def projection_endpoint(deconvnet: Deconvnet, layer: ProjectableLayer, mode: str
 def occlude(images: tf.Tensor, top: tf.Tensor, left: tf.Tensor, patch_size: tf.Tensor, fill) -> tf.Tensor:
     """float32 `[N, P, S, S, 3]`: image n with a `patch_size[n]` square of `fill` whose
     top-left pixel is `(top[n, p], left[n, p])` (it may hang over the edges)."""
-    size = images.shape[1]
-    pixels = tf.range(size)[None, None, :]
-    bottom = (top + patch_size[:, None])[:, :, None]
-    right = (left + patch_size[:, None])[:, :, None]
-    inside_rows = (pixels >= top[:, :, None]) & (pixels < bottom)  # [N, P, S]
-    inside_cols = (pixels >= left[:, :, None]) & (pixels < right)
-    mask = inside_rows[:, :, :, None, None] & inside_cols[:, :, None, :, None]
-    return tf.where(mask, tf.constant(fill, tf.float32), images[:, None])
+    side = patch_size[:, None]
+    return fill_boxes(images[:, None], top, left, top + side, left + side, fill)
 
 
 def occlusion_endpoint(

@@ -12,11 +12,13 @@ land in the RGB pixels the user sees.
 from __future__ import annotations
 
 import contextlib
+import sys
+from typing import Callable
 
 import keras
 import numpy as np
 
-from zfnet_tf.fetching import fetching
+from zfnet_tf.fetching import FetchError, fetching
 from zfnet_tf.models.classifier import ImageClassifier
 
 
@@ -46,19 +48,25 @@ def affine_preprocessing(preprocess_input) -> tuple[np.ndarray, np.ndarray]:
     return matrix, offset
 
 
+def _note_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def keras_application(
     name: str,
     weights: str | None = None,
     input_size: int = 224,
     num_classes: int | None = None,
     class_names: list[str] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> keras.Model:
     """keras.applications network `name` as a classifier: RGB 0-255 images in, logits out.
 
     Args:
         name: e.g. "VGG16", "ResNet50" (`application_names()` lists them).
-        weights: "imagenet" (Keras downloads them on first use, on the user's machine) or None
-            (random initialization).
+        weights: "imagenet" (Keras downloads them on first use, on the user's machine), None
+            (random initialization) or "auto": ImageNet's when Keras can fetch them (or has
+            them cached), else random ones, said in one line to `note` (default: stderr).
         input_size: square input side.
         num_classes: classes of the top layer (1000 for ImageNet weights).
         class_names: saved with the model (ImageNet's when the weights are ImageNet's and none
@@ -66,6 +74,15 @@ def keras_application(
     """
     if name not in application_names():
         raise ValueError(f"unknown keras.applications network {name!r}; known: {application_names()}")
+    if weights == "auto":
+        try:
+            return keras_application(name, "imagenet", input_size, num_classes, class_names)
+        except FetchError as error:
+            (note or _note_to_stderr)(
+                f"note: {error.what} could not be fetched ({error.reason}); using random weights "
+                "(weights imagenet insists, none says so)"
+            )
+            weights = None
     constructor = getattr(keras.applications, name)
     num_classes = 1000 if num_classes is None else int(num_classes)
     if weights == "imagenet" and num_classes != 1000:

@@ -23,6 +23,7 @@ from zfnet_tf.serving.limits import (
     DEFAULT_QUEUE_TIMEOUT_SECONDS,
     ServingLimits,
 )
+from zfnet_tf.serving.listening import bound_socket, shown_address, uvicorn_server
 
 if TYPE_CHECKING:  # flags parse without loading protobuf or TensorFlow
     from tensorflow_serving.config import model_server_config_pb2
@@ -164,17 +165,7 @@ class ModelServer:
 
         # Bind first, so a taken port fails before minutes of model loading.
         if self.rest_api_port:
-            # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets
-            # that say so, and without it small answers wait 40 ms for delayed ACKs.
-            self._rest_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            self._rest_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                self._rest_socket.bind((self.host, self.rest_api_port))
-            except OSError as error:
-                self._rest_socket.close()
-                raise ValueError(
-                    f"cannot listen for REST on {self.host}:{self.rest_api_port}: {error.strerror}"
-                ) from None
+            self._rest_socket = bound_socket(self.host, self.rest_api_port, "REST")
         self._grpc_server, _ = create_grpc_server(
             self.manager, f"{self.host}:{self.grpc_port}", self.grpc_max_workers, self.limits, self.slots
         )
@@ -195,20 +186,14 @@ class ModelServer:
             self.stop()
 
     def _serve_rest(self) -> None:
-        import uvicorn
-
         from zfnet_tf.serving.rest import create_app
 
         app = create_app(
             self.manager, max_threads=self.rest_api_num_threads or None, limits=self.limits, slots=self.slots
         )
-        config = uvicorn.Config(
-            app, host=self.host, port=self.rest_api_port, log_level="warning", access_log=False
-        )
-        self._rest_server = uvicorn.Server(config)
+        self._rest_server = uvicorn_server(app, host=self.host, port=self.rest_api_port)
         logger.info("Exporting HTTP/REST API at:%s:%d ...", self.host, self.rest_api_port)
-        shown_host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "") else self.host
-        logger.info("Explorer page at http://%s:%d/", shown_host, self.rest_api_port)
+        logger.info("Explorer page at %s", shown_address(self.host, self.rest_api_port))
         self._rest_server.run(sockets=[self._rest_socket])
 
     def stop(self) -> None:

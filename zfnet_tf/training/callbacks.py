@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf import visualization
+from zfnet_tf.analysis.plots import layer_label
+from zfnet_tf.analysis.top9 import Top9
 from zfnet_tf.deconv import Deconvnet, layer_key
-from zfnet_tf.deconv.figures import layer_label
-from zfnet_tf.deconv.strongest import map_peaks
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import save_model
 
@@ -339,7 +339,13 @@ class FeatureEvolution(keras.callbacks.Callback):
             filters = self._deconvnet.num_features(layer)
             chosen = rng.choice(filters, size=min(self.features_per_layer, filters), replace=False)
             self.rows += [(layer, int(m)) for m in sorted(chosen)]
-        self._strengths = self._deconvnet.feature_model(self.layers)
+        # Fig. 4's cell is Fig. 2's top-1: each chosen map's strongest activation over the
+        # probe images, projected (`Top9` with k=1, over the weights of the moment).
+        self._top1 = {
+            layer: Top9(self.model, layer=layer, k=1, features=[m for l, m in self.rows if l == layer],
+                        batch_size=self.batch_size, progress=False)
+            for layer in self.layers
+        }
         self.columns = {}
         if os.path.isfile(self.state_path):
             with np.load(self.state_path) as state:
@@ -360,22 +366,17 @@ class FeatureEvolution(keras.callbacks.Callback):
     def compute_column(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, the projection as uint8 `[S, S, 3]` (grey outside its receptive field) and
         that field's box `(top, left, bottom, right)` in the input."""
-        outputs = self._strengths.predict(self.probe_images, batch_size=self.batch_size, verbose=0)
         cells, boxes = [], []
-        for layer in self.layers:
-            strengths = map_peaks(outputs[self._deconvnet.layer_name(layer)])[0].numpy()  # [N, C]
-            maps = np.array([m for l, m in self.rows if l == layer], np.int32)
-            best = strengths[:, maps].argmax(axis=0)
-            result = self._deconvnet.projection_function(layer, "max", features_per_image=1)(
-                tf.constant(self.probe_images[best]), tf.constant(maps[:, None])
-            )
-            reconstructions = result["reconstructions"].numpy()[:, 0]
-            for reconstruction, box in zip(reconstructions, result["box"].numpy()[:, 0]):
-                top_row, left, bottom, right = (int(v) for v in box)
-                cell = np.full(reconstruction.shape, 128, np.uint8)
-                cell[top_row:bottom, left:right] = visualization.projection_to_rgb(
-                    reconstruction[top_row:bottom, left:right]
-                )
+        for top1 in self._top1.values():
+            result = top1.run(self.probe_images)
+            for feature, projection in zip(result.features, result.projections[:, 0]):
+                top_row, left, bottom, right = (int(v) for v in result.boxes[feature, 0])
+                # The crop is NaN where the receptive field leaves the image: the rest is the
+                # projection inside the box.
+                inside = ~np.isnan(projection[..., 0])
+                shown = projection[inside.any(axis=1)][:, inside.any(axis=0)]
+                cell = np.full(self.probe_images.shape[1:], 128, np.uint8)
+                cell[top_row:bottom, left:right] = visualization.projection_to_rgb(shown)
                 cells.append(cell)
                 boxes.append((top_row, left, bottom, right))
         return np.stack(cells), np.array(boxes, np.int32)
