@@ -156,7 +156,7 @@ def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
     run_cli("report", "--model", str(keras_path), "--dataset", "folder", "--data-dir", root, "--top9-layers", "1",
             "--top9-features", "1", "--images-swept", "1", "--quiet", "--out", str(out))
     html = (out / "index.html").read_text()
-    assert "Skipped files (1)" in html and broken in html and "not a JPEG, PNG, GIF or BMP image" in html
+    assert "Skipped files (1)" in html and broken in html and "not a JPEG, PNG, GIF, BMP or WebP image" in html
     record = json.loads((out / "report.json").read_text())
     assert record["report"]["data"]["skipped"][0]["path"] == broken
     # Labelled folder data without separate split folders: Table 7 reads the same images twice.
