@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from zfnet_tf.analysis import AnalysisData, Occlusion, Projections, Top9, analysis_data
+from zfnet_tf.analysis import AnalysisData, Occlusion, Projections, analysis_data
 from zfnet_tf.analysis.base import softmax
 from zfnet_tf.data import DataSource, sample_images
 from zfnet_tf.files import write_json
@@ -65,11 +65,13 @@ def run_demo(
 
     Keys: "model" (`<out>/model/model.keras`, with class names), "projections" (layers 1-5 of
     test digits), "feature_evolution" (Fig. 4), "top9_layer2", "top9_layer5" (Fig. 2),
-    "occlusion" (Fig. 7), "metrics" (test accuracy, wall time), "history" (per-epoch CSV),
+    "occlusion" (Fig. 7; these three in `<out>/report/`), "metrics" (test accuracy, wall
+    time), "history" (per-epoch CSV),
     "tensorboard" (log dir), "saved_model" (the new version under `export_base`, default
     `<out>/saved_models/demo`), "digit_png" (a test digit as a file, for the client),
     "project_request" (a REST body asking that SavedModel for a layer-5 projection of it) and
-    "report" (`<out>/report/index.html`: every analysis on one page, `write_report`).
+    "report" (`<out>/report/index.html`: every analysis of the digits model on one page,
+    `write_report`).
     Running it again with the same `out_dir` resumes (or reuses) the training run and exports
     the next version. `epochs` / `steps_per_epoch` shorten it (tests). With `imagenet` and the
     `pretrained` extra installed (`imagenet_demo_missing()` says what is missing), it then
@@ -101,8 +103,8 @@ def run_demo(
         projections = Projections(model, progress=False).run(
             AnalysisData.from_arrays(images, image_names=names)
         ).save(os.path.join(out_dir, "projections"))
-    with step("running the analyses"):
-        analyses = run_analyses(model, test, os.path.join(out_dir, "analysis"))
+    with step("running the analyses (one report page)"):
+        report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"))
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
     with step(f"exporting the SavedModel under {export_base}"):
         saved_model = export_model(model, export_base)
@@ -124,13 +126,11 @@ def run_demo(
     }
     imagenet_paths = {}
     if imagenet and not imagenet_demo_missing():
-        imagenet_paths = {
-            f"imagenet_{name}": path
-            for name, path in run_imagenet_demo(os.path.join(out_dir, "imagenet")).items()
-        }
+        with step(f"the ImageNet part: {IMAGENET_NETWORK} on photos"):
+            written = run_imagenet_demo(os.path.join(out_dir, "imagenet"))
+        imagenet_paths = {f"imagenet_{name}": path for name, path in written.items()}
         metrics["total_seconds"] = round(time.perf_counter() - start, 1)
     metrics_path = write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    report = write_report(model, os.path.join(out_dir, "report"))
     return {
         "model": result.model_path,
         "projections": projections["files"][0],
@@ -138,31 +138,13 @@ def run_demo(
         "metrics": metrics_path,
         "history": os.path.join(model_dir, "history.csv"),
         "tensorboard": result.log_dir,
-        **analyses,
+        **report_figures(report),
+        "report": report["page"],
         "saved_model": saved_model,
         "digit_png": digit_png,
         "project_request": project_request,
         **imagenet_paths,
-        "report": report,
     }
-
-
-def run_analyses(model: keras.Model, test: AnalysisData, out_dir: str) -> dict[str, str]:
-    """The demo's analyses of the trained `model` on the `test` digits; returns their figures.
-
-    `<out_dir>/top9/top9_layer{2,5}.png|json` (Fig. 2, maps 0-15) and
-    `<out_dir>/occlusion/occlusion.png|json` (Fig. 7: the first three digits with their labels,
-    a square of a third of the input side, so that even a small model's answer visibly moves).
-    """
-    figures = {}
-    for layer in TOP9_LAYERS:
-        top9 = Top9(model, layer=layer, features=TOP9_FEATURES, progress=False).run(test)
-        figures[top9.stem] = _figure(top9.save(os.path.join(out_dir, "top9")))
-    size = model.config.input_size
-    occlusion = Occlusion(model, patch_size=max(1, size // 3), stride=max(1, size // 16))
-    written = occlusion.run(test.take(OCCLUSION_IMAGES)).save(os.path.join(out_dir, "occlusion"))
-    figures["occlusion"] = _figure(written)
-    return figures
 
 
 def imagenet_demo_missing() -> str | None:
@@ -186,7 +168,9 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
       guided backpropagation;
     - "occlusion": `occlusion/occlusion.png` (and `.json`), Fig. 7 for the cat photo and its
       true class (tabby): the last block's strongest map and the class probability as a grey
-      square moves over it.
+      square moves over it;
+    - "report": `report/index.html`, every analysis of the network on the photos on one page
+      (`write_report`; top-9 of the three blocks).
     """
     from zfnet_tf.models.pretrained import pretrained
 
@@ -221,6 +205,10 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     )
     occlusion = Occlusion(model, layer=IMAGENET_BLOCKS[-1], patch_size=size // 4, stride=size // 16)
     paths["occlusion"] = _figure(occlusion.run(cat_data).save(os.path.join(out_dir, "occlusion")))
+    photos = AnalysisData.from_arrays(images, image_names=names, class_names=model.class_names)
+    report = write_report(model, photos, os.path.join(out_dir, "report"), top9_layers=IMAGENET_BLOCKS,
+                          model_name=f"{IMAGENET_NETWORK} (ImageNet weights) on scikit-image's photos")
+    paths["report"] = report["page"]
     return paths
 
 
@@ -246,24 +234,36 @@ def read_metrics(paths: dict[str, str]) -> dict:
         return json.load(handle)
 
 
-# -- every analysis on one page (zfnet_tf.analysis.report; the helper "voc-report" adds this) --
-
-
-def write_report(model: keras.Model, out_dir: str, data=None, model_name: str | None = None) -> str:
-    """`<out_dir>/index.html` and `report.json`: the model's filters, top-9 (ZFNet's layers 2
-    and 5; another network's default layers), occlusion and invariance of three images and, for
-    labelled data, Table 7's per-layer classifiers, on one static page
-    (`zfnet_tf.analysis.report`); returns the page's path. `data` defaults to the digits' test
-    split (the demo model's), `model_name` to the demo's."""
+def write_report(model: keras.Model, data, out_dir: str, model_name: str | None = None,
+                 top9_layers: tuple | None = None, patch_fraction: int = 4) -> dict:
+    """Every analysis of `model` on `data` on one static page (`zfnet_tf.analysis.report`):
+    the first layer's filters, top-9 (ZFNet's layers 2 and 5, maps 0-15; another network's
+    `top9_layers`), occlusion (a square of `1 / patch_fraction` of the input side) and
+    invariance of the first three images and, for labelled data, Table 7's per-layer
+    classifiers. Returns the report's record (`ReportResult.save`) with the page's path under
+    "page"."""
     from zfnet_tf.analysis.report import Report, ReportParams
     from zfnet_tf.models import zfnet_backbone
 
-    layers = TOP9_LAYERS if zfnet_backbone(model) is not None else None
-    params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=layers, top9_features=len(TOP9_FEATURES))
-    name = model_name or f"demo: {DEMO_PRESET} preset trained on {DEMO_DATASET}"
-    data = DataSource(DEMO_DATASET, split="test") if data is None else data
-    Report(model, params, model_name=name).run(data).save(out_dir)
-    return os.path.join(out_dir, "index.html")
+    if top9_layers is None and zfnet_backbone(model) is not None:
+        top9_layers = TOP9_LAYERS
+    size, _ = image_transform(model)
+    params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=top9_layers, top9_features=len(TOP9_FEATURES),
+                          occlusion_patch_size=max(1, size // patch_fraction), progress=False)
+    record = Report(model, params, model_name=model_name).run(data).save(out_dir)
+    return {**record, "page": os.path.join(out_dir, "index.html")}
 
 
-__all__ = ["imagenet_demo_missing", "read_metrics", "run_analyses", "run_demo", "run_imagenet_demo", "write_report"]
+def report_figures(report: dict) -> dict[str, str]:
+    """The demo's named figures in its report: "top9_layer2", "top9_layer5" (Fig. 2) and
+    "occlusion" (Fig. 7), as paths."""
+    root = os.path.dirname(report["page"])
+    figures = {}
+    for section in ("top9", "occlusion"):
+        for saved in report["sections"].get(section, {}).values():
+            png = next(path for path in saved["files"] if path.endswith(".png"))
+            figures[os.path.splitext(os.path.basename(png))[0]] = os.path.join(root, png)
+    return figures
+
+
+__all__ = ["imagenet_demo_missing", "read_metrics", "report_figures", "run_demo", "run_imagenet_demo", "write_report"]

@@ -57,6 +57,8 @@ class ReportParams(Params):
         top9_features: the first this many maps of each such layer are projected and drawn.
         scan_limit: examples of the data scanned for the top-9 and the filters' projections.
         train_limit, test_limit: examples of each split for the per-layer classifiers.
+        occlusion_patch_size: the occluding square's side (default: the occlusion's own,
+            a quarter of the input side).
         batch_size: images per forward batch.
         progress: print a line as each analysis starts.
     """
@@ -67,6 +69,7 @@ class ReportParams(Params):
     scan_limit: int | None = 500
     train_limit: int | None = 1000
     test_limit: int | None = 500
+    occlusion_patch_size: int | None = None
     batch_size: int = 64
     progress: bool = True
 
@@ -76,6 +79,7 @@ class ReportParams(Params):
         check_int("top9_features", self.top9_features, 1)
         for name in ("scan_limit", "train_limit", "test_limit"):
             check_int(name, getattr(self, name), 1, optional=True)
+        check_int("occlusion_patch_size", self.occlusion_patch_size, 1, optional=True)
         check_int("batch_size", self.batch_size, 1)
 
 
@@ -197,7 +201,8 @@ class Report:
                           lambda layer=layer: {f"layer {layer}": self._top9(Top9, layer, scanned)}))
         steps += [
             ("occlusion", f"occlusion on {params.images} image(s)",
-             lambda: {"occlusion": Occlusion(self.model, batch_size=batch, progress=False).run(few)}),
+             lambda: {"occlusion": Occlusion(self.model, patch_size=params.occlusion_patch_size, batch_size=batch,
+                                                    progress=False).run(few)}),
             ("invariance", f"invariance on {params.images} image(s)",
              lambda: {"invariance": Invariance(self.model, batch_size=batch, progress=False).run(few)}),
         ]
