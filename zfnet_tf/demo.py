@@ -104,7 +104,8 @@ def run_demo(
             AnalysisData.from_arrays(images, image_names=names)
         ).save(os.path.join(out_dir, "projections"))
     with step("running the analyses (one report page)"):
-        report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"))
+        report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
+                              model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}")
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
     with step(f"exporting the SavedModel under {export_base}"):
         saved_model = export_model(model, export_base)
@@ -207,7 +208,7 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     paths["occlusion"] = _figure(occlusion.run(cat_data).save(os.path.join(out_dir, "occlusion")))
     photos = AnalysisData.from_arrays(images, image_names=names, class_names=model.class_names)
     report = write_report(model, photos, os.path.join(out_dir, "report"), top9_layers=IMAGENET_BLOCKS,
-                          model_name=f"{IMAGENET_NETWORK} (ImageNet weights) on scikit-image's photos")
+                          model_name=f"{IMAGENET_NETWORK} (ImageNet weights)")
     paths["report"] = report["page"]
     return paths
 
