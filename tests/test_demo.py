@@ -138,7 +138,7 @@ def test_imagenet_demo_projects_each_blocks_strongest_map(imagenet_demo):
     blocks = tf.keras.Model(lite0.inputs, [lite0.get_layer(b).output for b in IMAGENET_BLOCKS])(images)
     for rule in IMAGENET_RULES:
         numbers = _json(paths[f"projections_{rule}"], "projections.json")
-        assert numbers["rule"] == rule and numbers["images"] == names
+        assert numbers["rule"] == rule and numbers["mode"] == "map" and numbers["images"] == names
         assert list(numbers["layers"]) == list(IMAGENET_BLOCKS)
         for block, maps in zip(IMAGENET_BLOCKS, blocks):
             maps = maps.numpy()

@@ -60,3 +60,28 @@ def test_importing_the_plotting_modules_leaves_the_backend_alone():
             assert matplotlib.get_backend() == "svg", name
     finally:
         matplotlib.use(previous)
+
+
+def test_projection_contrast_stretches_a_percentile_and_clips_beyond():
+    from zfnet_tf.visualization import projection_to_rgb
+
+    rng = np.random.default_rng(0)
+    projection = rng.normal(size=(20, 20, 3))
+    projection[0, 0, 0] = 1000.0  # one extreme pixel
+    # Largest magnitude: the extreme pixel is white, the rest almost flat grey.
+    full = projection_to_rgb(projection)
+    assert full[0, 0, 0] == 255
+    np.testing.assert_array_equal(full, np.clip(128 + 127 * projection / 1000.0, 0, 255).astype(np.uint8))
+    # The 99th percentile of the magnitudes is stretched to full contrast, the few beyond clip.
+    peak = np.percentile(np.abs(projection), 99)
+    stretched = projection_to_rgb(projection, 99)
+    np.testing.assert_array_equal(stretched, np.clip(128 + 127 * projection / peak, 0, 255).astype(np.uint8))
+    assert (stretched == 255).sum() + (stretched == 0).sum() >= 0.01 * projection.size - 1
+    assert np.ptp(stretched[1:, 1:]) > 200 > np.ptp(full[1:, 1:])
+    # A projection that is zero almost everywhere still shows its few pixels; zero stays grey.
+    sparse = np.zeros((10, 10, 3))
+    sparse[5, 5] = [1.0, -2.0, 0.5]
+    np.testing.assert_array_equal(projection_to_rgb(sparse, 50), projection_to_rgb(sparse))
+    assert (projection_to_rgb(np.zeros((4, 4, 3)), 99) == 128).all()
+    with pytest.raises(ValueError, match="percentile must be in"):
+        projection_to_rgb(projection, 0)

@@ -47,6 +47,9 @@ IMAGENET_NETWORK = "efficientnet_lite0"
 # outputs are linear: the head's ReLU6 is mostly at its cap, where every rule's backward is 0).
 IMAGENET_BLOCKS = ("block3b_add", "block5c_add", "block7a_project_bn")
 IMAGENET_RULES = ("deconvnet", "guided")
+# Each projection drawn at the 99.5th percentile of its magnitudes: a few extreme pixels would
+# otherwise leave the faint edges and textures of a deep network's projection flat grey.
+IMAGENET_CONTRAST = 99.5
 TOP_CLASSES = 5
 # Fig. 7's cat: scikit-image's chelsea, an orange tabby.
 CAT_PHOTO, CAT_CLASS = "chelsea", "tabby"
@@ -164,9 +167,10 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     - "classes": `classes.png` / `classes.json`, each photo's top-5 ImageNet classes and
       probabilities;
     - "projections_deconvnet", "projections_guided": `projections_<rule>/projections.png`
-      (and `.json`), the strongest activation of each photo in an early, a middle and the last
-      block (`IMAGENET_BLOCKS`) projected to pixels by the deconvnet (Zeiler & Fergus) and by
-      guided backpropagation;
+      (and `.json`), the strongest map of each photo in an early, a middle and the last
+      block (`IMAGENET_BLOCKS`; the map holding the block's strongest activation) projected to
+      pixels whole by the deconvnet (Zeiler & Fergus) and by guided backpropagation, drawn at
+      `IMAGENET_CONTRAST`;
     - "occlusion": `occlusion/occlusion.png` (and `.json`), Fig. 7 for the cat photo and its
       true class (tabby): the last block's strongest map and the class probability as a grey
       square moves over it;
@@ -195,7 +199,8 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = {"classes": _save_classes(images, classes, out_dir)}
     for rule in IMAGENET_RULES:
-        written = Projections(model, layers=IMAGENET_BLOCKS, rule=rule, progress=False).run(
+        written = Projections(model, layers=IMAGENET_BLOCKS, rule=rule, mode="map", contrast=IMAGENET_CONTRAST,
+                              progress=False).run(
             AnalysisData.from_arrays(images, image_names=names)
         ).save(os.path.join(out_dir, f"projections_{rule}"))
         paths[f"projections_{rule}"] = written["files"][0]

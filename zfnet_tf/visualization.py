@@ -20,17 +20,24 @@ GREY = 128
 WHITE = 255
 
 
-def projection_to_rgb(reconstruction: np.ndarray) -> np.ndarray:
+def projection_to_rgb(reconstruction: np.ndarray, percentile: float = 100.0) -> np.ndarray:
     """Maps a projection (any sign and scale) to uint8 RGB for display.
 
     Like the paper's figures, each projection is centred on grey and stretched by its own
     largest magnitude, so weak and strong features are equally visible; a zero projection
-    stays flat grey.
+    stays flat grey. With `percentile` < 100 it is stretched by that percentile of its
+    magnitudes instead and the few pixels beyond are clipped: a deep network's projection is
+    often a few extreme pixels over faint structure, which the largest magnitude would hide.
     """
+    if not 0.0 < percentile <= 100.0:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
     reconstruction = np.asarray(reconstruction, dtype=np.float64)
-    peak = np.abs(reconstruction).max()
+    magnitude = np.abs(reconstruction)
+    peak = magnitude.max() if percentile == 100.0 else np.percentile(magnitude, percentile)
     if peak == 0:
-        return np.full(reconstruction.shape, GREY, np.uint8)
+        if magnitude.max() == 0:
+            return np.full(reconstruction.shape, GREY, np.uint8)
+        peak = magnitude.max()
     return np.clip(128.0 + 127.0 * reconstruction / peak, 0, 255).astype(np.uint8)
 
 

@@ -38,7 +38,8 @@ def projections_figure(result) -> Figure:
     cells = []
     for index, image in enumerate(result.images):
         cells.append(image_to_rgb(image))
-        cells += [projection_to_rgb(result.reconstructions[layer][index]) for layer in result.layers]
+        cells += [projection_to_rgb(result.reconstructions[layer][index], result.params.contrast)
+                  for layer in result.layers]
     mode = "strongest activation" if result.params.mode == "max" else "whole map"
     return image_grid_figure(
         cells,

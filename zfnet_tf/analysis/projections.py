@@ -27,6 +27,9 @@ class ProjectionsParams(Params):
         mode: "max" (the map's strongest activation alone, the paper's figures) or "map" (the
             whole map).
         rule: "deconvnet" (Zeiler & Fergus), "guided" (guided backpropagation) or "gradient".
+        contrast: the percentile of each projection's magnitudes drawn at full contrast (100:
+            its largest, as the paper's figures; e.g. 99.5 for deep networks, whose faint
+            structure a few extreme pixels would hide). Figures only: the numbers are the same.
         progress: say on stderr what is being projected.
     """
 
@@ -34,6 +37,7 @@ class ProjectionsParams(Params):
     feature: int = -1
     mode: str = "max"
     rule: str = "deconvnet"
+    contrast: float = 100.0
     progress: bool = True
 
     def check(self) -> None:
@@ -43,6 +47,8 @@ class ProjectionsParams(Params):
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
+        if not 0.0 < self.contrast <= 100.0:
+            raise ValueError(f"contrast must be a percentile in (0, 100], got {self.contrast!r}")
 
 
 @dataclass

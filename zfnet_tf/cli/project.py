@@ -25,6 +25,10 @@ def register(subparsers) -> None:
     parser.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
                         help="deconvnet (Zeiler & Fergus), guided (guided backpropagation) or "
                         "gradient (a saliency map)")
+    parser.add_argument("--contrast", type=float, default=100.0, metavar="PERCENTILE",
+                        help="percentile of each projection's magnitudes drawn at full contrast "
+                        "(default 100: its largest, as the paper; 99.5 shows deep networks' faint "
+                        "structure under a few extreme pixels)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(func=run)
 
@@ -32,7 +36,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from zfnet_tf.analysis import AnalysisData, Projections, ProjectionsParams
 
-    params = ProjectionsParams(layers=args.layers, feature=args.feature, mode=args.mode, rule=args.rule)
+    params = ProjectionsParams(layers=args.layers, feature=args.feature, mode=args.mode, rule=args.rule,
+                              contrast=args.contrast)
     model = model_from_args(args)
     projections = Projections(model, params)  # checks the layers before the images are read
     images, names = images_from_args(args, model)
