@@ -79,6 +79,7 @@ def test_bombs_are_measured_from_their_headers(bomb, size):
     (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG cut short"),
     (b"\xff\xd8\xff\xda\x00\x02", "JPEG without a frame header"),
     (b"RIFF\0\0\0\0WEBPVP9 " + bytes(20), "WebP without a VP8"),
+    (b"\x89PNG\r\n\x1a\n not really a png, 32 bytes+", "broken PNG header"),
 ])
 def test_broken_headers(data, problem):
     if problem is None:
@@ -87,6 +88,8 @@ def test_broken_headers(data, problem):
     else:
         with pytest.raises(ValueError, match=problem):
             image_dimensions_of(data)
+        if data.startswith(b"\x89PNG"):  # no IHDR chunk: no size in the graph either
+            assert graph_size(data) == (0, 0)
 
 
 def test_unknown_bytes_have_no_size_in_the_graph_and_no_format_in_python():

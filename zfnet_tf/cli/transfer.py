@@ -64,8 +64,9 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
                      "test: the devkit's submission files comp1_cls_test_<class>.txt "
                      "(default with --train-split trainval)")
     baselines = parser.add_argument_group("baselines")
-    baselines.add_argument("--scratch-epochs", type=non_negative_int, default=30,
-                           help="epochs of the from-scratch baseline (default 30)")
+    baselines.add_argument("--scratch-epochs", type=non_negative_int,
+                           help="epochs of the from-scratch baseline (default: the library's, "
+                           "zfnet_tf.transfer.TransferParams.scratch_epochs)")
     baselines.add_argument("--no-scratch", action="store_true",
                            help="skip the from-scratch baseline")
     baselines.add_argument("--scratch-learning-rate", type=positive_float, default=1e-2)

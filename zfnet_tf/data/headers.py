@@ -73,6 +73,8 @@ def image_dimensions(handle: BinaryIO) -> tuple[str, int, int]:
     if len(head) < _HEAD_BYTES:
         head = head + bytes(_HEAD_BYTES - len(head))  # a short file reads as zeros, as in the graph
     if kind == "PNG":
+        if head[12:16] != b"IHDR":  # the first chunk must be the header: anything else is no size
+            raise ValueError(f"broken PNG header (its first chunk is {head[12:16]!r}, not IHDR)")
         width, height = struct.unpack(">II", head[16:24])
     elif kind == "GIF":
         width, height = struct.unpack("<HH", head[6:10])
@@ -227,7 +229,9 @@ def image_dimensions_tensor(data):
         return shape[:2]
 
     def png():
-        return tf.stack([number(20, 4, True), number(16, 4, True)])
+        # No IHDR chunk first: no size (`[0, 0]`), as `image_dimensions` refuses it.
+        size = tf.stack([number(20, 4, True), number(16, 4, True)])
+        return tf.where(starts_with(b"IHDR", 12), size, tf.zeros([2], tf.int64))
 
     def gif():
         return tf.stack([number(8, 2), number(6, 2)])
