@@ -65,4 +65,6 @@ def run(args: argparse.Namespace) -> int:
         f"and open the explorer at {EXPLORER_ADDRESS}"
     )
     print(f"\nEvery analysis of the demo model on one page (opens from disk): {paths['report']}")
+    if "imagenet_report" in paths:
+        print(f"and of EfficientNet-Lite0 on the photos: {paths['imagenet_report']}")
     return 0
