@@ -37,7 +37,7 @@ install-pretrained: install
 	$(BIN)/pip install '$(TORCH_SPEC)' -e '.[dev,pretrained]'
 
 test: install-pretrained browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 demo: install-pretrained
 	$(BIN)/zfnet-tf demo --out $(DEMO_DIR)

@@ -92,6 +92,19 @@ def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imag
     assert request["inputs"]["feature"] == [-1]
     assert Image.open(paths["digit_png"]).size == (64, 64)
 
+    # The analyses above are the report's: one page naming each, its JSON holding their numbers.
+    assert printed[-1] == f"Every analysis of the demo model on one page (opens from disk): {paths['report']}"
+    report_dir = os.path.dirname(paths["report"])
+    with open(os.path.join(report_dir, "report.json")) as handle:
+        report = json.load(handle)
+    assert report["sections"]["top9"]["layer 5"]["maps"] == top9["maps"]
+    assert report["sections"]["occlusion"]["occlusion"]["images"] == occlusion["images"]
+    assert set(report["sections"]) == {"filters", "top9", "occlusion", "invariance", "layer_features"}
+    assert report["sections"]["occlusion"]["occlusion"]["params"]["patch_size"] == 64 // 4
+    page = open(paths["report"]).read()
+    for section in report["sections"]:
+        assert f'id="{section}"' in page
+
 
 # -- the ImageNet part: EfficientNet-Lite0 offline -------------------------------------------------
 
@@ -109,6 +122,16 @@ def imagenet_demo(tmp_path_factory):
 def _json(png_path, name):
     with open(os.path.join(os.path.dirname(png_path), name)) as handle:
         return json.load(handle)
+
+
+def test_imagenet_demo_writes_a_report_of_the_network_on_the_photos(imagenet_demo):
+    paths, lite0 = imagenet_demo
+    with open(os.path.join(os.path.dirname(paths["report"]), "report.json")) as handle:
+        report = json.load(handle)
+    assert report["report"]["data"]["num_examples"] == len(sample_images(224, resize_size=256)[1])
+    assert set(report["sections"]["top9"]) == {f"layer {block}" for block in IMAGENET_BLOCKS}
+    assert set(report["report"]["not_run"]) == {"correspondence", "layer_features"}  # no boxes, no labels
+    assert report["report"]["model_facts"]["parameters"] == lite0.count_params()
 
 
 def test_imagenet_demo_names_the_photos_classes(imagenet_demo):
