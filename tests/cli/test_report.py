@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.browser import HeadlessChromium, find_browser
+from support.browser import HeadlessChromium, require_browser
 
 SECTIONS = ("model", "data", "filters", "top9", "occlusion", "invariance", "correspondence", "layer_features")
 REPORT_FLAGS = ["--dataset", "digits", "--scan-limit", "40", "--top9-layers", "1", "5", "--top9-features", "2",
@@ -96,11 +96,7 @@ def test_report_numbers_equal_the_analysis_command_run_alone(report, tmp_path):
 
 @pytest.fixture(scope="module")
 def chromium():
-    if find_browser() is None:
-        message = "chromium and chromedriver are not installed (make test installs them with apt)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_browser()
     with HeadlessChromium(width=1280, height=1000) as driver:
         yield driver
 

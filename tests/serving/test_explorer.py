@@ -24,7 +24,7 @@ from PIL import Image
 
 from tests.conftest import TINY_CLASS_NAMES
 from zfnet_tf.serving.client import ServingClient
-from support.browser import HeadlessChromium, find_browser
+from support.browser import HeadlessChromium, require_browser
 from zfnet_tf.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from support.servers import ExplorerProcess, ServerProcess
 from zfnet_tf.visualization import projection_to_rgb
@@ -58,11 +58,7 @@ def rest(server):
 
 @pytest.fixture(scope="module")
 def driver():
-    if find_browser() is None:
-        message = "chromium and chromedriver are not installed (make test installs them with apt)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with HeadlessChromium(width=1440, height=1100) as chrome:
         yield chrome

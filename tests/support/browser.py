@@ -38,6 +38,18 @@ def find_browser() -> tuple[str, str] | None:
     return None
 
 
+def require_browser() -> None:
+    """For a test that needs the browser: skips it when chromium or chromedriver is missing,
+    and fails it under CI (`CI` set), where `make test` should have installed them."""
+    if find_browser() is None:
+        import pytest
+
+        message = "chromium and chromedriver are not installed (make test installs them with apt)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 class HeadlessChromium:
     """A Selenium Chrome session on a fresh profile; `with HeadlessChromium() as driver: ...`.
 
