@@ -13,42 +13,26 @@ TensorFlow's start-up.
 
 from zfnet_tf.lazy import lazy_exports
 
-_EXPORTS = {
-    "DATASETS": "zfnet_tf.data.catalog",
-    "POOLED_DATASETS": "zfnet_tf.data.catalog",
-    "SPLITS": "zfnet_tf.data.catalog",
-    "DataSource": "zfnet_tf.data.catalog",
-    "class_names": "zfnet_tf.data.catalog",
-    "digits_pixels": "zfnet_tf.data.catalog",
-    "SkippedFile": "zfnet_tf.data.checks",
-    "SkippedFilesWarning": "zfnet_tf.data.checks",
-    "check_images": "zfnet_tf.data.checks",
-    "ImageCollection": "zfnet_tf.data.collection",
-    "image_collection": "zfnet_tf.data.collection",
-    "LoadedData": "zfnet_tf.data.datasets",
-    "load_data": "zfnet_tf.data.datasets",
-    "Split": "zfnet_tf.data.splits",
-    "make_split": "zfnet_tf.data.splits",
-    "IMAGE_EXTENSIONS": "zfnet_tf.data.folders",
-    "list_image_folder": "zfnet_tf.data.folders",
-    "read_name_list": "zfnet_tf.data.folders",
-    "center_crop": "zfnet_tf.data.augmentation",
-    "random_crop_and_flip": "zfnet_tf.data.augmentation",
-    "resize_size": "zfnet_tf.data.augmentation",
-    "resize_to_square": "zfnet_tf.data.augmentation",
-    "ten_crops": "zfnet_tf.data.augmentation",
-    "TrainingData": "zfnet_tf.data.pipelines",
-    "evaluation_data": "zfnet_tf.data.pipelines",
-    "evaluation_pipeline": "zfnet_tf.data.pipelines",
-    "make_training_data": "zfnet_tf.data.pipelines",
-    "read_to_the_end": "zfnet_tf.data.pipelines",
-    "training_pipeline": "zfnet_tf.data.pipelines",
-    "ImageNetClasses": "zfnet_tf.data.imagenet",
-    "imagenet_classes": "zfnet_tf.data.imagenet",
-    "load_image_file": "zfnet_tf.data.images",
-    "load_image_files": "zfnet_tf.data.images",
-    "sample_images": "zfnet_tf.data.samples",
-}
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "zfnet_tf.data.catalog": (
+            "DATASETS", "POOLED_DATASETS", "SPLITS", "DataSource", "class_names", "digits_pixels",
+        ),
+        "zfnet_tf.data.checks": ("SkippedFile", "SkippedFilesWarning", "check_images"),
+        "zfnet_tf.data.collection": ("ImageCollection", "image_collection"),
+        "zfnet_tf.data.datasets": ("LoadedData", "load_data"),
+        "zfnet_tf.data.splits": ("Split", "make_split"),
+        "zfnet_tf.data.folders": ("IMAGE_EXTENSIONS", "list_image_folder", "read_name_list"),
+        "zfnet_tf.data.augmentation": (
+            "center_crop", "random_crop_and_flip", "resize_size", "resize_to_square", "ten_crops",
+        ),
+        "zfnet_tf.data.pipelines": (
+            "TrainingData", "evaluation_data", "evaluation_pipeline", "make_training_data",
+            "read_to_the_end", "training_pipeline",
+        ),
+        "zfnet_tf.data.imagenet": ("ImageNetClasses", "imagenet_classes"),
+        "zfnet_tf.data.images": ("load_image_file", "load_image_files"),
+        "zfnet_tf.data.samples": ("sample_images",),
+    },
+)

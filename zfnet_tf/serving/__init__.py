@@ -6,12 +6,12 @@ imports none of the model, deconvnet or training code. Names load on first use.
 
 from zfnet_tf.lazy import lazy_exports
 
-_EXPORTS = {
-    "ModelServer": "zfnet_tf.serving.server",
-    "ServingClient": "zfnet_tf.serving.client",
-    "ServingError": "zfnet_tf.serving.errors",
-    "ServingLimits": "zfnet_tf.serving.limits",
-}
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "zfnet_tf.serving.server": ("ModelServer",),
+        "zfnet_tf.serving.client": ("ServingClient",),
+        "zfnet_tf.serving.errors": ("ServingError",),
+        "zfnet_tf.serving.limits": ("ServingLimits",),
+    },
+)
