@@ -14,7 +14,7 @@ from keras import tree
 
 from zfnet_tf.deconv.graph import LayerGraph
 from zfnet_tf.deconv.receptive_field import ReceptiveField
-from zfnet_tf.deconv.rules import call_keeping_pre_activation, has_exact_activation, rule_for
+from zfnet_tf.deconv.rules import call_keeping_pre_activation, has_exact_activation, output_cap, rule_for
 from zfnet_tf.deconv.windows import Window, extent, plan_windows, spatial
 
 
@@ -82,19 +82,28 @@ class ModelReading:
 
     def default_layers(self) -> tuple[int | str, ...]:
         """The layers worth projecting by default: ZFNet's 1-5, or else the last convolution
-        (or the activation that ends it) before each change of map size, e.g. VGG16's
-        `block1_conv2`, ..., `block5_conv3`."""
+        (or the normalization, activation or residual sum that ends it) before each change of
+        map size, e.g. VGG16's `block1_conv2`, ..., `block5_conv3`, MobileNetV2's
+        `block_3_add`, ..., `Conv_1_bn`.
+
+        A capped rectifier (ReLU6) is passed over for the layer before it: its strongest units
+        sit at the cap, where every rule projects to 0 (`rules.output_cap`)."""
         from zfnet_tf.models import zfnet_backbone
 
         backbone = zfnet_backbone(self.model)
         if backbone is not None:
             return tuple(backbone.config.conv_layers)
         chosen: dict[tuple, str] = {}
-        feature_kinds = (keras.layers.Conv2D, keras.layers.ReLU, keras.layers.Activation, keras.layers.Add)
+        feature_kinds = (
+            keras.layers.Conv2D, keras.layers.BatchNormalization, keras.layers.ReLU,
+            keras.layers.Activation, keras.layers.Add,
+        )
         for node in self.graph.nodes:
             shape = self.graph.shapes[node.outputs[0]]
             # 1x1 maps are a squeeze-and-excitation gate's, not a stage of the network.
-            if spatial(shape) and shape[1:3] != (1, 1) and isinstance(node.layer, feature_kinds):
+            if not spatial(shape) or shape[1:3] == (1, 1) or not isinstance(node.layer, feature_kinds):
+                continue
+            if output_cap(node.layer) is None:
                 chosen[shape[1:3]] = self.graph.canonical(node.path)
         return tuple(chosen.values())
 

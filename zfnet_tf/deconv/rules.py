@@ -147,6 +147,16 @@ def activation_backward(function, signal: Signal, key: int, projector: Projector
     return replace(signal, values=values)
 
 
+def output_cap(layer) -> float | None:
+    """The cap on `layer`'s output (`ReLU(max_value=m)`, activation `"relu6"`, fused or a
+    layer of its own), or None. A unit at its cap projects to nothing under every rule: the
+    cap keeps its exact backward, which is 0 there (Captum's reading of ReLU6, DESIGN §14)."""
+    rectifier = ActivationRule.rectifier(layer) if isinstance(layer, ActivationRule.classes) else None
+    if rectifier is None:
+        rectifier = RECTIFIERS.get(activation_name(getattr(layer, "activation", None)))
+    return None if rectifier is None else rectifier.cap
+
+
 # -- one rule per layer kind ------------------------------------------------------------------
 
 
