@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Callable
 
 from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import (
@@ -60,7 +61,13 @@ def _add_fill_flag(parser: argparse.ArgumentParser, what: str) -> None:
                              "ZFNet's mean RGB; default), a number or R,G,B")
 
 
-def _analysis(name: str, own_flags, run, data_limit: int | None | bool = None, batch_size: bool = True) -> Command:
+def _analysis(
+    name: str,
+    own_flags: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    data_limit: int | None | bool = None,
+    batch_size: bool = True,
+) -> Command:
     """An analysis command: the model flags; unless `data_limit` is False, the data flags
     (`--limit` defaulting to `data_limit`); its own flags; `--batch-size` (when the analysis
     batches) and `--out`."""
