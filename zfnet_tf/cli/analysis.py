@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Callable
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import (
     add_data_flags,
     add_image_flags,
@@ -59,60 +61,55 @@ def _add_fill_flag(parser: argparse.ArgumentParser, what: str) -> None:
                              "ZFNet's mean RGB; default), a number or R,G,B")
 
 
-def _command(subparsers, name: str, help: str, description: str, data_limit: int | None | bool = None):
-    """An analysis command's parser with the model flags and, unless `data_limit` is False,
-    the data flags (`--limit` defaulting to `data_limit`)."""
-    parser = subparsers.add_parser(name, help=help, description=description)
-    add_model_flags(parser)
-    if data_limit is not False:
-        _add_data_flags(parser, data_limit)
-    return parser
+def _analysis(
+    name: str,
+    own_flags: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    data_limit: int | None | bool = None,
+    batch_size: bool = True,
+) -> Command:
+    """An analysis command: the model flags; unless `data_limit` is False, the data flags
+    (`--limit` defaulting to `data_limit`); its own flags; `--batch-size` (when the analysis
+    batches) and `--out`."""
+
+    def add_flags(parser: argparse.ArgumentParser) -> None:
+        add_model_flags(parser)
+        if data_limit is not False:
+            _add_data_flags(parser, data_limit)
+        own_flags(parser)
+        if batch_size:
+            parser.add_argument("--batch-size", type=positive_int, default=64)
+        _add_out_flag(parser)
+
+    return Command(name, add_flags, run)
 
 
-def _finish(parser: argparse.ArgumentParser, run, batch_size: bool = True) -> None:
-    """`--batch-size` (when the analysis batches), `--out`, and the command's function."""
-    if batch_size:
-        parser.add_argument("--batch-size", type=positive_int, default=64)
-    _add_out_flag(parser)
-    parser.set_defaults(func=run)
-
-
-def register(subparsers) -> None:
-    top9 = _command(subparsers, "top9", "top-9 activations per feature map over a dataset, projected (Fig. 2)",
-                    "Writes top9_<layer>.png (pages _1, _2, ... for many maps) and top9_<layer>.json.")
+def _add_top9_flags(top9: argparse.ArgumentParser) -> None:
     _add_layer_flag(top9, "a layer name, or ZFNet's 1-5 (default: ZFNet's 5, else the last "
                           "conv block's output)")
     top9.add_argument("--k", type=positive_int, default=9, help="activations per map (default 9)")
     top9.add_argument("--features", type=non_negative_int, nargs="+", metavar="C",
                       help="feature maps to project and draw (default: all)")
     top9.add_argument("--maps-per-figure", type=positive_int, default=16, help="maps per PNG page (default 16)")
-    _finish(top9, run_top9)
 
-    occlusion = _command(subparsers, "occlusion", "occlusion sensitivity maps (Fig. 7)",
-                         "Writes occlusion.png and occlusion.json.", 3)
+
+def _add_occlusion_flags(occlusion: argparse.ArgumentParser) -> None:
     _add_layer_flag(occlusion, "layer whose strongest map is watched: a name, or ZFNet's 1-5 "
                                "(default: ZFNet's 5, else the last conv block's output)")
     occlusion.add_argument("--patch-size", type=positive_int, help="side of the grey square in pixels (default: input/4)")
     occlusion.add_argument("--stride", type=positive_int, help="pixels between square positions (default: input/16)")
     _add_fill_flag(occlusion, "square colour")
-    _finish(occlusion, run_occlusion)
 
-    invariance = _command(subparsers, "invariance",
-                          "feature distance and class probability under translation/scale/rotation (Fig. 5)",
-                          "Writes invariance.png and invariance.json.", 3)
+
+def _add_invariance_flags(invariance: argparse.ArgumentParser) -> None:
     _add_layers_flag(invariance, "ZFNet's 1 and 7; else the first conv block's output and the "
                                  "classifier's input")
     invariance.add_argument("--transforms", nargs="+", metavar="TRANSFORM",
                             help="any of translation, scale, rotation (default: all three)")
     _add_fill_flag(invariance, "colour of uncovered pixels")
-    _finish(invariance, run_invariance)
 
-    correspondence = _command(
-        subparsers, "correspondence", "consistency of feature changes when masking the same part (Table 1)",
-        "Writes correspondence.png and correspondence.json. The box file (JSON or CSV) lists image, part, "
-        "top, left, bottom, right; image is a file (pixels of that file) or an index into --dataset "
-        "(pixels of the model input).",
-    )
+
+def _add_correspondence_flags(correspondence: argparse.ArgumentParser) -> None:
     correspondence.add_argument("--boxes", required=True, help="JSON or CSV file of part boxes")
     _add_layers_flag(correspondence, "ZFNet's 5 and 7; else the last conv block's output and the "
                                      "classifier's input")
@@ -120,11 +117,9 @@ def register(subparsers) -> None:
                                 help="sets of random boxes per part (default 5)")
     correspondence.add_argument("--random-seed", type=non_negative_int, default=0)
     _add_fill_flag(correspondence, "mask colour")
-    _finish(correspondence, run_correspondence, batch_size=False)
 
-    filters = _command(subparsers, "filters", "first-layer filters, frequency bands, dead filters, second-layer "
-                       "projections; compare two models (Fig. 6)",
-                       "Writes filters.png, filters_<layer>.png (projections) and filters.json.", 500)
+
+def _add_filters_flags(filters: argparse.ArgumentParser) -> None:
     filters.add_argument("--compare-model", help="a second .keras model to show beside the first")
     filters.add_argument("--compare-preset", help="or a preset with random weights (e.g. alexnet)")
     _add_layer_flag(filters, "the first layer (a Conv2D's name, or ZFNet's number; default: the "
@@ -133,11 +128,9 @@ def register(subparsers) -> None:
                              "2, else the second conv block's output)", "--projection-layer")
     filters.add_argument("--dead-fraction", type=non_negative_float, default=0.05,
                          help="a filter is dead when its norm is at most this fraction of its layer's largest")
-    _finish(filters, run_filters)
 
-    features = _command(subparsers, "layer-features", "softmax and linear SVM accuracy on each layer's features "
-                        "(Table 7)", "Writes layer_features.png and layer_features.json. Trains on the "
-                        "dataset's train split, tests on its test split.", data_limit=False)
+
+def _add_layer_features_flags(features: argparse.ArgumentParser) -> None:
     group = add_data_flags(features, required=True)
     group.add_argument("--train-limit", type=positive_int, help="use the first N training examples")
     group.add_argument("--test-limit", type=positive_int, help="use the first N test examples")
@@ -147,7 +140,6 @@ def register(subparsers) -> None:
                           help="conv maps are average-pooled to at most this many values (default 4096)")
     features.add_argument("-C", "--regularization", type=positive_float, default=1.0,
                           help="inverse regularization strength of both classifiers")
-    _finish(features, run_layer_features)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -203,6 +195,10 @@ def _report(record: dict) -> int:
 
 
 def run_top9(args: argparse.Namespace) -> int:
+    """top-9 activations per feature map over a dataset, projected (Fig. 2)
+
+    Writes top9_<layer>.png (pages _1, _2, ... for many maps) and top9_<layer>.json.
+    """
     from zfnet_tf.analysis import Top9, Top9Params
 
     model = model_from_args(args)
@@ -212,6 +208,10 @@ def run_top9(args: argparse.Namespace) -> int:
 
 
 def run_occlusion(args: argparse.Namespace) -> int:
+    """occlusion sensitivity maps (Fig. 7)
+
+    Writes occlusion.png and occlusion.json.
+    """
     from zfnet_tf.analysis import Occlusion, OcclusionParams
 
     params = OcclusionParams(layer=args.layer, patch_size=args.patch_size, stride=args.stride, fill=args.fill,
@@ -221,6 +221,10 @@ def run_occlusion(args: argparse.Namespace) -> int:
 
 
 def run_invariance(args: argparse.Namespace) -> int:
+    """feature distance and class probability under translation/scale/rotation (Fig. 5)
+
+    Writes invariance.png and invariance.json.
+    """
     from zfnet_tf.analysis import Invariance, InvarianceParams
 
     transforms = {"transforms": tuple(args.transforms)} if args.transforms else {}
@@ -230,6 +234,12 @@ def run_invariance(args: argparse.Namespace) -> int:
 
 
 def run_correspondence(args: argparse.Namespace) -> int:
+    """consistency of feature changes when masking the same part (Table 1)
+
+    Writes correspondence.png and correspondence.json. The box file (JSON or CSV) lists image,
+    part, top, left, bottom, right; image is a file (pixels of that file) or an index into
+    --dataset (pixels of the model input).
+    """
     from zfnet_tf.analysis import Correspondence, CorrespondenceParams, part_boxes
 
     params = CorrespondenceParams(layers=args.layers, fill=args.fill, random_draws=args.random_draws,
@@ -241,6 +251,11 @@ def run_correspondence(args: argparse.Namespace) -> int:
 
 
 def run_filters(args: argparse.Namespace) -> int:
+    """first-layer filters, frequency bands, dead filters, second-layer projections;
+    compare two models (Fig. 6)
+
+    Writes filters.png, filters_<layer>.png (projections) and filters.json.
+    """
     import keras
 
     from zfnet_tf.analysis import FilterAnalysis, FilterParams, compare_filters
@@ -266,6 +281,11 @@ def run_filters(args: argparse.Namespace) -> int:
 
 
 def run_layer_features(args: argparse.Namespace) -> int:
+    """softmax and linear SVM accuracy on each layer's features (Table 7)
+
+    Writes layer_features.png and layer_features.json. Trains on the dataset's train split,
+    tests on its test split.
+    """
     from zfnet_tf.analysis import LayerFeatures, LayerFeaturesParams
 
     model = model_from_args(args)
@@ -275,3 +295,13 @@ def run_layer_features(args: argparse.Namespace) -> int:
     splits = {split: data_source_from_args(args, split, limit)
               for split, limit in (("train", args.train_limit), ("test", args.test_limit))}
     return _report(LayerFeatures(model, params).run(splits).save(args.out))
+
+
+COMMANDS = (
+    _analysis("top9", _add_top9_flags, run_top9),
+    _analysis("occlusion", _add_occlusion_flags, run_occlusion, data_limit=3),
+    _analysis("invariance", _add_invariance_flags, run_invariance, data_limit=3),
+    _analysis("correspondence", _add_correspondence_flags, run_correspondence, batch_size=False),
+    _analysis("filters", _add_filters_flags, run_filters, data_limit=500),
+    _analysis("layer-features", _add_layer_features_flags, run_layer_features, data_limit=False),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import positive_int
 
 
@@ -19,41 +20,35 @@ def _add_image_files(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG/PNG)")
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "client",
-        help="ask a model server (zfnet-tf serve or tensorflow_model_server) about images",
-    )
+def _add_classify_flags(parser: argparse.ArgumentParser) -> None:
+    _add_connection_flags(parser)
+    parser.add_argument("--top", type=positive_int, default=5, help="how many labels (default 5)")
+    parser.add_argument("--labels", help="class names: a text file, or a SavedModel folder "
+                        "(needed for tensorflow_model_server, which does not send them)")
+    _add_image_files(parser)
+
+
+def _add_project_flags(parser: argparse.ArgumentParser) -> None:
+    _add_connection_flags(parser)
+    parser.add_argument("--layer", required=True, metavar="L",
+                        help="a layer the export projects: 1-5 (or layer1-layer5) for ZFNet, a layer "
+                        "name (e.g. block5_conv3) for other models; `zfnet-tf client layers` lists them")
+    parser.add_argument("--feature", type=int, default=-1,
+                        help="feature map; -1: each image's strongest (default)")
+    parser.add_argument("--mode", choices=("max", "map"), default="max",
+                        help="max: the map's strongest activation alone, the paper's figures (default); "
+                        "map: the whole map")
+    parser.add_argument("--out", required=True, help="output folder for the PNGs")
+    parser.add_argument("--resize-size", type=positive_int,
+                        help="resize images' shorter side to this before the centre crop (default: "
+                        "the model's, from this project's server; the input size otherwise)")
+    _add_image_files(parser)
+
+
+def _add_actions(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    classify = actions.add_parser("classify", help="top-k labels of image files")
-    _add_connection_flags(classify)
-    classify.add_argument("--top", type=positive_int, default=5, help="how many labels (default 5)")
-    classify.add_argument("--labels", help="class names: a text file, or a SavedModel folder "
-                          "(needed for tensorflow_model_server, which does not send them)")
-    _add_image_files(classify)
-    classify.set_defaults(func=run_classify)
-
-    layers = actions.add_parser("layers", help="the layers the served model projects (its project_<key> signatures)")
-    _add_connection_flags(layers)
-    layers.set_defaults(func=run_layers)
-
-    project = actions.add_parser("project", help="deconvnet projections of a layer, saved as PNGs")
-    _add_connection_flags(project)
-    project.add_argument("--layer", required=True, metavar="L",
-                         help="a layer the export projects: 1-5 (or layer1-layer5) for ZFNet, a layer "
-                         "name (e.g. block5_conv3) for other models; `zfnet-tf client layers` lists them")
-    project.add_argument("--feature", type=int, default=-1,
-                         help="feature map; -1: each image's strongest (default)")
-    project.add_argument("--mode", choices=("max", "map"), default="max",
-                         help="max: the map's strongest activation alone, the paper's figures (default); "
-                         "map: the whole map")
-    project.add_argument("--out", required=True, help="output folder for the PNGs")
-    project.add_argument("--resize-size", type=positive_int,
-                         help="resize images' shorter side to this before the centre crop (default: "
-                         "the model's, from this project's server; the input size otherwise)")
-    _add_image_files(project)
-    project.set_defaults(func=run_project)
+    for action in ACTIONS:
+        action.add_to(actions)
 
 
 def _client(args: argparse.Namespace):
@@ -74,6 +69,7 @@ def _failing_to_value_error(function):
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    """top-k labels of image files"""
     from zfnet_tf.serving.client import classify_image_files
 
     with _client(args) as client:
@@ -86,6 +82,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_layers(args: argparse.Namespace) -> int:
+    """the layers the served model projects (its project_<key> signatures)"""
     with _client(args) as client:
         keys = _failing_to_value_error(client.projectable_layers)
     for key in keys:
@@ -94,6 +91,7 @@ def run_layers(args: argparse.Namespace) -> int:
 
 
 def run_project(args: argparse.Namespace) -> int:
+    """deconvnet projections of a layer, saved as PNGs"""
     from zfnet_tf.serving.client import project_image_files
 
     with _client(args) as client:
@@ -109,3 +107,14 @@ def run_project(args: argparse.Namespace) -> int:
             f"(activation {result['activation']:.4g} at row {row}, column {col}) -> {result['projection']}"
         )
     return 0
+
+
+ACTIONS = (
+    Command("classify", _add_classify_flags, run_classify),
+    Command("layers", _add_connection_flags, run_layers),
+    Command("project", _add_project_flags, run_project),
+)
+COMMANDS = (
+    Command("client", _add_actions,
+            doc="ask a model server (zfnet-tf serve or tensorflow_model_server) about images"),
+)

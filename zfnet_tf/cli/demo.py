@@ -6,18 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import non_negative_int, positive_int
 
 # The REST port of the serve command printed below; `zfnet-tf serve` shows the page there.
 EXPLORER_ADDRESS = "http://localhost:8501/"
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="train the tiny preset on the embedded digits, visualize it, export it; then "
-        "project a real ImageNet network (EfficientNet-Lite0) on photos (offline)",
-    )
+def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_output", help="output folder")
     parser.add_argument(
         "--export-base",
@@ -28,10 +24,12 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=positive_int, help="override the demo recipe's epochs")
     parser.add_argument("--no-imagenet", dest="imagenet", action="store_false",
                         help="leave out the ImageNet part (<out>/imagenet: EfficientNet-Lite0 on photos)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """train the tiny preset on the embedded digits, visualize it, export it; then project a real
+    ImageNet network (EfficientNet-Lite0) on photos (offline)
+    """
     from zfnet_tf.demo import imagenet_demo_missing, read_metrics, run_demo
 
     missing = imagenet_demo_missing() if args.imagenet else None
@@ -68,3 +66,6 @@ def run(args: argparse.Namespace) -> int:
     if "imagenet_report" in paths:
         print(f"and of EfficientNet-Lite0 on the photos: {paths['imagenet_report']}")
     return 0
+
+
+COMMANDS = (Command("demo", add_flags, run),)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import add_data_flags, data_source_from_args, positive_int
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="top-1/top-5 error of a trained model (centre crop and 10-crop)",
-        description="Prints the top-1 and top-5 error of --model on a dataset split.",
-    )
+def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a trained .keras file (e.g. <model-dir>/model.keras)")
     data = add_data_flags(parser, default="imagenet2012")
     data.add_argument("--split", choices=("train", "test"), default="test",
@@ -22,10 +18,13 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=64)
     data.add_argument("--max-examples", type=positive_int, help="evaluate only the first N images")
     parser.add_argument("--out", help="also write the numbers (and the data read and skipped) to this JSON file")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """top-1/top-5 error of a trained model (centre crop and 10-crop)
+
+    Prints the top-1 and top-5 error of --model on a dataset split.
+    """
     from zfnet_tf.files import write_json
     from zfnet_tf.models import load_model
     from zfnet_tf.training.evaluation import evaluate_model
@@ -46,3 +45,6 @@ def run(args: argparse.Namespace) -> int:
                               **evaluation.to_dict()})
         print(f"wrote {args.out}")
     return 0
+
+
+COMMANDS = (Command("evaluate", add_flags, run),)

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import positive_float
 
 
-def register(subparsers) -> None:
+def add_flags(parser: argparse.ArgumentParser) -> None:
     from zfnet_tf.serving.server import add_request_limit_flags
 
-    parser = subparsers.add_parser(
-        "explore",
-        help="serve the explorer page for a model on a TF Serving REST API (tensorflow_model_server too)",
-        description="Serves the explorer page and forwards its requests to --model_server, e.g. "
-        "zfnet-tf explore --model_server http://localhost:8501 --model_name zfnet --port 8080 "
-        "(zfnet-tf serve shows the same page on its own REST port).",
-    )
     parser.add_argument("--model_server", required=True,
                         help="REST address of the model server, e.g. http://localhost:8501")
     parser.add_argument("--model_name", required=True, help="the served model to show")
@@ -26,10 +20,15 @@ def register(subparsers) -> None:
     parser.add_argument("--timeout", type=positive_float, default=300.0,
                         help="seconds to wait for one answer of the model server (default 300)")
     add_request_limit_flags(parser)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """serve the explorer page for a model on a TF Serving REST API (tensorflow_model_server too)
+
+    Serves the explorer page and forwards its requests to --model_server, e.g. zfnet-tf explore
+    --model_server http://localhost:8501 --model_name zfnet --port 8080 (zfnet-tf serve shows the
+    same page on its own REST port).
+    """
     import logging
 
     from zfnet_tf.serving.explorer.proxy import create_proxy_app, normalize_server_address, probe
@@ -49,3 +48,6 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
     uvicorn_server(app).run(sockets=[sock])
     return 0
+
+
+COMMANDS = (Command("explore", add_flags, run),)

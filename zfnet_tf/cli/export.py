@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import add_model_flags, model_from_args, parse_layer
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a .keras model as a TF Serving SavedModel version",
-        description="Writes the next version under --base-path (saved_models/NAME/<N>/) with the "
-        "signatures serving_default, classify_bytes, project_<layer> for each projected layer "
-        "(ZFNet: project_layer1..5) and features, after checking in a fresh process that it "
-        "reproduces the model; prints the version's path.",
-    )
+def add_flags(parser: argparse.ArgumentParser) -> None:
     add_model_flags(parser, required=True)
     parser.add_argument("--base-path", required=True, help="the model's folder, e.g. saved_models/zfnet")
     parser.add_argument(
@@ -30,10 +23,16 @@ def register(subparsers) -> None:
         "read from its header) with INVALID_ARGUMENT before decoding it, in any model server "
         f"(default {DEFAULT_MAX_IMAGE_PIXELS} = 64 * 2**20, an 8192x8192 image)",
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """export a .keras model as a TF Serving SavedModel version
+
+    Writes the next version under --base-path (saved_models/NAME/<N>/) with the signatures
+    serving_default, classify_bytes, project_<layer> for each projected layer (ZFNet:
+    project_layer1..5) and features, after checking in a fresh process that it reproduces the
+    model; prints the version's path.
+    """
     from zfnet_tf.export import export_model
     from zfnet_tf.progress import step
 
@@ -43,3 +42,6 @@ def run(args: argparse.Namespace) -> int:
         path = export_model(model, args.base_path, layers=args.project_layers, max_image_pixels=args.max_image_pixels)
     print(path)
     return 0
+
+
+COMMANDS = (Command("export", add_flags, run),)

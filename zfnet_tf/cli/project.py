@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import add_image_flags, add_model_flags, images_from_args, model_from_args, parse_layer
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "project",
-        help="project layer activations back to pixels (paper Sec. 2.1)",
-        description="Writes projections.png and projections.json to --out.",
-    )
+def add_flags(parser: argparse.ArgumentParser) -> None:
     add_model_flags(parser)
     add_image_flags(parser)
     parser.add_argument("--layers", type=parse_layer, nargs="+", metavar="LAYER",
@@ -30,10 +26,13 @@ def register(subparsers) -> None:
                         "(default 100: its largest, as the paper; 99.5 shows deep networks' faint "
                         "structure under a few extreme pixels)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """project layer activations back to pixels (paper Sec. 2.1)
+
+    Writes projections.png and projections.json to --out.
+    """
     from zfnet_tf.analysis import AnalysisData, Projections, ProjectionsParams
 
     params = ProjectionsParams(layers=args.layers, feature=args.feature, mode=args.mode, rule=args.rule,
@@ -45,3 +44,6 @@ def run(args: argparse.Namespace) -> int:
     record = projections.run(AnalysisData.from_arrays(images, image_names=names, source=source)).save(args.out)
     print(f"wrote {record['files'][0]}")
     return 0
+
+
+COMMANDS = (Command("project", add_flags, run),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import (
     add_data_flags,
     add_image_flags,
@@ -15,18 +16,7 @@ from zfnet_tf.cli.common import (
 )
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="every analysis of a model on one page: filters, top-9, occlusion, invariance, "
-        "correspondence, per-layer features",
-        description="Runs the paper's analyses on a model and writes --out/index.html (one static "
-        "page, readable from disk without a server or network), report.json (every number: each "
-        "analysis' own JSON) and each analysis' figures and JSON in a folder of its own. Data: "
-        "--dataset (labelled data adds Table 7's per-layer classifiers, from its train and test "
-        "splits) or --images (default: scikit-image's sample photos); --boxes adds Table 1's "
-        "correspondence.",
-    )
+def add_flags(parser: argparse.ArgumentParser) -> None:
     add_model_flags(parser)
     group = add_data_flags(parser)
     group.add_argument("--split", choices=("train", "test"), default="test",
@@ -49,10 +39,18 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", required=True, help="output folder (index.html, report.json, one folder per analysis)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """every analysis of a model on one page: filters, top-9, occlusion, invariance,
+    correspondence, per-layer features
+
+    Runs the paper's analyses on a model and writes --out/index.html (one static page, readable
+    from disk without a server or network), report.json (every number: each analysis' own JSON)
+    and each analysis' figures and JSON in a folder of its own. Data: --dataset (labelled data
+    adds Table 7's per-layer classifiers, from its train and test splits) or --images (default:
+    scikit-image's sample photos); --boxes adds Table 1's correspondence.
+    """
     from zfnet_tf.analysis import AnalysisData, part_boxes
     from zfnet_tf.analysis.report import Report, ReportParams
     from zfnet_tf.cli.common import images_from_args
@@ -77,3 +75,6 @@ def run(args: argparse.Namespace) -> int:
     result.save(args.out)
     print(f"wrote {os.path.join(args.out, 'index.html')} and report.json")
     return 0
+
+
+COMMANDS = (Command("report", add_flags, run),)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import (
     add_data_flags,
     data_source_from_args,
@@ -54,17 +55,6 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
                         "(pool2, norm1) or 1-5 (default: 1-5)")
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train ZFNet (paper recipe, tf.distribute, resumable, TensorBoard)",
-        description="Trains a preset; writes checkpoints, TensorBoard logs, feature_evolution.png "
-                    "and model.keras to --model-dir. Running the same command again resumes.",
-    )
-    add_train_flags(parser)
-    parser.set_defaults(func=run)
-
-
 def train_from_args(args: argparse.Namespace):
     from zfnet_tf.training import train
 
@@ -90,6 +80,11 @@ def train_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    """train ZFNet (paper recipe, tf.distribute, resumable, TensorBoard)
+
+    Trains a preset; writes checkpoints, TensorBoard logs, feature_evolution.png and model.keras
+    to --model-dir. Running the same command again resumes.
+    """
     result = train_from_args(args)
     if result.initial_epoch >= result.epochs:
         print(f"already trained {result.epochs} epochs in {result.model_dir}")
@@ -107,3 +102,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"feature evolution (Fig. 4): {result.feature_evolution}")
         print(f"TensorBoard: tensorboard --logdir {result.log_dir}")
     return 0
+
+
+COMMANDS = (Command("train", add_train_flags, run),)

@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from zfnet_tf.cli.command import Command
 from zfnet_tf.cli.common import (
     add_data_flags,
     add_model_flags,
@@ -77,21 +78,6 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
                            help="batch size of scratch training and fine-tuning")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "transfer",
-        help="new softmax on frozen layers 1-7 vs. training from scratch (paper Tables 4-5)",
-        description="Runs the paper's transfer protocol on a trained model (a ZFNet or any "
-        "supported Keras convnet, features from --layer) and writes transfer.json, table.txt, "
-        "fig9_accuracy.png and classifier.keras to --out; with --dataset voc2012, Table 6: AP "
-        "per class in transfer.json and table.txt, voc_per_class_ap.png, and for --test-split "
-        "test the submission files. --seed is the first split's seed (split k uses seed+k) and "
-        "the init seed of --preset.",
-    )
-    add_transfer_flags(parser)
-    parser.set_defaults(func=run)
 
 
 def run_transfer(args: argparse.Namespace) -> "TransferResult | VOCResult":
@@ -169,6 +155,14 @@ def run_voc(args: argparse.Namespace, model) -> "VOCResult":
 
 
 def run(args: argparse.Namespace) -> int:
+    """new softmax on frozen layers 1-7 vs. training from scratch (paper Tables 4-5)
+
+    Runs the paper's transfer protocol on a trained model (a ZFNet or any supported Keras
+    convnet, features from --layer) and writes transfer.json, table.txt, fig9_accuracy.png and
+    classifier.keras to --out; with --dataset voc2012, Table 6: AP per class in transfer.json
+    and table.txt, voc_per_class_ap.png, and for --test-split test the submission files. --seed
+    is the first split's seed (split k uses seed+k) and the init seed of --preset.
+    """
     results = run_transfer(args)
     written = results.save(args.out)
     print(results.table)
@@ -179,3 +173,6 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         print(f"skipped {skipped} unreadable file(s) (named in the warning above and in transfer.json)")
     return 0
+
+
+COMMANDS = (Command("transfer", add_transfer_flags, run),)

@@ -2,6 +2,8 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from zfnet_tf.layers.feature_map_normalization import FeatureMapNormalization
+
 
 def gaussian_window(kernel_size: int, sigma: float) -> np.ndarray:
     """A [kernel_size, kernel_size] Gaussian that sums to 1."""
@@ -12,7 +14,7 @@ def gaussian_window(kernel_size: int, sigma: float) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package="zfnet_tf")
-class LocalContrastNormalization(keras.layers.Layer):
+class LocalContrastNormalization(FeatureMapNormalization):
     """Local contrast normalization (Jarrett et al., ICCV 2009), as ZFNet uses after layers 1-2.
 
     Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks" (arXiv 1311.2901),
@@ -38,6 +40,8 @@ class LocalContrastNormalization(keras.layers.Layer):
 
     Input shape: `(batch, height, width, channels)`. Output shape: the same.
     """
+
+    hyperparameters = ("kernel_size", "sigma", "epsilon")
 
     def __init__(self, kernel_size: int = 9, sigma: float = 2.0, epsilon: float = 1e-4, **kwargs):
         super().__init__(**kwargs)
@@ -65,8 +69,7 @@ class LocalContrastNormalization(keras.layers.Layer):
         """`w * x` for a map already averaged over channels ([B, H, W, 1])."""
         return tf.nn.conv2d(x_mean_over_maps, window, 1, "SAME") / window_mass
 
-    def call(self, inputs):
-        x = tf.cast(inputs, tf.float32)
+    def normalize(self, x):
         window = self._window
         ones = tf.ones_like(x[:1, :, :, :1])
         window_mass = tf.nn.conv2d(ones, window, 1, "SAME")
@@ -77,15 +80,4 @@ class LocalContrastNormalization(keras.layers.Layer):
         )
         local_std = tf.sqrt(tf.maximum(variance, self.epsilon**2))
         mean_std = tf.reduce_mean(local_std, axis=[1, 2, 3], keepdims=True)
-        outputs = centered / tf.maximum(mean_std, local_std)
-        return tf.cast(outputs, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"kernel_size": self.kernel_size, "sigma": self.sigma, "epsilon": self.epsilon}
-        )
-        return config
+        return centered / tf.maximum(mean_std, local_std)

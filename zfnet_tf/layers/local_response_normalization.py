@@ -1,9 +1,11 @@
 import keras
 import tensorflow as tf
 
+from zfnet_tf.layers.feature_map_normalization import FeatureMapNormalization
+
 
 @keras.saving.register_keras_serializable(package="zfnet_tf")
-class LocalResponseNormalization(keras.layers.Layer):
+class LocalResponseNormalization(FeatureMapNormalization):
     """AlexNet's local response normalization across feature maps, for comparison with LCN.
 
     Krizhevsky et al., NIPS 2012, Sec. 3.3; Zeiler & Fergus (arXiv 1311.2901) compare their
@@ -16,6 +18,8 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     Input shape: `(batch, height, width, channels)`. Output shape: the same.
     """
+
+    hyperparameters = ("depth_radius", "bias", "alpha", "beta")
 
     def __init__(
         self,
@@ -33,24 +37,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.alpha = float(alpha)
         self.beta = float(beta)
 
-    def call(self, inputs):
-        x = tf.cast(inputs, tf.float32)
-        outputs = tf.nn.local_response_normalization(
+    def normalize(self, x):
+        return tf.nn.local_response_normalization(
             x, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
         )
-        return tf.cast(outputs, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "depth_radius": self.depth_radius,
-                "bias": self.bias,
-                "alpha": self.alpha,
-                "beta": self.beta,
-            }
-        )
-        return config
