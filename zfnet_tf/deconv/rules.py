@@ -37,7 +37,8 @@ from keras.src.applications.convnext import LayerScale, StochasticDepth
 from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
 from zfnet_tf.deconv.windows import Projector, Signal, Window, extent, gather_windows, spatial
-from zfnet_tf.layers import LocalContrastNormalization, LocalResponseNormalization, MaxPoolWithSwitches, MaxUnpool
+from zfnet_tf.layers import MaxPoolWithSwitches, MaxUnpool
+from zfnet_tf.layers.feature_map_normalization import FeatureMapNormalization
 from zfnet_tf.layers.max_pool_with_switches import pair, same_padding_before
 
 RULES = ("deconvnet", "guided", "gradient")
@@ -506,7 +507,7 @@ class NormalizationRule(LayerRule):
     """Contrast / response normalization (LCN, LRN): passed unchanged by the `deconvnet` and
     `guided` rules (Zeiler & Fergus do not invert it); its true backward under `gradient`."""
 
-    classes = (LocalContrastNormalization, LocalResponseNormalization)
+    classes = (FeatureMapNormalization,)
 
     def whole_maps(self, node, rule: str) -> bool:
         # LCN's divisor is a mean over each whole map: its true backward needs the whole map.
