@@ -1,4 +1,5 @@
-"""PASCAL VOC 2012 classification data (the paper's Table 6): images with their set of classes.
+"""`voc2012`: PASCAL VOC 2012 classification data (the paper's Table 6), images with their set
+of classes; VOC's train, val (as the split test) and trainval (as all).
 
 Read from a VOCdevkit folder (`VOC2012/` or a parent of it: `JPEGImages/<id>.jpg`,
 `Annotations/<id>.xml`, `ImageSets/Main/{train,val,trainval,test}.txt`), else from TensorFlow
@@ -7,8 +8,8 @@ classes and `difficult` flags, summed up as the devkit's classification ground t
 1 (an instance that is not difficult), 0 (only difficult instances: the image is ignored for
 that class when scoring), -1 (no instance).
 
-Importing this module loads no TensorFlow (the catalog reads `VOC_CLASSES` from it); the
-listing's `ImageCollection` (which decodes) is made on demand.
+Importing this module loads no TensorFlow; the listing's `ImageCollection` (which decodes) is
+made on demand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from zfnet_tf.data.folders import folder_or_parent
+from zfnet_tf.data.sources.base import DatasetSource
 
 if TYPE_CHECKING:
     from zfnet_tf.data.catalog import DataSource
@@ -40,6 +44,7 @@ TFDS_SPLITS = {"train": ("train",), "val": ("validation",), "trainval": ("train"
 # An annotation file is a few kB; anything this large is not one (and is not parsed).
 MAX_ANNOTATION_BYTES = 1 << 20
 MAX_LIST_BYTES = 16 << 20
+OFFLINE_REMEDY = "give a VOCdevkit folder (or its VOC2012/ folder) as --data-dir, or run once with network access"
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,6 @@ class VOCImages:
 def voc_root(data_dir: str) -> str | None:
     """The `VOC2012/` folder at `data_dir` (itself, its child, or `VOCdevkit/VOC2012` under
     it); None when `data_dir` holds no VOCdevkit (it is then a TFDS data dir)."""
-    from zfnet_tf.data.catalog import folder_or_parent
-
     for base in (data_dir, os.path.join(data_dir, "VOCdevkit")):
         if os.path.isdir(base):
             folder = folder_or_parent(base, VOC_FOLDER)
@@ -216,7 +219,8 @@ def _devkit_voc(source: "DataSource", root: str, image_set: str) -> VOCImages:
         raise ValueError(f"voc2012[{image_set}] ({root}) has no usable images")
     paths = [r[2] for r in records]
     usable, unreadable = check_images(
-        paths, paths, strict=source.strict, limit=source.limit, what=f"voc2012[{image_set}] ({root})"
+        paths, paths, strict=source.strict, limit=source.limit, what=f"voc2012[{image_set}] ({root})",
+        max_pixels=source.max_image_pixels,
     )
     records = [records[i] for i in usable]
     collection = ImageCollection(
@@ -229,25 +233,21 @@ def _devkit_voc(source: "DataSource", root: str, image_set: str) -> VOCImages:
 def _tfds_voc(source: "DataSource", image_set: str) -> VOCImages:
     """TFDS `voc/2012` (`data_dir`: the TFDS data dir): its splits as VOC's image sets, images
     kept encoded (they decode when read), ids from the file names."""
-    import tensorflow_datasets as tfds
-
     from zfnet_tf.data.checks import check_images
     from zfnet_tf.data.collection import ImageCollection
+    from zfnet_tf.data.tfds import encoded_examples, prepared_tfds_builder
 
-    builder = tfds.builder(TFDS_NAME, data_dir=source.data_dir)
-    builder.download_and_prepare()
+    builder = prepared_tfds_builder(TFDS_NAME, source.data_dir, offline_remedy=OFFLINE_REMEDY)
     records = []
-    for split in TFDS_SPLITS[image_set]:
-        dataset = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
-        for example in dataset.as_numpy_iterator():
-            image_id = os.path.splitext(example["image/filename"].decode())[0]
-            objects = tuple(
-                VOCObject(int(label), bool(difficult), (float(box[1]), float(box[0]), float(box[3]), float(box[2])))
-                for label, difficult, box in zip(
-                    example["objects"]["label"], example["objects"]["is_difficult"], example["objects"]["bbox"]
-                )
+    for example in encoded_examples(builder, TFDS_SPLITS[image_set]):
+        image_id = os.path.splitext(example["image/filename"].decode())[0]
+        objects = tuple(
+            VOCObject(int(label), bool(difficult), (float(box[1]), float(box[0]), float(box[3]), float(box[2])))
+            for label, difficult, box in zip(
+                example["objects"]["label"], example["objects"]["is_difficult"], example["objects"]["bbox"]
             )
-            records.append((image_id, objects, example["image"]))
+        )
+        records.append((image_id, objects, example["image"]))
     records.sort(key=lambda r: r[0])  # the devkit's lists are in id order; TFDS' files are not
     if source.exclude_file:
         from zfnet_tf.data.folders import match_exclusions, read_name_list
@@ -262,7 +262,7 @@ def _tfds_voc(source: "DataSource", image_set: str) -> VOCImages:
     names = [r[0] for r in records]
     usable, unreadable = check_images(
         [r[2] for r in records], names, strict=source.strict, limit=source.limit,
-        what=f"voc2012[{image_set}] (tfds:{TFDS_NAME})",
+        what=f"voc2012[{image_set}] (tfds:{TFDS_NAME})", max_pixels=source.max_image_pixels,
     )
     records = [records[i] for i in usable]
     annotated = any(r[1] for r in records)
@@ -271,3 +271,18 @@ def _tfds_voc(source: "DataSource", image_set: str) -> VOCImages:
         tuple(r[2] for r in records), f"tfds:{TFDS_NAME}", excluded, tuple(unmatched), tuple(unreadable),
     )
     return VOCImages(image_set, collection, tuple(r[1] for r in records), annotated)
+
+
+class VOC2012(DatasetSource):
+    """VOC's image sets as splits (`SPLIT_IMAGE_SETS`), each image labelled by its dominant
+    class (`voc_images` gives all its objects)."""
+
+    name = "voc2012"
+    data_dir = "a VOCdevkit folder (or VOC2012/ under it), else a TFDS data dir"
+
+    def class_names(self, source: "DataSource") -> tuple[str, ...]:
+        return VOC_CLASSES
+
+    def collection(self, source: "DataSource") -> "ImageCollection":
+        """The image set's images, less unusable annotations as well as unreadable files."""
+        return voc_images(source).collection
