@@ -51,3 +51,27 @@ def test_paths_are_expanded():
     source = DataSource("folder", "~/photos", exclude_file="~/leave_out.txt")
     assert not source.data_dir.startswith("~") and source.data_dir.endswith("photos")
     assert not source.exclude_file.startswith("~") and source.exclude_file.endswith("leave_out.txt")
+
+
+def test_the_sources_leave_reading_tensorflow_to_the_modules_that_read():
+    """The catalog and every source module hold no TensorFlow import, not even in a function
+    (outside `if TYPE_CHECKING:`): TFDS is read in `zfnet_tf.data.tfds`, images decode in
+    `zfnet_tf.data.collection`."""
+    import ast
+    import pathlib
+
+    import zfnet_tf.data.sources as sources
+
+    heavy = ("tensorflow", "tensorflow_datasets", "keras")
+    files = [pathlib.Path(sources.__file__).parent.parent / "catalog.py", *pathlib.Path(sources.__file__).parent.glob("*.py")]
+    assert len(files) == 8
+    for path in files:
+        tree = ast.parse(path.read_text())
+        type_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If)
+                     and ast.unparse(block.test) == "TYPE_CHECKING" for node in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in type_only:
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n.split(".")[0] in heavy], f"{path.name}:{node.lineno} imports {names}"

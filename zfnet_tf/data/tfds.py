@@ -60,6 +60,25 @@ def prepared_tfds_builder(
     return builder
 
 
+def label_names(name: str, data_dir: str | None = None) -> list[str]:
+    """The label names of TFDS dataset `name`, from its metadata (nothing downloaded)."""
+    return list(tfds.builder(name, data_dir=data_dir).info.features["label"].names)
+
+
+def supervised_split(
+    builder: tfds.core.DatasetBuilder, split: str, shuffle_files: bool, shard: tuple[int, int] | None = None
+) -> tuple[tf.data.Dataset, int]:
+    """`(image, label)` examples of `split` and the split's size; `shard` `(num_shards, index)`:
+    that worker's share of the split's files."""
+    read_config = None
+    if shard is not None:
+        read_config = tfds.ReadConfig(
+            input_context=tf.distribute.InputContext(num_input_pipelines=shard[0], input_pipeline_id=shard[1])
+        )
+    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=shuffle_files, read_config=read_config)
+    return dataset, split_size(builder, split, dataset)
+
+
 def encoded_examples(builder: tfds.core.DatasetBuilder, splits: Sequence[str]) -> Iterator[dict]:
     """The examples of `splits`, one after the other in TFDS' file order, as NumPy, with their
     images still encoded (they decode when read, so a pool of them stays small)."""
@@ -70,7 +89,7 @@ def encoded_examples(builder: tfds.core.DatasetBuilder, splits: Sequence[str]) -
         yield from dataset.as_numpy_iterator()
 
 
-def num_examples(builder: tfds.core.DatasetBuilder, split: str, dataset: tf.data.Dataset) -> int:
+def split_size(builder: tfds.core.DatasetBuilder, split: str, dataset: tf.data.Dataset) -> int:
     """The split's size from the dataset's metadata, else from the dataset itself."""
     try:
         return int(builder.info.splits[split].num_examples)

@@ -108,9 +108,10 @@ def without_excluded(source: DataSource, pool: ImageCollection) -> ImageCollecti
     )
 
 
-def readable(source: DataSource, chosen: ImageCollection) -> ImageCollection:
-    """`chosen` less the files that are not readable images, at most `source.limit` images
-    (pixels given as an array need no check)."""
+def readable(source: DataSource, chosen: ImageCollection, what: str | None = None) -> ImageCollection:
+    """`chosen` less the files that are not readable images (added to its skipped files), at
+    most `source.limit` images (pixels given as an array need no check); `what`: the images,
+    in the warning (default: the source's split and their origin)."""
     import numpy as np
 
     from zfnet_tf.data.checks import check_images
@@ -120,6 +121,6 @@ def readable(source: DataSource, chosen: ImageCollection) -> ImageCollection:
     shown = chosen.names if chosen.kind == "bytes" else chosen.sources
     usable, skipped = check_images(
         chosen.sources, shown, strict=source.strict, limit=source.limit,
-        what=f"{source.name}[{source.split}] ({chosen.origin})", max_pixels=source.max_image_pixels,
+        what=what or f"{source.name}[{source.split}] ({chosen.origin})", max_pixels=source.max_image_pixels,
     )
-    return chosen.subset(usable).replace(skipped=tuple(skipped))
+    return chosen.subset(usable).replace(skipped=chosen.skipped + tuple(skipped))

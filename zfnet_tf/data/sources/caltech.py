@@ -110,9 +110,9 @@ class Caltech101(CaltechFolder):
     def tfds_classes(self, source: DataSource) -> tuple[list[str], list[str]]:
         """TFDS `caltech101`'s label names and the classes kept of them, from its metadata
         (nothing downloaded)."""
-        import tensorflow_datasets as tfds
+        from zfnet_tf.data.tfds import label_names
 
-        names = list(tfds.builder(self.tfds_name, data_dir=source.data_dir).info.features["label"].names)
+        names = label_names(self.tfds_name, source.data_dir)
         background = self.background.lower()  # TFDS spells its classes in lower case
         return names, [n for n in names if source.include_background or n != background]
 

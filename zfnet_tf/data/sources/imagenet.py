@@ -55,21 +55,10 @@ class ImageNet2012(DatasetSource):
 
     def stream(self, source: DataSource, shard: tuple[int, int] | None = None) -> Stream:
         """The split shuffled by file for training, in order for testing; a shard is whole files."""
-        import tensorflow as tf
-        import tensorflow_datasets as tfds
+        from zfnet_tf.data.tfds import prepared_tfds_builder, supervised_split
 
-        from zfnet_tf.data.tfds import num_examples, prepared_tfds_builder
-
-        split = self.splits[source.split]
         builder = prepared_tfds_builder(
             self.name, manual_dir=source.data_dir, manual_archives=IMAGENET_ARCHIVES, manual_source="image-net.org"
         )
-        read_config = None
-        if shard is not None:
-            read_config = tfds.ReadConfig(
-                input_context=tf.distribute.InputContext(num_input_pipelines=shard[0], input_pipeline_id=shard[1])
-            )
-        dataset = builder.as_dataset(
-            split=split, as_supervised=True, shuffle_files=source.split == "train", read_config=read_config
-        )
-        return Stream(dataset, num_examples(builder, split, dataset), f"tfds:{self.name}")
+        dataset, num_examples = supervised_split(builder, self.splits[source.split], source.split == "train", shard)
+        return Stream(dataset, num_examples, f"tfds:{self.name}")
