@@ -1,9 +1,10 @@
 """The datasets the project knows, by name, and `DataSource`: which examples of which one.
 
 Each dataset is a source in `zfnet_tf.data.sources` (its table lists them); this module names
-them and checks a `DataSource` against its source. It loads no TensorFlow, nor anything that
-does, so the command line can offer `DATASETS` as choices and validate a source before anything
-heavy loads (a test holds it to that).
+them and checks a `DataSource` against its source. Neither this module nor any source module
+imports TensorFlow, even in a function (TFDS is read in `zfnet_tf.data.tfds`), so the command
+line can offer `DATASETS` as choices and validate a source before anything heavy loads
+(tests/data/test_catalog.py holds it to that).
 """
 
 from __future__ import annotations

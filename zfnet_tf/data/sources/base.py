@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
+import numpy as np
+
+from zfnet_tf.data.checks import check_images
+from zfnet_tf.data.folders import match_exclusions, read_name_list
+
 if TYPE_CHECKING:
-    import numpy as np
     import tensorflow as tf
 
     from zfnet_tf.data.catalog import DataSource
@@ -74,8 +78,6 @@ class DatasetSource:
     def split_indices(self, source: DataSource, pool: ImageCollection) -> np.ndarray:
         """The split rule: which examples of `pool` (the listing less the excluded names) are
         `source.split`. By default the listing is the split already."""
-        import numpy as np
-
         return np.arange(len(pool))
 
     def collection(self, source: DataSource) -> ImageCollection:
@@ -98,10 +100,6 @@ def without_excluded(source: DataSource, pool: ImageCollection) -> ImageCollecti
     nothing recorded on it)."""
     if not source.exclude_file:
         return pool
-    import numpy as np
-
-    from zfnet_tf.data.folders import match_exclusions, read_name_list
-
     excluded, unmatched = match_exclusions(pool.names, read_name_list(source.exclude_file))
     return pool.subset(np.flatnonzero(~np.asarray(excluded, bool))).replace(
         excluded=int(sum(excluded)), unmatched_exclusions=unmatched
@@ -112,10 +110,6 @@ def readable(source: DataSource, chosen: ImageCollection, what: str | None = Non
     """`chosen` less the files that are not readable images (added to its skipped files), at
     most `source.limit` images (pixels given as an array need no check); `what`: the images,
     in the warning (default: the source's split and their origin)."""
-    import numpy as np
-
-    from zfnet_tf.data.checks import check_images
-
     if chosen.kind == "pixels":
         return chosen if source.limit is None else chosen.subset(np.arange(min(source.limit, len(chosen))))
     shown = chosen.names if chosen.kind == "bytes" else chosen.sources
