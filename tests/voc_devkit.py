@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from zfnet_tf.data.voc import VOC_CLASSES
+from zfnet_tf.data.sources.voc import VOC_CLASSES
 
 
 def class_colour(label: int) -> np.ndarray:

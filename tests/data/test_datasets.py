@@ -114,7 +114,7 @@ def test_training_data_reports_both_splits(unreadable_class_folder):
 
 
 # caltech101 through TFDS needs a download: mocked. imagenet2012's real builder prepares offline
-# from a manual folder: tests/data/test_imagenet2012_prepared.py.
+# from a manual folder: tests/data/sources/test_imagenet2012_prepared.py.
 @pytest.mark.parametrize("name, split, expected_classes", [("caltech101", "train", 101)])
 def test_tfds_sources_offline(name, split, expected_classes, tmp_path):
     with tfds.testing.mock_data(num_examples=6):

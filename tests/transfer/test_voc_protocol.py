@@ -11,7 +11,7 @@ from PIL import Image
 
 from voc_devkit import learnable_sets, write_vocdevkit
 from zfnet_tf.data import DataSource
-from zfnet_tf.data.voc import VOC_CLASSES, voc_images
+from zfnet_tf.data.sources.voc import VOC_CLASSES, voc_images
 from zfnet_tf.transfer import VOCClassification, VOCParams, voc_average_precision
 from zfnet_tf.transfer.voc import spread_targets
 

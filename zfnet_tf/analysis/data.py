@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.data import DataSource
+from zfnet_tf.data import DataSource, data_record
 from zfnet_tf.progress import keras_verbose
 
 
@@ -116,15 +116,9 @@ class AnalysisData:
         return np.concatenate(images), (np.concatenate(labels) if labels else None)
 
     def summary(self) -> dict:
-        """The JSON record of the data an analysis read."""
-        return data_record(self.source, self.num_examples, self.report)
-
-
-def data_record(source: str, num_examples: int | None, report: Mapping | None = None) -> dict:
-    """The JSON record of the data an analysis read: what it was, how many examples, and for a
-    dataset read by name the data layer's report (files excluded and skipped, with reasons)."""
-    record = {"source": source, "num_examples": num_examples}
-    return record if report is None else {**record, **report}
+        """The JSON record of the data an analysis read (`zfnet_tf.data.data_record`): for a
+        dataset read by name the data layer's report, else what the data is and how many."""
+        return dict(self.report) if self.report is not None else data_record(self.source, self.num_examples)
 
 
 Data = Union[AnalysisData, DataSource, str, np.ndarray, tf.data.Dataset, tuple]

@@ -1,29 +1,28 @@
 """The examples of a listed source, one by one: `ImageCollection` and `image_collection`.
 
-Digits, folders and Caltech-101/256 are listed before anything is decoded: every example's
-name (`class/file`), label and where its pixels are (a file, encoded bytes, or an array), in a
-fixed order. The listing is where exclude lists apply, where splits are drawn, and where files
-that are not readable images are found (`zfnet_tf.data.checks`). `load_data` makes a
-`tf.data` pipeline of it; the transfer protocol draws its own splits from the split "all".
+Digits, folders, Caltech-101/256 and VOC are listed before anything is decoded: every
+example's name (`class/file`), label and where its pixels are (a file, encoded bytes, or an
+array), in a fixed order. The listing is where exclude lists apply, where splits are drawn, and
+where files that are not readable images are found (`zfnet_tf.data.checks`); each source does
+its part (`zfnet_tf.data.sources`). `load_data` makes a `tf.data` pipeline of it; the transfer
+protocol draws its own splits from the split "all".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.data import catalog
 from zfnet_tf.data.augmentation import resize_to_square
-from zfnet_tf.data.catalog import DataSource
-from zfnet_tf.data.checks import SkippedFile, check_images
-from zfnet_tf.data.folders import list_image_folder, match_exclusions, read_name_list
-from zfnet_tf.data.splits import make_split
+from zfnet_tf.data.catalog import POOLED_DATASETS, DataSource
+from zfnet_tf.data.checks import SkippedFile
+from zfnet_tf.data.records import data_record
+from zfnet_tf.data.sources import get_source
 
 @dataclass(frozen=True, eq=False)
 class ImageCollection:
@@ -154,34 +153,16 @@ class ImageCollection:
         return None
 
     def report(self) -> dict:
-        """What was read, for a command's JSON: the source, the number of images, and the
-        files left out (excluded by name, or skipped as unreadable, each with its reason)."""
-        return data_report(self.source, len(self), self.origin, self.skipped, self.excluded, self.unmatched_exclusions)
+        """What was read, for a command's JSON (`zfnet_tf.data.data_record`): the source, the
+        number of images, and the files left out (excluded by name, or skipped as unreadable,
+        each with its reason); for images given as arrays, their origin and number."""
+        return data_record(
+            self.origin if self.source is None else self.source, len(self), self.origin, self.skipped,
+            self.excluded, self.unmatched_exclusions,
+        )
 
     def replace(self, **changes) -> "ImageCollection":
         return dataclasses.replace(self, **changes)
-
-
-def data_report(
-    source: DataSource | None,
-    num_examples: int | None,
-    origin: str,
-    skipped: Sequence[SkippedFile] = (),
-    excluded: int = 0,
-    unmatched_exclusions: Sequence[str] = (),
-) -> dict:
-    """The JSON record of the data a command read (`source` None: images given as arrays)."""
-    return {
-        "dataset": "arrays" if source is None else source.name,
-        "split": None if source is None else source.split,
-        "data_dir": None if source is None else source.data_dir,
-        "origin": origin,
-        "num_examples": num_examples,
-        "excluded_images": excluded,
-        "unmatched_exclusions": list(unmatched_exclusions),
-        "skipped_files": len(skipped),
-        "skipped": [s.to_json() for s in skipped],
-    }
 
 
 def as_source(source: DataSource | str) -> DataSource:
@@ -198,89 +179,9 @@ def image_collection(source: DataSource | str) -> ImageCollection:
     its own split and moves no other image.
     """
     source = as_source(source)
-    if source.name not in catalog.POOLED_DATASETS:
+    if source.name not in POOLED_DATASETS:
         raise ValueError(
             f"dataset {source.name!r} streams from TFDS and is not listed image by image; "
-            f"these are: {catalog.POOLED_DATASETS}"
+            f"these are: {POOLED_DATASETS}"
         )
-    if source.name == "voc2012":  # listed per VOC image set, with its objects
-        from zfnet_tf.data.voc import voc_images
-
-        return voc_images(source).collection
-    pool = _listing(source)
-    if source.exclude_file:
-        excluded, unmatched = match_exclusions(pool.names, read_name_list(source.exclude_file))
-        pool = pool.subset(np.flatnonzero(~np.asarray(excluded, bool))).replace(
-            excluded=int(sum(excluded)), unmatched_exclusions=unmatched
-        )
-    chosen = pool.subset(_split_indices(source, pool))
-    if chosen.kind == "pixels":
-        return chosen if source.limit is None else chosen.subset(np.arange(min(source.limit, len(chosen))))
-    shown = chosen.names if chosen.kind == "bytes" else chosen.sources
-    usable, skipped = check_images(
-        chosen.sources, shown, strict=source.strict, limit=source.limit,
-        what=f"{source.name}[{source.split}] ({chosen.origin})", max_pixels=source.max_image_pixels,
-    )
-    return chosen.subset(usable).replace(skipped=tuple(skipped))
-
-
-def _listing(source: DataSource) -> ImageCollection:
-    """Every example the source's split is drawn from."""
-    if source.name == "digits":
-        images, labels, _ = catalog.digits_pixels()
-        names = tuple(f"{label}/digit_{index:04d}" for index, label in enumerate(labels))
-        return ImageCollection(source, names, labels, catalog.class_names(source), images, "scikit-learn digits")
-    folder, excluded_classes = catalog.local_folder(source)
-    if folder is None:
-        return _tfds_caltech101(source)
-    roots = catalog.folder_roots(folder, source.split) if source.name == "folder" else [folder]
-    class_names = catalog.class_names(source)
-    paths, labels = [], []
-    for root in roots:
-        root_paths, root_labels, _ = list_image_folder(root, excluded_classes)
-        paths += root_paths
-        labels += root_labels
-    # Names relative to the class folders' root; with two split folders, relative to both's parent.
-    base = folder if len(roots) > 1 else roots[0]
-    names = tuple(os.path.relpath(p, base).replace(os.sep, "/") for p in paths)
-    return ImageCollection(source, names, labels, class_names, tuple(paths), ", ".join(roots))
-
-
-def _split_indices(source: DataSource, pool: ImageCollection) -> np.ndarray:
-    if source.split == "all" or source.name == "folder":  # a folder's split is its sub-folder
-        return np.arange(len(pool))
-    if source.name == "digits":
-        _, _, splits = catalog.digits_pixels()
-        # Digits listed in the pool (all of them: exclusions do not apply to digits).
-        return splits[source.split]
-    split = make_split(
-        pool.labels, catalog.CALTECH_TRAIN_PER_CLASS[source.name], None, source.seed,
-        pool.class_names, short_classes="fewer",
-    )
-    return split.train if source.split == "train" else split.test
-
-
-def _tfds_caltech101(source: DataSource) -> ImageCollection:
-    """Caltech-101 from TensorFlow Datasets: its `train` and `test` splits pooled, in name order.
-
-    Images stay encoded in memory (about 130 MB) and decode when read. TFDS names classes in
-    lower case (`faces_easy`).
-    """
-    import tensorflow_datasets as tfds
-
-    builder = catalog.prepared_tfds_builder("caltech101", source.data_dir)
-    label_names, kept = catalog.tfds_caltech101_classes(source)
-    new_label = {label_names.index(name): index for index, name in enumerate(kept)}
-    records = []  # (name, label, bytes)
-    for split in ("train", "test"):
-        dataset = builder.as_dataset(
-            split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
-        )
-        for example in dataset.as_numpy_iterator():
-            label = int(example["label"])
-            if label in new_label:
-                name = f"{label_names[label]}/{example['image/file_name'].decode()}"
-                records.append((name, new_label[label], example["image"]))
-    records.sort(key=lambda record: record[0])  # independent of TFDS's file order
-    names, labels, images = zip(*records) if records else ((), (), ())
-    return ImageCollection(source, names, labels, tuple(kept), images, "tfds:caltech101")
+    return get_source(source.name).collection(source)

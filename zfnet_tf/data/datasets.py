@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.data import catalog
 from zfnet_tf.data.augmentation import resize_to_square
 from zfnet_tf.data.catalog import DataSource
 from zfnet_tf.data.checks import SkippedFile
-from zfnet_tf.data.collection import ImageCollection, as_source, data_report, image_collection
+from zfnet_tf.data.collection import ImageCollection, as_source, image_collection
+from zfnet_tf.data.records import data_record
+from zfnet_tf.data.sources import get_source
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +51,7 @@ class LoadedData:
         """The JSON record of what was read: source, size, files excluded and skipped."""
         if self.collection is not None:
             return self.collection.report()
-        return data_report(self.source, self.num_examples, self.origin)
+        return data_record(self.source, self.num_examples, self.origin)
 
 
 def load_data(
@@ -79,8 +80,8 @@ def load_data(
     source = as_source(source)
     if shard is not None and not 0 <= shard[1] < shard[0]:
         raise ValueError(f"shard index must be in [0, {shard[0]}), got {shard[1]}")
-    if source.name not in catalog.POOLED_DATASETS:
-        return _tfds_stream(source, image_size, resize_size, shard)
+    if not get_source(source.name).listed:
+        return _streamed(source, image_size, resize_size, shard)
     collection = image_collection(source)
     indices = np.arange(len(collection))
     if shard is not None:
@@ -94,23 +95,12 @@ def load_data(
     return LoadedData(source, dataset, collection.class_names, len(collection), collection, collection.origin)
 
 
-def _tfds_stream(
+def _streamed(
     source: DataSource, image_size: int, resize_size: int | None, shard: tuple[int, int] | None
 ) -> LoadedData:
-    """`imagenet2012` from TensorFlow Datasets (`data_dir`: the manual download folder)."""
-    import tensorflow_datasets as tfds
-
-    split = {"train": "train", "test": "validation"}[source.split]
-    builder = catalog.prepared_tfds_builder(source.name, manual_dir=source.data_dir)
-    read_config = None
-    if shard is not None:
-        read_config = tfds.ReadConfig(
-            input_context=tf.distribute.InputContext(num_input_pipelines=shard[0], input_pipeline_id=shard[1])
-        )
-    dataset = builder.as_dataset(
-        split=split, as_supervised=True, shuffle_files=source.split == "train", read_config=read_config
-    )
-    num_examples = _tfds_num_examples(builder, split, dataset)
+    """A streamed source's split (ImageNet from TFDS), its first `source.limit` examples."""
+    dataset_source = get_source(source.name)
+    dataset, num_examples, origin = dataset_source.stream(source, shard)
     if source.limit is not None:
         dataset = dataset.take(source.limit)
         num_examples = min(num_examples, source.limit)
@@ -118,15 +108,4 @@ def _tfds_stream(
         lambda image, label: (resize_to_square(image, image_size, resize_size), tf.cast(label, tf.int32)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return LoadedData(source, dataset, catalog.class_names(source), num_examples, origin=f"tfds:{source.name}")
-
-
-def _tfds_num_examples(builder, split: str, dataset: tf.data.Dataset) -> int:
-    """The split's size from the dataset's metadata, else from the dataset itself."""
-    try:
-        return int(builder.info.splits[split].num_examples)
-    except KeyError:  # metadata without split sizes (e.g. tfds.testing.mock_data)
-        cardinality = int(dataset.cardinality())
-        if cardinality >= 0:
-            return cardinality
-        return int(dataset.reduce(0, lambda count, _: count + 1))
+    return LoadedData(source, dataset, dataset_source.class_names(source), num_examples, origin=origin)

@@ -5,9 +5,30 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
-from zfnet_tf.data.catalog import class_folders
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+
+
+def folder_or_parent(data_dir: str, folder_name: str) -> str | None:
+    """`data_dir` itself if it is named `folder_name`, or `data_dir/folder_name` if present."""
+    data_dir = os.path.normpath(data_dir)
+    if os.path.basename(data_dir) == folder_name and os.path.isdir(data_dir):
+        return data_dir
+    candidate = os.path.join(data_dir, folder_name)
+    return candidate if os.path.isdir(candidate) else None
+
+
+def class_folders(root: str, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The sorted class sub-folders of `root` (hidden ones and `exclude` left out)."""
+    if not os.path.isdir(root):
+        raise ValueError(f"image folder not found: {root}")
+    names = sorted(
+        entry.name
+        for entry in os.scandir(root)
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in exclude
+    )
+    if not names:
+        raise ValueError(f"image folder {root} has no class sub-folders")
+    return names
 
 
 def list_image_folder(

@@ -1,13 +1,34 @@
-"""Real photos that ship with scikit-image: images for demos and tests, no network needed."""
+"""Real photos that ship with scikit-image: images for demos, tests and the explorer page, no
+network needed.
+
+`SAMPLE_PHOTOS` is the one list of them; importing this module loads no TensorFlow, so the
+model server's explorer reads it too (`zfnet_tf.serving.explorer.samples`).
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from zfnet_tf.data.augmentation import resize_to_square
+if TYPE_CHECKING:
+    import numpy as np
 
-# scikit-image's bundled photographs (skimage.data), all RGB.
-SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "rocket")
+# scikit-image's bundled photographs (skimage.data), all RGB, with what each shows.
+SAMPLE_PHOTOS = {
+    "astronaut": "astronaut Eileen Collins (scikit-image)",
+    "chelsea": "a tabby cat (scikit-image)",
+    "coffee": "a cup of coffee (scikit-image)",
+    "rocket": "a rocket on its launch pad (scikit-image)",
+}
+SAMPLE_NAMES = tuple(SAMPLE_PHOTOS)
+
+
+def sample_photo(name: str) -> np.ndarray:
+    """The sample photo `name` at its own size: uint8 `[H, W, 3]` RGB."""
+    if name not in SAMPLE_PHOTOS:
+        raise ValueError(f"unknown sample image {name!r}; available: {SAMPLE_NAMES}")
+    import skimage.data
+
+    return getattr(skimage.data, name)()[..., :3]
 
 
 def sample_images(
@@ -15,13 +36,12 @@ def sample_images(
 ) -> tuple[np.ndarray, list[str]]:
     """scikit-image's sample photos as a float32 `[N, size, size, 3]` batch and their names
     (`resize_to_square(photo, size, resize_size)`)."""
-    import skimage.data
+    import numpy as np
 
-    unknown = [n for n in names if n not in SAMPLE_NAMES]
+    from zfnet_tf.data.augmentation import resize_to_square
+
+    unknown = [n for n in names if n not in SAMPLE_PHOTOS]
     if unknown:
         raise ValueError(f"unknown sample image(s) {unknown}; available: {SAMPLE_NAMES}")
-    images = [
-        resize_to_square(getattr(skimage.data, name)()[..., :3], size, resize_size).numpy()
-        for name in names
-    ]
+    images = [resize_to_square(sample_photo(name), size, resize_size).numpy() for name in names]
     return np.stack(images), list(names)

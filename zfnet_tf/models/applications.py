@@ -107,7 +107,7 @@ def keras_application(
             x = preprocess(x)
             preprocess.set_weights([matrix.reshape(1, 1, 3, 3), offset])
     if class_names is None and weights == "imagenet":
-        from zfnet_tf.data.imagenet import imagenet_classes
+        from zfnet_tf.data.sources.imagenet import imagenet_classes
 
         class_names = list(imagenet_classes().names)
     # ImageNet's evaluation transform: the shorter side to 256/224 of the input, the centre square.

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from zfnet_tf.config import PRETRAINED_PRESETS
-from zfnet_tf.data.imagenet import imagenet_classes
+from zfnet_tf.data.sources.imagenet import imagenet_classes
 from zfnet_tf.efficientnet_config import EFFICIENTNET_LITE0
 from zfnet_tf.models import build_model
 from zfnet_tf.models.efficientnet_lite import efficientnet_lite

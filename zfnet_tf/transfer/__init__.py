@@ -22,7 +22,7 @@ from zfnet_tf.transfer.protocol import (
     get_protocol,
     transfer_collection,
 )
-from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
+from zfnet_tf.transfer.measure import mean_per_class_accuracy, split_seeds
 from zfnet_tf.transfer.voc import (
     VOCClassification,
     VOCParams,

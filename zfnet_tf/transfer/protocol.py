@@ -28,7 +28,7 @@ from zfnet_tf.files import write_text
 from zfnet_tf.models import save_model, zfnet_backbone
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
 from zfnet_tf.transfer.heads import SoftmaxHead, scratch_classifier, transferred_classifier
-from zfnet_tf.transfer.splits import mean_per_class_accuracy, split_seeds
+from zfnet_tf.transfer.measure import mean_per_class_accuracy, split_seeds
 from zfnet_tf.transfer.training import fit_on_split, predict_classes
 from zfnet_tf.progress import keras_verbose
 
@@ -183,16 +183,6 @@ class TransferResult(Result):
         table = write_text(os.path.join(out_dir, "table.txt"), self.table + "\n")
         classifier = save_model(self.classifier, os.path.join(out_dir, "classifier.keras"))
         return [table, classifier]
-
-
-def collection_record(collection: ImageCollection) -> dict:
-    """What the experiment read, as the analyses record it (`data_record`)."""
-    from zfnet_tf.analysis.data import data_record
-
-    source = collection.source
-    if source is None:  # labelled images given directly
-        return data_record(collection.origin, len(collection))
-    return data_record(f"{source.name}[{source.split}]", len(collection), collection.report())
 
 
 def transfer_collection(data, model: keras.Model) -> ImageCollection:
@@ -371,7 +361,7 @@ class TransferExperiment(Analysis):
             classifier_head=classifier_head,
             extractor=self.extractor,
             params=protocol,
-            data=collection_record(collection),
+            data=collection.report(),
         )
 
     @staticmethod

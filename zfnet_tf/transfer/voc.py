@@ -22,7 +22,7 @@ import numpy as np
 
 from zfnet_tf.analysis.base import Analysis, Params, Result, check_int, check_layer, check_number
 from zfnet_tf.data import DataSource
-from zfnet_tf.data.voc import VOC_CLASSES, VOCImages, voc_images
+from zfnet_tf.data.sources.voc import VOC_CLASSES, VOCImages, voc_images
 from zfnet_tf.files import write_text
 from zfnet_tf.models import save_model
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor

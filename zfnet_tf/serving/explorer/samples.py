@@ -10,13 +10,6 @@ from __future__ import annotations
 import functools
 import io
 
-# skimage.data's RGB photographs (a subset of what the demo figures use, plus the cat).
-PHOTOS = {
-    "chelsea": "a tabby cat (scikit-image)",
-    "astronaut": "astronaut Eileen Collins (scikit-image)",
-    "coffee": "a cup of coffee (scikit-image)",
-    "rocket": "a rocket on its launch pad (scikit-image)",
-}
 # One 8x8 scan of each digit from scikit-learn's digits: the first of each class.
 DIGITS = tuple(str(d) for d in range(10))
 
@@ -24,7 +17,10 @@ DIGITS = tuple(str(d) for d in range(10))
 @functools.lru_cache(maxsize=1)
 def sample_list() -> tuple[dict, ...]:
     """`{"name", "label", "kind"}` of every sample, photos first."""
-    photos = tuple({"name": name, "label": label, "kind": "photo"} for name, label in PHOTOS.items())
+    # Read on first use: the server's start-up imports nothing of zfnet_tf.data.
+    from zfnet_tf.data.samples import SAMPLE_PHOTOS
+
+    photos = tuple({"name": name, "label": label, "kind": "photo"} for name, label in SAMPLE_PHOTOS.items())
     digits = tuple(
         {"name": f"digit{d}", "label": f"handwritten {d} (scikit-learn digits)", "kind": "digit"} for d in DIGITS
     )
@@ -42,14 +38,14 @@ def _png(pixels) -> bytes:
 @functools.lru_cache(maxsize=None)
 def sample_png(name: str) -> bytes:
     """The PNG bytes of sample `name`; KeyError for an unknown name."""
-    if name in PHOTOS:
-        import skimage.data
+    from zfnet_tf.data.samples import SAMPLE_PHOTOS, sample_photo
 
-        return _png(getattr(skimage.data, name)()[..., :3])
+    if name in SAMPLE_PHOTOS:
+        return _png(sample_photo(name))
     if name.startswith("digit") and name[len("digit"):] in DIGITS:
         import numpy as np
 
-        from zfnet_tf.data.catalog import digits_pixels
+        from zfnet_tf.data.sources.digits import digits_pixels
 
         # The pixels of the demo model's training data, as zfnet_tf.data reads them.
         images, labels, _ = digits_pixels()

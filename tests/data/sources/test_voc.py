@@ -9,7 +9,7 @@ import pytest
 
 from voc_devkit import write_vocdevkit
 from zfnet_tf.data import DATASETS, DataSource, SkippedFilesWarning, class_names, image_collection
-from zfnet_tf.data.voc import VOC_CLASSES, voc_images, voc_root
+from zfnet_tf.data.sources.voc import VOC_CLASSES, voc_images, voc_root
 
 SETS = {
     "train": {
@@ -96,7 +96,7 @@ def test_unreadable_images_and_annotations_are_named_and_counted(tmp_path):
 
 
 def test_an_unknown_class_or_an_oversize_annotation_is_not_parsed(tmp_path):
-    from zfnet_tf.data.voc import MAX_ANNOTATION_BYTES, parse_annotation
+    from zfnet_tf.data.sources.voc import MAX_ANNOTATION_BYTES, parse_annotation
 
     path = tmp_path / "a.xml"
     path.write_text("<annotation><object><name>unicorn</name></object></annotation>")

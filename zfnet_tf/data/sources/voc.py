@@ -1,4 +1,5 @@
-"""PASCAL VOC 2012 classification data (the paper's Table 6): images with their set of classes.
+"""`voc2012`: PASCAL VOC 2012 classification data (the paper's Table 6), images with their set
+of classes; VOC's train, val (as the split test) and trainval (as all).
 
 Read from a VOCdevkit folder (`VOC2012/` or a parent of it: `JPEGImages/<id>.jpg`,
 `Annotations/<id>.xml`, `ImageSets/Main/{train,val,trainval,test}.txt`), else from TensorFlow
@@ -7,8 +8,8 @@ classes and `difficult` flags, summed up as the devkit's classification ground t
 1 (an instance that is not difficult), 0 (only difficult instances: the image is ignored for
 that class when scoring), -1 (no instance).
 
-Importing this module loads no TensorFlow (the catalog reads `VOC_CLASSES` from it); the
-listing's `ImageCollection` (which decodes) is made on demand.
+Importing this module loads no TensorFlow; the listing's `ImageCollection` (which decodes) is
+made on demand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from zfnet_tf.data.folders import folder_or_parent
+from zfnet_tf.data.sources.base import DatasetSource, readable, without_excluded
 
 if TYPE_CHECKING:
     from zfnet_tf.data.catalog import DataSource
@@ -40,6 +44,7 @@ TFDS_SPLITS = {"train": ("train",), "val": ("validation",), "trainval": ("train"
 # An annotation file is a few kB; anything this large is not one (and is not parsed).
 MAX_ANNOTATION_BYTES = 1 << 20
 MAX_LIST_BYTES = 16 << 20
+OFFLINE_REMEDY = "give a VOCdevkit folder (or its VOC2012/ folder) as --data-dir, or run once with network access"
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,6 @@ class VOCImages:
 def voc_root(data_dir: str) -> str | None:
     """The `VOC2012/` folder at `data_dir` (itself, its child, or `VOCdevkit/VOC2012` under
     it); None when `data_dir` holds no VOCdevkit (it is then a TFDS data dir)."""
-    from zfnet_tf.data.catalog import folder_or_parent
-
     for base in (data_dir, os.path.join(data_dir, "VOCdevkit")):
         if os.path.isdir(base):
             folder = folder_or_parent(base, VOC_FOLDER)
@@ -127,8 +130,23 @@ def voc_images(source: "DataSource", image_set: str | None = None) -> VOCImages:
         raise ValueError(f"VOC image set must be one of {VOC_IMAGE_SETS}, got {image_set!r}")
     root = voc_root(source.data_dir) if source.data_dir else None
     if root is None:
-        return _tfds_voc(source, image_set)
-    return _devkit_voc(source, root, image_set)
+        listing, objects = _tfds_listing(source, image_set)
+        pool, skipped = without_excluded(source, listing), ()
+    else:
+        pool = without_excluded(source, _devkit_listing(source, root, image_set))
+        objects, skipped = _devkit_objects(source, root, image_set, pool.names)
+    what = f"voc2012[{image_set}] ({pool.origin})"
+    # An image whose annotation is unusable leaves the set before its file is checked.
+    kept = [i for i, name in enumerate(pool.names) if name in objects]
+    if not kept:
+        raise ValueError(f"{what} has no usable images")
+    pool = pool.subset(kept)
+    pool = pool.replace(labels=[dominant_label(objects[name]) for name in pool.names], skipped=skipped)
+    collection = readable(source, pool, what)
+    found = tuple(objects[name] for name in collection.names)
+    # The devkit's test set comes without annotations (TFDS': without objects).
+    annotated = any(found) if root is None else image_set != "test" or any(objects.values())
+    return VOCImages(image_set, collection, found, annotated)
 
 
 def read_image_set(root: str, image_set: str) -> list[str]:
@@ -176,35 +194,40 @@ def dominant_label(objects: tuple[VOCObject, ...]) -> int:
     return max(clear, key=lambda o: o.area).label
 
 
-def _devkit_voc(source: "DataSource", root: str, image_set: str) -> VOCImages:
+def _devkit_listing(source: "DataSource", root: str, image_set: str) -> "ImageCollection":
+    """The image set's JPEG files by id, in the list's order (labels come with the objects)."""
+    from zfnet_tf.data.collection import ImageCollection
+
+    ids = tuple(read_image_set(root, image_set))
+    paths = tuple(os.path.join(root, "JPEGImages", f"{image_id}.jpg") for image_id in ids)
+    return ImageCollection(source, ids, np.zeros(len(ids), np.int32), VOC_CLASSES, paths, root)
+
+
+def _devkit_objects(
+    source: "DataSource", root: str, image_set: str, ids: tuple[str, ...]
+) -> "tuple[dict[str, tuple[VOCObject, ...]], tuple[SkippedFile, ...]]":
+    """The objects of each image by id, from its annotation file, and the annotation files
+    that are missing or not VOC XML (their images left out, with a warning naming each; with
+    `source.strict`: a ValueError naming the first). The `test` set without annotations: no
+    objects."""
     import warnings
 
-    from zfnet_tf.data.checks import SkippedFile, SkippedFilesWarning, check_images
-    from zfnet_tf.data.collection import ImageCollection
-    from zfnet_tf.data.folders import match_exclusions, read_name_list
+    from zfnet_tf.data.checks import SkippedFile, SkippedFilesWarning
 
-    ids = read_image_set(root, image_set)
-    excluded, unmatched = 0, ()
-    if source.exclude_file:
-        dropped, unmatched = match_exclusions(ids, read_name_list(source.exclude_file))
-        ids = [i for i, drop in zip(ids, dropped) if not drop]
-        excluded = int(sum(dropped))
-    annotated = os.path.isfile(os.path.join(root, "Annotations", f"{ids[0]}.xml")) or image_set != "test"
-    records, skipped = [], []
+    folder = os.path.join(root, "Annotations")
+    if image_set == "test" and not os.path.isfile(os.path.join(folder, f"{ids[0]}.xml")):
+        return {image_id: () for image_id in ids}, ()
+    objects, skipped = {}, []
     for image_id in ids:
-        objects: tuple[VOCObject, ...] = ()
-        if annotated:
-            path = os.path.join(root, "Annotations", f"{image_id}.xml")
-            try:
-                if not os.path.isfile(path):
-                    raise ValueError("no annotation file")
-                objects = parse_annotation(path)
-            except ValueError as error:
-                if source.strict:
-                    raise ValueError(f"{path}: {error}") from None
-                skipped.append(SkippedFile(path, str(error)))
-                continue
-        records.append((image_id, objects, os.path.join(root, "JPEGImages", f"{image_id}.jpg")))
+        path = os.path.join(folder, f"{image_id}.xml")
+        try:
+            if not os.path.isfile(path):
+                raise ValueError("no annotation file")
+            objects[image_id] = parse_annotation(path)
+        except ValueError as error:
+            if source.strict:
+                raise ValueError(f"{path}: {error}") from None
+            skipped.append(SkippedFile(path, str(error)))
     if skipped:
         names = "; ".join(f"{s.path} ({s.reason})" for s in skipped[:5])
         warnings.warn(
@@ -212,62 +235,47 @@ def _devkit_voc(source: "DataSource", root: str, image_set: str) -> VOCImages:
             f"unusable: {names}{' ...' if len(skipped) > 5 else ''}",
             SkippedFilesWarning, stacklevel=3,
         )
-    if not records:
-        raise ValueError(f"voc2012[{image_set}] ({root}) has no usable images")
-    paths = [r[2] for r in records]
-    usable, unreadable = check_images(
-        paths, paths, strict=source.strict, limit=source.limit, what=f"voc2012[{image_set}] ({root})"
-    )
-    records = [records[i] for i in usable]
-    collection = ImageCollection(
-        source, tuple(r[0] for r in records), [dominant_label(r[1]) for r in records], VOC_CLASSES,
-        tuple(r[2] for r in records), root, excluded, tuple(unmatched), tuple(skipped) + tuple(unreadable),
-    )
-    return VOCImages(image_set, collection, tuple(r[1] for r in records), annotated)
+    return objects, tuple(skipped)
 
 
-def _tfds_voc(source: "DataSource", image_set: str) -> VOCImages:
-    """TFDS `voc/2012` (`data_dir`: the TFDS data dir): its splits as VOC's image sets, images
-    kept encoded (they decode when read), ids from the file names."""
-    import tensorflow_datasets as tfds
-
-    from zfnet_tf.data.checks import check_images
+def _tfds_listing(source: "DataSource", image_set: str) -> "tuple[ImageCollection, dict[str, tuple[VOCObject, ...]]]":
+    """TFDS `voc/2012` (`data_dir`: the TFDS data dir), its splits as VOC's image sets: the
+    images by id (from the file names) in id order, kept encoded (they decode when read), and
+    their objects by id."""
     from zfnet_tf.data.collection import ImageCollection
+    from zfnet_tf.data.tfds import encoded_examples, prepared_tfds_builder
 
-    builder = tfds.builder(TFDS_NAME, data_dir=source.data_dir)
-    builder.download_and_prepare()
-    records = []
-    for split in TFDS_SPLITS[image_set]:
-        dataset = builder.as_dataset(split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
-        for example in dataset.as_numpy_iterator():
-            image_id = os.path.splitext(example["image/filename"].decode())[0]
-            objects = tuple(
-                VOCObject(int(label), bool(difficult), (float(box[1]), float(box[0]), float(box[3]), float(box[2])))
-                for label, difficult, box in zip(
-                    example["objects"]["label"], example["objects"]["is_difficult"], example["objects"]["bbox"]
-                )
+    builder = prepared_tfds_builder(TFDS_NAME, source.data_dir, offline_remedy=OFFLINE_REMEDY)
+    objects, images = {}, {}
+    for example in encoded_examples(builder, TFDS_SPLITS[image_set]):
+        image_id = os.path.splitext(example["image/filename"].decode())[0]
+        objects[image_id] = tuple(
+            VOCObject(int(label), bool(difficult), (float(box[1]), float(box[0]), float(box[3]), float(box[2])))
+            for label, difficult, box in zip(
+                example["objects"]["label"], example["objects"]["is_difficult"], example["objects"]["bbox"]
             )
-            records.append((image_id, objects, example["image"]))
-    records.sort(key=lambda r: r[0])  # the devkit's lists are in id order; TFDS' files are not
-    if source.exclude_file:
-        from zfnet_tf.data.folders import match_exclusions, read_name_list
-
-        dropped, unmatched = match_exclusions([r[0] for r in records], read_name_list(source.exclude_file))
-        excluded = int(sum(dropped))
-        records = [r for r, drop in zip(records, dropped) if not drop]
-    else:
-        excluded, unmatched = 0, ()
-    if not records:
+        )
+        images[image_id] = example["image"]
+    if not images:
         raise ValueError(f"voc2012[{image_set}] (tfds:{TFDS_NAME}) has no images")
-    names = [r[0] for r in records]
-    usable, unreadable = check_images(
-        [r[2] for r in records], names, strict=source.strict, limit=source.limit,
-        what=f"voc2012[{image_set}] (tfds:{TFDS_NAME})",
+    ids = tuple(sorted(images))  # the devkit's lists are in id order; TFDS' files are not
+    listing = ImageCollection(
+        source, ids, np.zeros(len(ids), np.int32), VOC_CLASSES, tuple(images[i] for i in ids), f"tfds:{TFDS_NAME}"
     )
-    records = [records[i] for i in usable]
-    annotated = any(r[1] for r in records)
-    collection = ImageCollection(
-        source, tuple(r[0] for r in records), [dominant_label(r[1]) for r in records], VOC_CLASSES,
-        tuple(r[2] for r in records), f"tfds:{TFDS_NAME}", excluded, tuple(unmatched), tuple(unreadable),
-    )
-    return VOCImages(image_set, collection, tuple(r[1] for r in records), annotated)
+    return listing, objects
+
+
+class VOC2012(DatasetSource):
+    """VOC's image sets as splits (`SPLIT_IMAGE_SETS`), each image labelled by its dominant
+    class (`voc_images` gives all its objects)."""
+
+    name = "voc2012"
+    data_dir = "a VOCdevkit folder (or VOC2012/ under it), else a TFDS data dir"
+
+    def class_names(self, source: "DataSource") -> tuple[str, ...]:
+        return VOC_CLASSES
+
+    def collection(self, source: "DataSource") -> "ImageCollection":
+        """The image set's images, less those whose annotation is unusable as well as the
+        unreadable files."""
+        return voc_images(source).collection

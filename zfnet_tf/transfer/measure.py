@@ -1,5 +1,5 @@
-"""The transfer protocol's split seeds and its measure (paper Sec. 5.1): over 5 random splits
-(`zfnet_tf.data.make_split`), the mean per-class accuracy."""
+"""The transfer protocol's measure (paper Sec. 5.1): the mean per-class accuracy, averaged over
+random splits (`zfnet_tf.data.make_split`) drawn from the seeds `split_seeds` gives."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def validation_images(folder):
 
 def test_evaluate_matches_the_model_on_the_archive_images(imagenet, tmp_path):
     from zfnet_tf.data import load_image_files
-    from zfnet_tf.data.imagenet import imagenet_classes
+    from zfnet_tf.data.sources.imagenet import imagenet_classes
     from zfnet_tf.models import image_transform
 
     out = tmp_path / "errors.json"
