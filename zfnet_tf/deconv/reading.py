@@ -18,17 +18,6 @@ from zfnet_tf.deconv.rules import call_keeping_pre_activation, has_exact_activat
 from zfnet_tf.deconv.windows import Window, extent, plan_windows, spatial
 
 
-class LayerOutputs(keras.Model):
-    """Images to a dict of layer outputs, through a `Deconvnet.activation_function`."""
-
-    def __init__(self, function, **kwargs):
-        super().__init__(**{"name": "layer_outputs", **kwargs})
-        self._outputs = function
-
-    def call(self, images):
-        return self._outputs(tf.cast(images, tf.float32))
-
-
 def layer_key(layer: int | str) -> str:
     """The name a layer goes by in signature and file names: `layer3` for ZFNet's layer 3,
     the layer name (`/` of nested models as `_`) otherwise."""
@@ -147,10 +136,7 @@ class ModelReading:
         keys = dict(self._target(layer, height, width) for layer in layers)  # name -> key
         key = ("activations", tuple(keys), height, width)
         if key not in self._functions:
-            nodes = sorted(
-                {id(n): n for k in keys.values() for n in self.graph.ancestors(k)}.values(),
-                key=self.graph.nodes.index,
-            )
+            nodes = self._ancestors(keys.values())
             channels = self.graph.shapes[self.graph.input_key][-1]
 
             def activations(images):
@@ -165,12 +151,23 @@ class ModelReading:
         return self._functions[key]
 
     def feature_model(self, layers: Sequence[int | str], input_size: Sequence[int] | None = None) -> keras.Model:
-        """A Keras model from images to `{name: output}` of the named layers (as
-        `activation_function`), for `Model.predict`'s batching, progress bar and
-        `tf.data` input. It owns no variables: it runs the model's own layers."""
-        return LayerOutputs(self.activation_function(layers, input_size))
+        """A functional Keras model from images to `{canonical name: output}` of the named
+        layers: the model's own layers (nested models opened), called again on a new input in
+        the model's graph order, so it shares every variable and copies none. For
+        `Model.predict`'s batching, progress bar and `tf.data` input, and as the base of a
+        model that builds on a layer (a transferred classifier)."""
+        height, width = self._size(input_size)
+        keys = dict(self._target(layer, height, width) for layer in layers)  # name -> key
+        channels = self.graph.shapes[self.graph.input_key][-1]
+        images = keras.Input((height, width, channels), name="images")
+        values = self._forward(images, self._ancestors(keys.values()))
+        return keras.Model(images, {name: values[k] for name, k in keys.items()}, name=f"{self.model.name}_layers")
 
     # -- the forward pass --------------------------------------------------------------------
+
+    def _ancestors(self, keys) -> list:
+        """The nodes needed to compute every tensor of `keys`, each once, in graph order."""
+        return sorted({id(n): n for k in keys for n in self.graph.ancestors(k)}.values(), key=self.graph.nodes.index)
 
     def _forward(self, images, nodes, pre_activation: dict | None = None) -> dict:
         """Every tensor on the way to the chosen layer, by key; with a `pre_activation` dict,
