@@ -96,3 +96,22 @@ def test_bad_layers_are_named(sequential_cnn, tiny_model):
         feature_reader(sequential_cnn, ["conv_c"])
     with pytest.raises(ValueError, match="ZFNet layer number 1..7, got 8"):
         feature_layer(tiny_model, 8)
+
+
+def test_a_name_used_in_a_nested_model_and_around_it_reads_both():
+    """A wrapper with its own `conv` beside a nested model's `conv`: paths tell them apart, and
+    the reader (the model's own graph, nested models kept whole) builds where a flat graph
+    of the same layers could not (Keras wants unique names in one graph)."""
+    keras.utils.set_random_seed(4)
+    inner_input = keras.Input((8, 8, 3))
+    inner = keras.Model(inner_input, keras.layers.Conv2D(4, 3, name="conv")(inner_input), name="inner")
+    images = keras.Input((8, 8, 3), name="images")
+    both = keras.layers.Add(name="sum")([keras.layers.Conv2D(4, 3, name="conv")(images), inner(images)])
+    model = keras.Model(images, keras.layers.Dense(2, name="head")(keras.layers.Flatten(name="flat")(both)))
+    reader = feature_reader(model, ["inner/conv", "conv", "sum"])
+    assert list(reader.output) == ["inner/conv", "conv", "sum"] and shares_every_variable(reader, model)
+    x = np.random.RandomState(5).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    outputs = reader.predict(x, verbose=0)
+    np.testing.assert_allclose(outputs["inner/conv"], own_output(inner, "conv", x), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(outputs["conv"], own_output(model, "conv", x), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(outputs["sum"], outputs["conv"] + outputs["inner/conv"], rtol=1e-5, atol=1e-4)

@@ -96,6 +96,8 @@ def pooling_window(shape, max_dimensions: int) -> int | None:
     if len(shape) != 4:
         return None
     side, channels = shape[1], shape[3]
+    if side is None:
+        raise ValueError("maps of a model that takes any input size have no size to pool to a budget")
     grid = max(1, math.isqrt(max_dimensions // channels))
     return -(-side // grid) if grid < side else None
 
@@ -106,8 +108,8 @@ def feature_reader(
     """A functional model from images to `{canonical name: float32 [batch, D]}`, the feature
     vectors of `layers` (each named as `feature_layer` names it; each read once).
 
-    It runs the model's own layers (`ModelReading.feature_model`: nested models opened, every
-    variable shared, none copied). A map is flattened; with `max_dimensions`, first
+    It is the model's own graph (`ModelReading.feature_model`: every layer and variable shared,
+    none copied; nested models reached through their own layers). A map is flattened; with `max_dimensions`, first
     average-pooled (SAME, so border windows average only real positions) to the coarsest
     square grid within that many values (`pooling_window`): the one pooling rule of Table 7's
     per-layer classifiers and of transfer from a convolutional layer.
