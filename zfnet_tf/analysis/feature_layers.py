@@ -109,10 +109,10 @@ def feature_reader(
     vectors of `layers` (each named as `feature_layer` names it; each read once).
 
     It is the model's own graph (`ModelReading.feature_model`: every layer and variable shared,
-    none copied; nested models reached through their own layers). A map is flattened; with `max_dimensions`, first
-    average-pooled (SAME, so border windows average only real positions) to the coarsest
-    square grid within that many values (`pooling_window`): the one pooling rule of Table 7's
-    per-layer classifiers and of transfer from a convolutional layer.
+    none copied; nested models reached through their own layers). A map is flattened; with
+    `max_dimensions`, first average-pooled (SAME, so border windows average only real
+    positions) to the coarsest square grid within that many values (`pooling_window`): the one
+    pooling rule of Table 7's per-layer classifiers and of transfer from a convolutional layer.
     """
     reading = reading_of(model)
     names = list(dict.fromkeys(feature_layer(reading, layer) for layer in layers))
