@@ -211,8 +211,9 @@ def test_layer_features(tmp_path):
     (x_train, y_train), (x_test, y_test) = digits(60, "train"), digits(30, "test")
     extract = model.backbone.feature_extractor(["fc7"])
     f_train, f_test = extract(x_train)["fc7"].numpy(), extract(x_test)["fc7"].numpy()
-    for name, classifier in (("softmax", LogisticRegression(max_iter=2000)), ("svm", LinearSVC(max_iter=2000))):
-        reference = make_pipeline(StandardScaler(), Normalizer(), classifier).fit(f_train, y_train)
+    # The softmax on standardized features (transfer's), the SVM on them scaled to unit length.
+    for name, steps in (("softmax", [LogisticRegression(max_iter=2000)]), ("svm", [Normalizer(), LinearSVC(max_iter=2000)])):
+        reference = make_pipeline(StandardScaler(), *steps).fit(f_train, y_train)
         assert numbers["accuracy"][name]["7"] == pytest.approx(reference.score(f_test, y_test))
 
 

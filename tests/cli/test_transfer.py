@@ -84,7 +84,7 @@ def test_transfer_tool_script_runs_the_same_protocol_on_embedded_digits(tmp_path
          "--train-per-class: Caltech protocol flag(s), not for --dataset voc2012"),
         (["--preset", "tiny", "--dataset", "digits", "--head", "logistic"],
          "--head: flag(s) of --dataset voc2012 (Table 6), not for digits"),
-        (["--preset", "tiny", "--dataset", "digits", "--layer", "nope"], "--layer 'nope': not a feature layer"),
+        (["--preset", "tiny", "--dataset", "digits", "--layer", "nope"], "--layer 'nope': no layer named 'nope'"),
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(arguments, message, tmp_path, capsys):

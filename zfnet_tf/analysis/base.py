@@ -253,31 +253,30 @@ class Analysis:
 
 
 class Readout(keras.Model):
-    """Images to `{name: float32 output}` of some layers (`Deconvnet.feature_model`), for
+    """Images to `{name: float32 feature vector}` of some layers (`feature_reader`), for
     `Model.predict`'s batching, `tf.data` input and progress bar.
 
-    `reduce` maps the outputs in the graph (pooling features before they leave it). An input
-    `{"images": ..., "labels": ...}` passes its labels through as `"labels"`, so one pass
-    over a labelled dataset yields features and labels together.
+    An input `{"images": ..., "labels": ...}` passes its labels through as `"labels"`, so one
+    pass over a labelled dataset yields features and labels together.
     """
 
-    def __init__(self, features: keras.Model, reduce=None, **kwargs):
+    def __init__(self, features: keras.Model, **kwargs):
         super().__init__(**{"name": "readout", **kwargs})
         self.features = features
-        self._reduce = reduce
 
     @classmethod
-    def of(cls, deconvnet: "Deconvnet", names: Sequence[str], reduce=None) -> "Readout":
-        """The readout of the outputs `names` (each read once) of the deconvnet's model."""
-        return cls(deconvnet.feature_model(list(dict.fromkeys(names))), reduce)
+    def of(cls, model: "keras.Model | Deconvnet", layers: Sequence[int | str], max_dimensions: int | None = None) -> "Readout":
+        """The readout of `layers`' feature vectors (each read once; maps pooled within
+        `max_dimensions`: `zfnet_tf.analysis.feature_layers.feature_reader`)."""
+        from zfnet_tf.analysis.feature_layers import feature_reader
+
+        return cls(feature_reader(model, layers, max_dimensions))
 
     def call(self, inputs):
         labels = None
         if isinstance(inputs, dict):
             inputs, labels = inputs["images"], inputs.get("labels")
-        outputs = {name: tf.cast(value, tf.float32) for name, value in self.features(inputs).items()}
-        if self._reduce is not None:
-            outputs = self._reduce(outputs)
+        outputs = dict(self.features(inputs))
         if labels is not None:
             outputs["labels"] = labels
         return outputs

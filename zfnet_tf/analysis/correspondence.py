@@ -338,7 +338,7 @@ class Correspondence(Analysis):
     reports, besides `Δ_l`, the mean ± std over pairs of H / D (D = feature length); see
     `sign_change_distances`. Differences within `zero_tolerance` of the original features'
     largest magnitude count as no change (sign 0), so float noise of unaffected units is not
-    counted as a sign. Features are read with `Model.predict` (`Deconvnet.feature_model`).
+    counted as a sign. Features are read with `Model.predict` (`feature_reader`).
 
     Args:
         model: a ZFNet, or any model the deconvnet supports.

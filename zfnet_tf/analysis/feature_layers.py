@@ -1,19 +1,23 @@
-"""Which layer an analysis reads, for ZFNet's numbered layers and any other model by name.
+"""Which layer an analysis reads, and its features, for ZFNet's numbered layers and any other
+model by name.
 
 Two views of a layer matter:
 
 - its *top maps*, what the deconvnet projects (Top9, Occlusion): `Deconvnet.layer_name`, which
   answers for ZFNet's numbers 1-5 and for any layer name;
-- its *feature vector*, what the next layer reads (Invariance, Correspondence, LayerFeatures):
-  `feature_layer`. For ZFNet's numbers that is the map after contrast normalization where the
-  network has one (`output_name`), and 6 and 7 are fc6 and fc7; a layer name is that layer.
+- its *feature vector*, what the next layer reads (Invariance, Correspondence, LayerFeatures,
+  transfer): `feature_layer`. For ZFNet's numbers that is the map after contrast normalization
+  where the network has one (`output_name`), and 6 and 7 are fc6 and fc7; a layer name is that
+  layer; no layer is the one the classifier reads. `feature_reader` reads the vectors: the
+  model's own layers, a map average-pooled within a budget (`pooling_window`), flattened.
 
-Everything else is read from the model's graph (`zfnet_tf.deconv.Deconvnet`), not from a
+Everything else is read from the model's graph (`zfnet_tf.deconv.ModelReading`), not from a
 configuration, so a keras.applications network or a transferred model works the same way.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import keras
@@ -22,6 +26,7 @@ import numpy as np
 from zfnet_tf.config import ZFNetConfig
 from zfnet_tf.deconv import Deconvnet
 from zfnet_tf.deconv.graph import ends_in_softmax
+from zfnet_tf.deconv.reading import ModelReading, layer_key
 
 
 def zfnet_config(model: keras.Model) -> ZFNetConfig | None:
@@ -55,23 +60,87 @@ def zfnet_layers(config: ZFNetConfig) -> tuple[int, ...]:
     return tuple(config.conv_layers) + tuple(6 + i for i in range(min(2, len(config.dense_units))))
 
 
-def feature_layer(deconvnet: Deconvnet, layer: int | str) -> str:
-    """The canonical name of the layer whose output is `layer`'s feature vector."""
+def reading_of(model: keras.Model | ModelReading) -> ModelReading:
+    """`model`'s `ModelReading` (a `Deconvnet` is one); its graph is read once per model."""
+    return model if isinstance(model, ModelReading) else ModelReading(model)
+
+
+def feature_layer(model: keras.Model | ModelReading, layer: int | str | None = None) -> str:
+    """The canonical name of the layer whose output is `layer`'s feature vector.
+
+    layer: a ZFNet layer number 1-7 (`output_name`); a layer name, unique across the nested
+    models, or a path (`"vgg16/block5_pool"`); None: the last layer the paper numbers for a
+    ZFNet (fc7, or its last layer where fc layers were removed), else the layer the classifier
+    reads (`penultimate_layer`). `model` is a Keras model or its `ModelReading` (`Deconvnet`).
+    """
+    reading = reading_of(model)
+    config = zfnet_config(reading.model)
+    if layer is None:
+        if config is None:
+            return penultimate_layer(reading)
+        layer = zfnet_layers(config)[-1]
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        config = zfnet_config(deconvnet.model)
         if config is None:
             raise ValueError(
                 f"layer {layer!r}: layer numbers name ZFNet's layers; name a layer of this model "
-                f"instead (e.g. {deconvnet.graph.output_name()!r}; model.summary() lists them)"
+                f"instead (e.g. {reading.graph.output_name()!r}; model.summary() lists them)"
             )
-        return deconvnet.layer_name(output_name(config, int(layer)))
-    return deconvnet.layer_name(layer)
+        return reading.layer_name(output_name(config, int(layer)))
+    return reading.layer_name(layer)
 
 
-def penultimate_layer(deconvnet: Deconvnet) -> str:
+def pooling_window(shape, max_dimensions: int) -> int | None:
+    """The average-pooling window (and stride, SAME padding) that brings a layer's maps of
+    `shape` `[batch, side, side, channels]` within `max_dimensions` values, on the coarsest
+    square grid that fits; None when no pooling is needed (or the output is not a map)."""
+    if len(shape) != 4:
+        return None
+    side, channels = shape[1], shape[3]
+    if side is None:
+        raise ValueError("maps of a model that takes any input size have no size to pool to a budget")
+    grid = max(1, math.isqrt(max_dimensions // channels))
+    return -(-side // grid) if grid < side else None
+
+
+def feature_reader(
+    model: keras.Model | ModelReading, layers: Sequence[int | str | None], max_dimensions: int | None = None
+) -> keras.Model:
+    """A functional model from images to `{canonical name: float32 [batch, D]}`, the feature
+    vectors of `layers` (each named as `feature_layer` names it; each read once).
+
+    It is the model's own graph (`ModelReading.feature_model`: every layer and variable shared,
+    none copied; nested models reached through their own layers). A map is flattened; with
+    `max_dimensions`, first average-pooled (SAME, so border windows average only real
+    positions) to the coarsest square grid within that many values (`pooling_window`): the one
+    pooling rule of Table 7's per-layer classifiers and of transfer from a convolutional layer.
+    """
+    reading = reading_of(model)
+    names = list(dict.fromkeys(feature_layer(reading, layer) for layer in layers))
+    maps = reading.feature_model(names)
+    outputs = {}
+    for name in names:
+        x, key = maps.output[name], layer_key(name)
+        window = None if max_dimensions is None else pooling_window(tuple(x.shape), max_dimensions)
+        if window is not None:
+            x = keras.layers.AveragePooling2D(window, window, padding="same", name=f"{key}_grid")(x)
+        if len(x.shape) != 2:
+            x = keras.layers.Flatten(name=f"{key}_flat")(x)
+        outputs[name] = keras.layers.Activation("linear", dtype="float32", name=f"{key}_features")(x)
+    return keras.Model(maps.input, outputs, name=f"{reading.model.name}_features")
+
+
+def pooled_grid(model: keras.Model | ModelReading, name: str, max_dimensions: int) -> int | None:
+    """The side of the grid `feature_reader` pools layer `name`'s maps to (None: not pooled)."""
+    graph = reading_of(model).graph
+    shape = graph.shapes[graph.resolve(name)[1]]
+    window = pooling_window(shape, max_dimensions)
+    return None if window is None else -(-shape[1] // window)
+
+
+def penultimate_layer(model: keras.Model | ModelReading) -> str:
     """The layer the classifier's output reads (through any dropout): fc7 for ZFNet, VGG16's
     `fc2`, ResNet50's `avg_pool`."""
-    graph = deconvnet.graph
+    graph = reading_of(model).graph
     key = graph.node_of(graph.output_keys[0]).inputs[0]
     node = graph.node_of(key)
     while node is not None and isinstance(node.layer, keras.layers.Dropout):

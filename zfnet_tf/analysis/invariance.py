@@ -179,7 +179,7 @@ class Invariance(Analysis):
     A layer's feature vector is its output flattened (`feature_layer`: for ZFNet's 1-2 after
     contrast normalization, 7 is fc7). Transforms resample bilinearly about the image centre;
     uncovered pixels get `fill`. The transformed copies go through `Model.predict` of the
-    model's own layers (`Deconvnet.feature_model`), features and class scores in one pass.
+    model's own layers (`feature_reader`), features and class scores in one pass.
 
     Args:
         model: a classifier (a ZFNet, or any model the deconvnet supports).

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from zfnet_tf.analysis.base import Analysis, Params, Readout, Result, check_int, check_number, layer_tuple, predict
 from zfnet_tf.analysis.data import Data
 from zfnet_tf.data import DataSource
-from zfnet_tf.analysis.feature_layers import chosen_feature_layers
+from zfnet_tf.analysis.feature_layers import chosen_feature_layers, pooled_grid
 
-CLASSIFIERS = ("softmax", "svm")
+from zfnet_tf.transfer.heads import CLASSIFIERS, fit_classifier
 
 
 @dataclass(frozen=True)
@@ -96,31 +94,21 @@ class LayerFeaturesResult(Result):
         }
 
 
-def pooling_window(shape, max_dimensions: int) -> int | None:
-    """The average-pooling window (and stride, SAME padding) that brings a layer's maps of
-    `shape` `[batch, side, side, channels]` within `max_dimensions` values, on the coarsest
-    square grid that fits; None when no pooling is needed (or the output is not a map)."""
-    if len(shape) != 4:
-        return None
-    side, channels = shape[1], shape[3]
-    grid = max(1, math.isqrt(max_dimensions // channels))
-    return -(-side // grid) if grid < side else None
-
-
 class LayerFeatures(Analysis):
     """Trains a softmax and a linear SVM on the features of each layer and tests them.
 
     Zeiler & Fergus (arXiv 1311.2901), Sec. 5.2 and Table 7: "we train either a linear SVM or
     softmax classifier on features from different layers ... higher layers generally produce
     more discriminative features". The model stays frozen; features of all layers are read in
-    one `Model.predict` pass per split (`Deconvnet.feature_model`).
+    one `Model.predict` pass per split (`feature_reader`).
 
     A convolutional layer's maps are average-pooled, in the graph, to the coarsest square grid
-    that keeps at most `max_dimensions` values (a 55x55x96 map has 290k). Every feature is
-    standardized on the training set and every vector then scaled to unit length: without that
-    last step sparse ReLU features leave `LinearSVC`'s dual solver far from converged after
-    thousands of iterations; with it, it converges in about ten. Softmax is scikit-learn's
-    multinomial `LogisticRegression`, the SVM its `LinearSVC` (one-vs-rest).
+    that keeps at most `max_dimensions` values (a 55x55x96 map has 290k): the rule transfer
+    uses too. The classifiers are `zfnet_tf.transfer.heads.fit_classifier`'s: the softmax is
+    transfer's new softmax (`SoftmaxHead`: multinomial logistic regression on standardized
+    features), the SVM scikit-learn's `LinearSVC` (one-vs-rest) on standardized features
+    scaled to unit length (without that, sparse ReLU features leave its dual solver far from
+    converged after thousands of iterations; with it, it converges in about ten).
 
     Args:
         model: a ZFNet classifier or backbone, or any model the deconvnet supports.
@@ -132,14 +120,11 @@ class LayerFeatures(Analysis):
     def __init__(self, model: keras.Model, params: LayerFeaturesParams | None = None, **overrides):
         super().__init__(model, params, **overrides)
         self.layers, self.layer_names = chosen_feature_layers(self.deconvnet, self.params.layers, "all")
-        graph = self.deconvnet.graph
-        shapes = {name: graph.shapes[graph.resolve(name)[1]] for name in self.layer_names}
-        self._windows = {name: self._window(shapes[name]) for name in self.layer_names}
+        budget = self.params.max_dimensions
         self.pooled_grid = {
-            layer: None if self._windows[name] is None else -(-shapes[name][1] // self._windows[name])
-            for layer, name in zip(self.layers, self.layer_names)
+            layer: pooled_grid(self.deconvnet, name, budget) for layer, name in zip(self.layers, self.layer_names)
         }
-        self._readout = Readout.of(self.deconvnet, self.layer_names, self._pool)
+        self._readout = Readout.of(self.deconvnet, self.layer_names, budget)
 
     def features(self, data: Data, split: str = "test") -> tuple[dict, np.ndarray]:
         """Every probed layer's (pooled, flattened) features `{layer: [N, D]}` of labelled
@@ -185,36 +170,14 @@ class LayerFeatures(Analysis):
             params=self.params,
             data={"train": train_data.summary(), "test": test_data.summary()},
         )
+        classes, train_labels = np.unique(train_labels, return_inverse=True)  # fit the classes seen
         for name in self.params.classifiers:
             result.accuracy[name], result.mean_class_accuracy[name] = {}, {}
             for layer in self.layers:
-                classifier = self._classifier(name).fit(train[layer], train_labels)
-                predicted = classifier.predict(test[layer])
+                classifier = fit_classifier(name, train[layer], train_labels, len(classes),
+                                            c=self.params.regularization, max_iter=2000)
+                predicted = classes[classifier.predict(test[layer])]
                 result.accuracy[name][layer] = float(accuracy_score(test_labels, predicted))
                 result.mean_class_accuracy[name][layer] = float(balanced_accuracy_score(test_labels, predicted))
         result.seconds = {"features": extracted - start, "classifiers": time.perf_counter() - extracted}
         return result
-
-    def _classifier(self, name: str):
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import Normalizer, StandardScaler
-        from sklearn.svm import LinearSVC
-
-        c = self.params.regularization
-        model = LogisticRegression(C=c, max_iter=2000) if name == "softmax" else LinearSVC(C=c, max_iter=2000)
-        return make_pipeline(StandardScaler(), Normalizer(), model)
-
-    def _window(self, shape) -> int | None:
-        return pooling_window(shape, self.params.max_dimensions)
-
-    def _pool(self, outputs: dict) -> dict:
-        pooled = {}
-        for name in self.layer_names:
-            x = outputs[name]
-            window = self._windows[name]
-            if window is not None:
-                # SAME average pooling counts only real positions at the borders.
-                x = tf.nn.avg_pool2d(x, window, window, "SAME")
-            pooled[name] = tf.reshape(x, [tf.shape(x)[0], -1])
-        return pooled

@@ -12,21 +12,10 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from zfnet_tf.deconv.graph import LayerGraph
+from zfnet_tf.deconv.graph import LayerGraph, _nested_functional
 from zfnet_tf.deconv.receptive_field import ReceptiveField
 from zfnet_tf.deconv.rules import call_keeping_pre_activation, has_exact_activation, output_cap, rule_for
 from zfnet_tf.deconv.windows import Window, extent, plan_windows, spatial
-
-
-class LayerOutputs(keras.Model):
-    """Images to a dict of layer outputs, through a `Deconvnet.activation_function`."""
-
-    def __init__(self, function, **kwargs):
-        super().__init__(**{"name": "layer_outputs", **kwargs})
-        self._outputs = function
-
-    def call(self, images):
-        return self._outputs(tf.cast(images, tf.float32))
 
 
 def layer_key(layer: int | str) -> str:
@@ -46,6 +35,25 @@ def layer_graph(model: keras.Model) -> LayerGraph:
     if graph is None:
         graph = _GRAPHS[model] = LayerGraph(model)
     return graph
+
+
+def _outputs_at(model: keras.Model, paths: Sequence[str]) -> list:
+    """The symbolic outputs of the layers at `paths` (`"vgg16/block5_pool"`) in `model`'s own
+    graph, reachable from `model.inputs`."""
+    functional = _nested_functional(model)
+    inner: dict[str, list[str]] = {}
+    for path in paths:
+        head, _, rest = path.partition("/")
+        if rest:
+            inner.setdefault(head, []).append(rest)
+    found = {}
+    for head, rests in inner.items():
+        nested = functional.get_layer(head)
+        front = keras.Model(nested.inputs, _outputs_at(nested, rests), name=f"{head}_front")
+        called_with = nested._inbound_nodes[0].input_tensors  # the nested model's call in `model`
+        values = front(called_with[0] if len(called_with) == 1 else called_with)
+        found.update(zip((f"{head}/{rest}" for rest in rests), tree.flatten(values)))
+    return [found[path] if path in found else functional.get_layer(path).output for path in paths]
 
 
 class ModelReading:
@@ -173,11 +181,22 @@ class ModelReading:
             )
         return self._functions[key]
 
-    def feature_model(self, layers: Sequence[int | str], input_size: Sequence[int] | None = None) -> keras.Model:
-        """A Keras model from images to `{name: output}` of the named layers (as
-        `activation_function`), for `Model.predict`'s batching, progress bar and
-        `tf.data` input. It owns no variables: it runs the model's own layers."""
-        return LayerOutputs(self.activation_function(layers, input_size))
+    def feature_model(self, layers: Sequence[int | str]) -> keras.Model:
+        """A functional Keras model from the model's input to `{canonical name: output}` of
+        the named layers, in the model's own graph: it shares every layer and variable and
+        copies none. A layer inside a nested model is read through a model of that nested
+        model's own layers, called on what the nested model is called with. For
+        `Model.predict`'s batching, progress bar and `tf.data` input, and as the base of a
+        model that builds on a layer (a transferred classifier)."""
+        paths = {}
+        for layer in layers:
+            name, key = self.graph.resolve(self.layer_name(layer))
+            node = self.graph.node_of(key)
+            if node is None:
+                raise ValueError(f"layer {layer!r} is the model's input, not a layer's output")
+            paths[name] = node.path
+        outputs = _outputs_at(self.model, list(paths.values()))
+        return keras.Model(self.model.inputs[0], dict(zip(paths, outputs)), name=f"{self.model.name}_layers")
 
     # -- the forward pass --------------------------------------------------------------------
 

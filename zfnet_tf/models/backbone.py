@@ -120,15 +120,18 @@ class ZFNetBackbone(keras.Model):
         return f"pool{layer}" if block.pool else f"conv{layer}"
 
     def feature_extractor(self, names: list[str] | tuple[str, ...] | None = None) -> keras.Model:
-        """A model from images to a dict of the named intermediates (all of them by default)."""
+        """A model from images to a dict of the named intermediates (all of them by default),
+        as `zfnet_tf.deconv.ModelReading.feature_model` reads any model's layers."""
         names = self.feature_names if names is None else tuple(names)
         unknown = [n for n in names if n not in self.feature_names]
         if unknown:
             raise ValueError(
                 f"unknown feature name(s) {unknown}; this network has {list(self.feature_names)}"
             )
-        outputs = {n: self.get_layer(n).output for n in names}
-        return keras.Model(self.input, outputs, name=f"{self.name}_features")
+        from zfnet_tf.deconv.reading import ModelReading
+
+        # The project's one layer reader: the backbone's own layers and variables, no copies.
+        return ModelReading(self).feature_model(names)
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable}

@@ -6,9 +6,10 @@ for the whole pool and kept in memory, and optionally on disk keyed by the model
 layer and the image list, so that a second run (another C, more splits) computes nothing.
 
 The features are one layer's output, named (`--layer`): by default the layer that feeds the
-classifier (ZFNet's fc7, VGG16's `fc2`, ResNet50's `avg_pool`). A convolutional layer's maps
-are average-pooled to the coarsest square grid within `max_dimensions` values, as the Table 7
-analysis does (`zfnet_tf.analysis.layer_features.pooling_window`), then flattened.
+classifier (ZFNet's fc7, VGG16's `fc2`, ResNet50's `avg_pool`). They are read as the Table 7
+analysis reads them (`zfnet_tf.analysis.feature_layers.feature_reader`): a convolutional
+layer's maps average-pooled to the coarsest square grid within `max_dimensions` values, then
+flattened.
 """
 
 from __future__ import annotations
@@ -21,83 +22,31 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zfnet_tf.deconv.reading import layer_key
 from zfnet_tf.files import atomic_path
 
 
 def feature_layer_name(model: keras.Model, layer: int | str | None = None) -> str:
-    """The name of the layer whose output the features are.
+    """The canonical name of the layer whose output the features are: `feature_layer` (a
+    ZFNet layer number 1-7 or any layer name or path; default the classifier's input); a bad
+    layer is a ValueError naming `--layer`, the flag that gives it."""
+    from zfnet_tf.analysis.feature_layers import feature_layer
 
-    ZFNet: one of its backbone's `feature_names` (`"fc7"`, `"pool5"`, ...) or a paper layer
-    number 1-7 (`zfnet_tf.analysis.feature_layers.output_name`); default its last fully
-    connected layer. Any other model: any layer of its graph, nested models opened (a name
-    unique across them, or a path `"vgg16/block5_pool"`), default the layer its classifier
-    reads (`penultimate_layer`).
-    """
-    from zfnet_tf.analysis.feature_layers import output_name, penultimate_layer, zfnet_layers
-    from zfnet_tf.deconv import Deconvnet
-    from zfnet_tf.models import zfnet_backbone
-
-    backbone = zfnet_backbone(model)
-    if backbone is not None:
-        if layer is None:
-            layer = zfnet_layers(backbone.config)[-1]
-        if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-            return output_name(backbone.config, int(layer))
-        name = str(layer).split("/")[-1]
-        if name not in backbone.feature_names:
-            raise ValueError(f"--layer {layer!r}: not a feature layer of this ZFNet; its layers: {list(backbone.feature_names)}")
-        return name
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        raise ValueError(f"--layer {layer!r}: layer numbers name ZFNet's layers; name a layer of this model")
-    deconvnet = Deconvnet(model)
-    if layer is None:
-        return penultimate_layer(deconvnet)
     try:
-        return deconvnet.graph.resolve(str(layer))[0]
+        return feature_layer(model, layer)
     except ValueError as error:
         raise ValueError(f"--layer {layer!r}: {error}") from None
 
 
-def layer_path(model: keras.Model, name: str) -> str:
-    """The full path (`"vgg16/block5_pool"`) of the layer a canonical name names."""
-    from zfnet_tf.deconv.graph import LayerGraph
-
-    paths = LayerGraph(model).layer_paths
-    return name if name in paths else next(p for p in paths if p.rsplit("/", 1)[-1] == name)
-
-
-def layer_tensor(model: keras.Model, path: str):
-    """The symbolic output of the layer at `path` in `model`'s own graph (reachable from
-    `model.inputs`). A layer inside a nested model (a keras.applications base inside its
-    wrapper) is reached by calling the nested model's front part, which shares its layers and
-    weights, on the tensor the nested model was called with."""
-    head, _, rest = path.partition("/")
-    layer = model.get_layer(head)
-    if not rest:
-        return layer.output
-    inner = keras.Model(layer.inputs, layer_tensor(layer, rest), name=f"{head}_to_{rest.replace('/', '_')}")
-    called_with = layer._inbound_nodes[0].input_tensors  # the nested model's call in `model`
-    return inner(called_with[0] if len(called_with) == 1 else called_with)
-
-
 def layer_output_model(model: keras.Model, name: str, max_dimensions: int = 4096) -> keras.Model:
     """A functional model sharing `model`'s layers and weights: images to the float32
-    `[batch, D]` features of layer `name` (maps pooled within `max_dimensions` and flattened).
-    The transferred classifier is this model with a new dense layer on top."""
-    from zfnet_tf.analysis.layer_features import pooling_window
-    from zfnet_tf.models import zfnet_backbone
+    `[batch, D]` features of layer `name` (`feature_reader`: maps pooled within
+    `max_dimensions`, flattened). The transferred classifier is this model with a new dense
+    layer on top."""
+    from zfnet_tf.analysis.feature_layers import feature_reader
 
-    backbone = zfnet_backbone(model)
-    source = backbone if backbone is not None else model
-    inputs = source.inputs
-    x = layer_tensor(source, name if backbone is not None else layer_path(model, name))
-    window = pooling_window(tuple(x.shape), max_dimensions)
-    if window is not None:
-        x = keras.layers.AveragePooling2D(window, window, padding="same", name=f"{name}_grid")(x)
-    if len(x.shape) != 2:
-        x = keras.layers.Flatten(name=f"{name}_flat")(x)
-    x = keras.layers.Activation("linear", dtype="float32", name="features")(x)
-    return keras.Model(inputs, x, name=f"{model.name}_{name}_features")
+    reader = feature_reader(model, [name], max_dimensions)
+    return keras.Model(reader.input, reader.outputs[0], name=f"{model.name}_{layer_key(name)}_features")
 
 
 class FeatureExtractor:

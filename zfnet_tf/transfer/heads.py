@@ -6,6 +6,9 @@ logistic regression, a convex problem: scikit-learn's L-BFGS solves it to its op
 deterministically and with no learning rate or epoch count to tune, so the numbers depend only
 on the features, the split and the L2 strength `C`. The fitted weights are folded into one
 dense layer (`fc8`) so the saved classifier computes exactly these logits.
+
+The same softmax is Table 7's (Sec. 5.2, `zfnet_tf.analysis.LayerFeatures`): `fit_classifier`
+fits it, or Table 7's other classifier, the linear SVM, on any layer's frozen features.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import keras
 
 if TYPE_CHECKING:
     from zfnet_tf.transfer.features import FeatureExtractor
+
+CLASSIFIERS = ("softmax", "svm")
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,29 @@ class LogisticHeads:
         return (1.0 / (1.0 + np.exp(-self.logits(features).astype(np.float64)))).astype(np.float32)
 
 
+def fit_classifier(kind: str, features: np.ndarray, labels: np.ndarray, num_classes: int, **options):
+    """A linear classifier of frozen features, fitted; its `predict(features)` gives class
+    indices. kind: "softmax" (`SoftmaxHead.fit`, the new softmax of Sec. 5.1 and Table 7) or
+    "svm" (Table 7's linear SVM: scikit-learn's `LinearSVC`, one-vs-rest, on features
+    standardized and scaled to unit length, which its dual solver needs to converge on sparse
+    ReLU features). `options`: `SoftmaxHead.fit`'s `c` (the inverse L2 strength of both),
+    `max_iter` and `sample_weight`."""
+    if kind == "softmax":
+        return SoftmaxHead.fit(features, labels, num_classes, **options)
+    if kind != "svm":
+        raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {kind!r}")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+    from sklearn.svm import LinearSVC
+
+    unknown = sorted(set(options) - {"c", "max_iter", "sample_weight"})
+    if unknown:
+        raise TypeError(f"fit_classifier got unexpected option(s) {unknown}")
+    c, max_iter, sample_weight = options.get("c", 1.0), options.get("max_iter", 500), options.get("sample_weight")
+    svm = make_pipeline(StandardScaler(), Normalizer(), LinearSVC(C=c, max_iter=max_iter))
+    return svm.fit(np.asarray(features, np.float64), labels, linearsvc__sample_weight=sample_weight)
+
+
 def _standardized_fit(features, tasks, c: float, max_iter: int, sample_weight=None):
     """scikit-learn's `LogisticRegression(C=c)` on standardized features, once per task
     `(labels [N], rows: bool mask [N] of the rows it fits on, or None for all)`, with the
@@ -194,7 +222,7 @@ def _classifier(extractor, class_names, head: SoftmaxHead | None) -> keras.Model
         features = keras.models.clone_model(features)  # the same layers, newly initialized
     logits = keras.layers.Dense(len(class_names), dtype="float32", name="predictions")(features.output)
     classifier = ImageClassifier(
-        features.inputs, logits, name=f"{extractor.model.name}_transferred",
+        features.input, logits, name=f"{extractor.model.name}_transferred",
         class_names=class_names, resize_size=extractor.resize_size,
     )
     if head is not None:
