@@ -14,6 +14,8 @@ import pytest
 from zfnet_tf.cli.main import main
 from zfnet_tf.training.callbacks import EpochBackup
 
+pytestmark = pytest.mark.heavy(50)
+
 EPOCHS = 5
 
 

@@ -14,6 +14,8 @@ import pytest
 import zfnet_tf
 from zfnet_tf.cli.main import main
 
+pytestmark = pytest.mark.heavy(120)
+
 EPOCHS = 3
 
 

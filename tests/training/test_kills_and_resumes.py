@@ -10,10 +10,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import zfnet_tf
 from zfnet_tf.training.callbacks import EpochBackup
+
+pytestmark = pytest.mark.heavy(80)
 
 EPOCHS = 5
 HARNESS = os.path.join(os.path.dirname(__file__), "kill_harness.py")
