@@ -15,7 +15,7 @@ import pytest
 import zfnet_tf
 from zfnet_tf.cli.main import main
 
-pytestmark = pytest.mark.heavy(120)
+pytestmark = pytest.mark.heavy(100)
 
 EPOCHS = 3
 
