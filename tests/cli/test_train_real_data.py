@@ -1,7 +1,8 @@
-"""`zfnet-tf train` as a real process on real image files, for several epochs: a folder of
-class sub-folders (with and without train/ and val/), and a local Caltech-101 folder with
-epochs shorter than one pass. Each run writes model.keras, and its validation reads every
-validation image every epoch."""
+"""`zfnet-tf train` on real image files, for several epochs: a folder of class sub-folders
+(with and without train/ and val/), and a local Caltech-101 folder with epochs shorter than one
+pass. Each run writes model.keras, and its validation reads every validation image every epoch.
+The first runs as a real process (its output is not a terminal's); the others, about the
+numbers, call the same command in this process (no second TensorFlow start-up for each)."""
 
 import csv
 import json
@@ -14,19 +15,26 @@ import pytest
 import zfnet_tf
 from zfnet_tf.cli.main import main
 
+pytestmark = pytest.mark.heavy(100)
+
 EPOCHS = 3
 
 
-def train(data_dir, model_dir, dataset="folder", *extra):
-    command = [
-        sys.executable, "-m", "zfnet_tf.cli.main", "train", "--preset", "tiny", "--dataset", dataset,
-        "--data-dir", str(data_dir), "--epochs", str(EPOCHS), "--batch-size", "16",
-        "--model-dir", str(model_dir), *extra,
+def train(data_dir, model_dir, dataset="folder", *extra, process=False):
+    """`zfnet-tf train ...` (`process`: as a child process, returned) and the history's rows."""
+    arguments = [
+        "train", "--preset", "tiny", "--dataset", dataset, "--data-dir", str(data_dir), "--epochs", str(EPOCHS),
+        "--batch-size", "16", "--model-dir", str(model_dir), *extra,
     ]
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
-    env.pop("TF_CONFIG", None)
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = None
+    if process:
+        env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
+        env.pop("TF_CONFIG", None)
+        completed = subprocess.run([sys.executable, "-m", "zfnet_tf.cli.main", *arguments], env=env,
+                                   capture_output=True, text=True, timeout=600)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    else:
+        assert main(arguments) == 0
     with open(os.path.join(model_dir, "history.csv"), newline="") as handle:
         return completed, list(csv.DictReader(handle))
 
@@ -40,7 +48,7 @@ def counted(accuracy, images):
 def test_a_folder_of_class_folders_three_epochs(tmp_path, class_folders):
     data = class_folders(tmp_path / "images", {"a": 20, "b": 20, "c": 20}, extension=".jpg", size=48)
     model_dir = tmp_path / "run"
-    completed, rows = train(data, model_dir)
+    completed, rows = train(data, model_dir, process=True)
     assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
     # No split folders: the same 60 images validate, all of them every epoch.
     assert all(counted(r["val_accuracy"], 60) for r in rows)

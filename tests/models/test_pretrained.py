@@ -14,6 +14,8 @@ from zfnet_tf.data import imagenet_classes, resize_to_square
 from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE
 from zfnet_tf.pytorch_weights import torch_layout
 
+pytestmark = pytest.mark.heavy(60)
+
 # pytorchcv's model table (model_metainfos.csv) and docs/pretrained.md.
 PUBLISHED_PARAMETERS = {"zfnet": 62_357_608, "zfnetb": 107_627_624}
 LAYERS = ("norm1", "pool1", "norm2", "pool2", "conv3", "conv4", "conv5", "pool5")

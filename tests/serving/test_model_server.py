@@ -29,6 +29,8 @@ from tensorflow_serving.apis import (
 import zfnet_tf
 from support.servers import ServerProcess
 
+pytestmark = pytest.mark.heavy(45)
+
 MAX_BATCH = 4
 
 MODELS_CONFIG = """

@@ -10,7 +10,6 @@ POINT is one of
     write:NAME       while NAME's temporary file is being written: after its first bytes reach
                      the disk, before it is complete
     csvrow:E         in the middle of writing epoch E's row of history.csv
-    none             not at all
 """
 
 import os
@@ -95,7 +94,7 @@ def main() -> int:
         kill_while_writing(where[0])
     elif kind == "csvrow":
         kill_in_csv_row(int(where[0]))
-    elif kind != "none":
+    else:
         raise SystemExit(f"unknown kill point {point!r}")
     from zfnet_tf.cli.main import main as zfnet_tf_main
 

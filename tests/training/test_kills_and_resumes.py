@@ -1,33 +1,41 @@
-"""A real `zfnet-tf train` process killed at several points (mid-epoch, while a checkpoint is
-written, between an epoch's records and its backup, in the middle of a CSV row) and resumed
-each time: in the end the CSV history, the checkpoints and TensorBoard hold each epoch once."""
+"""A real `zfnet-tf train` process killed with SIGKILL at several points (mid-epoch, while a
+checkpoint is written, between an epoch's records and its backup, in the middle of a CSV row)
+and resumed each time; then the same command, run plainly, resumes after the last committed
+epoch and runs only the missing ones: in the end the CSV history, the checkpoints and
+TensorBoard hold each epoch once."""
 
 import collections
 import csv
 import glob
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import zfnet_tf
 from zfnet_tf.training.callbacks import EpochBackup
+
+pytestmark = pytest.mark.heavy(80)
 
 EPOCHS = 5
 HARNESS = os.path.join(os.path.dirname(__file__), "kill_harness.py")
 
 
 def run(point, model_dir):
-    command = [
-        sys.executable, HARNESS, point, "--", "train", "--preset", "tiny", "--dataset", "digits",
-        "--recipe", "demo", "--epochs", str(EPOCHS), "--steps-per-epoch", "4", "--validation-steps", "2",
-        "--batch-size", "16", "--model-dir", str(model_dir), "--verbose", "2",
+    """`zfnet-tf train ...` killed at `point` (`kill_harness.py`), or, for None, the command itself."""
+    arguments = [
+        "train", "--preset", "tiny", "--dataset", "digits", "--recipe", "demo", "--epochs", str(EPOCHS),
+        "--steps-per-epoch", "4", "--validation-steps", "2", "--batch-size", "16", "--model-dir", str(model_dir),
+        "--verbose", "2",
     ]
+    start = ["-m", "zfnet_tf.cli.main"] if point is None else [HARNESS, point, "--"]
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
     env.pop("TF_CONFIG", None)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, *start, *arguments], env=env, capture_output=True, text=True, timeout=600)
 
 
 def history_rows(model_dir):
@@ -66,9 +74,12 @@ def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path):
         assert EpochBackup.finished_epochs(backup) == committed, point
         assert not os.path.exists(model_dir / "model.keras")
 
-    final = run("none", model_dir)
+    final = run(None, model_dir)
     assert final.returncode == 0, final.stderr[-3000:]
     assert "resumed after epoch 3" in final.stdout
+    # The resumed process ran only the missing epochs.
+    started = re.findall(rf"^Epoch (\d+)/{EPOCHS}$", final.stdout, flags=re.MULTILINE)
+    assert [int(e) for e in started] == list(range(4, EPOCHS + 1))
     assert os.path.isfile(model_dir / "model.keras")
 
     rows = history_rows(model_dir)
