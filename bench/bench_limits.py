@@ -31,8 +31,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from hostile_requests import deep_json, memory_kib, post_streamed  # noqa: E402
-from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming  # noqa: E402
+from support.hostile_requests import deep_json, memory_kib, post_streamed  # noqa: E402
+from support.image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming  # noqa: E402
 
 
 def timed(call):

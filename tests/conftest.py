@@ -223,7 +223,7 @@ def imported_zfnet_export(imported_zfnet, built_once):
 @pytest.fixture
 def unreadable_class_folder(tmp_path):
     """`class_images.write_unreadable_class_folder` in a fresh temporary folder."""
-    from class_images import write_unreadable_class_folder
+    from support.class_images import write_unreadable_class_folder
 
     return write_unreadable_class_folder(tmp_path / "images")
 
@@ -231,6 +231,6 @@ def unreadable_class_folder(tmp_path):
 @pytest.fixture
 def class_folders():
     """`class_images.write_class_folders`: class folders a random backbone can tell apart."""
-    from class_images import write_class_folders
+    from support.class_images import write_class_folders
 
     return write_class_folders

@@ -3,7 +3,7 @@ from its header, never decoded (DESIGN.md §16)."""
 
 import pytest
 
-from image_bombs import black_png, encoded
+from support.image_bombs import black_png, encoded
 from zfnet_tf.cli.common import data_source_from_args
 from zfnet_tf.cli.main import build_parser, main
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS

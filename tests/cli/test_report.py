@@ -141,7 +141,7 @@ def test_the_page_opens_from_disk_with_every_section_and_image(report, chromium)
 
 
 def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
-    from class_images import write_class_folders
+    from support.class_images import write_class_folders
 
     root = write_class_folders(tmp_path / "images", {"a": 5, "b": 5})
     broken = os.path.join(root, "b", "b_001.png")

@@ -95,7 +95,7 @@ def test_caltech101_folder_with_short_epochs(tmp_path, class_folders):
 def test_a_file_only_the_decoder_refuses_shortens_validation_every_epoch(tmp_path, class_folders):
     """A PNG whose chunks are intact and whose pixels are not passes the listing's checks and is
     dropped when decoded: validation then has one image fewer than its listing, every epoch."""
-    from class_images import png_with_a_bad_stream
+    from support.class_images import png_with_a_bad_stream
 
     root = tmp_path / "images"
     class_folders(root / "train", {"a": 20, "b": 20, "c": 20}, extension=".png", size=48)

@@ -113,7 +113,7 @@ def test_transfer_runs_on_a_keras_application_from_a_named_layer(tmp_path):
 
 
 def test_voc2012_command_writes_twenty_aps_and_their_mean(tmp_path, tiny_model):
-    from voc_devkit import learnable_sets, write_vocdevkit
+    from support.voc_devkit import learnable_sets, write_vocdevkit
     from zfnet_tf.data.sources.voc import VOC_CLASSES
 
     model_path = str(tmp_path / "tiny.keras")

@@ -17,7 +17,7 @@ MODEL = ["--preset", "tiny"]
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from class_images import write_unreadable_class_folder
+    from support.class_images import write_unreadable_class_folder
 
     return write_unreadable_class_folder(tmp_path_factory.mktemp("data") / "images")
 

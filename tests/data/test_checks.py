@@ -109,7 +109,7 @@ def test_a_limit_reads_only_what_it_needs(tmp_path):
 
 
 def test_an_image_over_the_pixel_limit_is_skipped_by_its_header_and_named(tmp_path):
-    from image_bombs import black_png, gif_frames, jpeg_claiming
+    from support.image_bombs import black_png, gif_frames, jpeg_claiming
 
     from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 
@@ -138,7 +138,7 @@ def test_an_image_over_the_pixel_limit_is_skipped_by_its_header_and_named(tmp_pa
 def test_a_folder_source_skips_an_image_bomb_and_reports_it(tmp_path):
     """Through a data source: the bomb is left out of the examples and listed as skipped (what
     every command's JSON reports); with strict it is an error naming it."""
-    from image_bombs import black_png
+    from support.image_bombs import black_png
 
     from zfnet_tf.data import DataSource, image_collection
 

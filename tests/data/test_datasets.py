@@ -8,7 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from class_images import png_with_a_bad_stream
+from support.class_images import png_with_a_bad_stream
 from zfnet_tf.data import (
     DataSource,
     SkippedFilesWarning,

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
+from support.image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data.headers import (
     assert_within_pixels,
     decoded_pixels,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hostile_requests import memory_kib, reset_peak_memory
-from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
+from support.hostile_requests import memory_kib, reset_peak_memory
+from support.image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 from zfnet_tf.export import build_export_archive

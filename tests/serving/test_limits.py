@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from hostile_requests import deep_json, memory_kib, post_streamed, reset_peak_memory
-from image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
+from support.hostile_requests import deep_json, memory_kib, post_streamed, reset_peak_memory
+from support.image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data.headers import DEFAULT_MAX_IMAGE_PIXELS
 from zfnet_tf.serving.limits import DEFAULT_MAX_JSON_DEPTH, DEFAULT_MAX_REQUEST_BYTES
 from support.servers import ExplorerProcess, ServerProcess

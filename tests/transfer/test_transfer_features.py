@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import zfnet_tf
-from class_images import png_with_a_bad_stream
+from support.class_images import png_with_a_bad_stream
 from zfnet_tf.data import DataSource, SkippedFilesWarning, image_collection, load_image_file
 from zfnet_tf.transfer import (
     FeatureCache,
@@ -20,7 +20,7 @@ from zfnet_tf.transfer import (
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    from class_images import write_class_folders
+    from support.class_images import write_class_folders
 
     root = write_class_folders(tmp_path_factory.mktemp("pool"), {"a": 7, "b": 7, "c": 7})
     return image_collection(DataSource("folder", root, split="all"))

@@ -23,7 +23,7 @@ PROTOCOL = TransferParams(
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory, tiny_backbone_model):
-    from class_images import write_class_folders
+    from support.class_images import write_class_folders
 
     root = write_class_folders(
         tmp_path_factory.mktemp("images"), {"red": 12, "green": 12, "blue": 12, "yellow": 12}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from voc_devkit import learnable_sets, write_vocdevkit
+from support.voc_devkit import learnable_sets, write_vocdevkit
 from zfnet_tf.data import DataSource
 from zfnet_tf.data.sources.voc import VOC_CLASSES, voc_images
 from zfnet_tf.transfer import VOCClassification, VOCParams, voc_average_precision

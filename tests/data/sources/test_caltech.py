@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from class_images import class_image
+from support.class_images import class_image
 from zfnet_tf.data import DataSource, SkippedFilesWarning, image_collection
 
 

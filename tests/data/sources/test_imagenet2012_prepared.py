@@ -1,5 +1,5 @@
 """imagenet2012 through TFDS' real builder, prepared offline from a small manual folder in the
-layout of the real archives (`tests/imagenet_manual.py`), then the main job on it in real
+layout of the real archives (`tests/support/imagenet_manual.py`), then the main job on it in real
 `zfnet-tf` processes: `train` for several epochs, `evaluate` (checked against the model on the
 validation JPEGs read straight from the archive), `top9` on the training split, and `transfer`
 of the trained network to a local Caltech-101 folder."""
@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 
 import zfnet_tf
-from imagenet_manual import VALIDATION_TAR, write_imagenet_manual_folder
+from support.imagenet_manual import VALIDATION_TAR, write_imagenet_manual_folder
 
 EPOCHS = 3
 IMAGES_PER_CLASS = 6
 NUM_VALIDATION = 6
+
+pytestmark = pytest.mark.heavy(60)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from voc_devkit import write_vocdevkit
+from support.voc_devkit import write_vocdevkit
 from zfnet_tf.data import DATASETS, DataSource, SkippedFilesWarning, class_names, image_collection
 from zfnet_tf.data.sources.voc import VOC_CLASSES, voc_images, voc_root
 

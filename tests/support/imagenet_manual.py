@@ -15,7 +15,7 @@ import io
 import os
 import tarfile
 
-from class_images import class_image
+from support.class_images import class_image
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VALIDATION_TAR = "ILSVRC2012_img_val.tar"
