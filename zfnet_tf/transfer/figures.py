@@ -31,32 +31,19 @@ def accuracy_figure(
     figure = Figure(figsize=(5.5, 4.0))
     axis = figure.subplots()
     sizes = sorted({int(n) for r in methods.values() for n in r["by_train_per_class"]})
+    def draw(method: str, points: list[tuple[int, float, float]], label: str, **style) -> None:
+        colour, marker = METHOD_STYLES.get(method, ("tab:gray", "d"))
+        points = sorted(points)
+        axis.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                      color=colour, marker=marker, capsize=3, label=label, **style)
+
     for method, result in methods.items():
-        colour, marker = METHOD_STYLES.get(method, ("tab:gray", "d"))
-        points = sorted((int(n), r["mean"], r["std"]) for n, r in result["by_train_per_class"].items())
-        axis.errorbar(
-            [p[0] for p in points],
-            [p[1] for p in points],
-            yerr=[p[2] for p in points],
-            color=colour,
-            marker=marker,
-            capsize=3,
-            label=result["label"],
-        )
+        draw(method, [(int(n), r["mean"], r["std"]) for n, r in result["by_train_per_class"].items()],
+             result["label"])
     for method, numbers in (paper or {}).items():
-        colour, marker = METHOD_STYLES.get(method, ("tab:gray", "d"))
-        points = sorted((int(n), v[0], v[1] or 0.0) for n, v in numbers.items())
-        axis.errorbar(
-            [p[0] for p in points],
-            [p[1] for p in points],
-            yerr=[p[2] for p in points],
-            color=colour,
-            marker=marker,
-            markerfacecolor="none",
-            linestyle="--",
-            capsize=3,
-            label=f"paper: {methods[method]['label'] if method in methods else method}",
-        )
+        label = methods[method]["label"] if method in methods else method
+        draw(method, [(int(n), v[0], v[1] or 0.0) for n, v in numbers.items()], f"paper: {label}",
+             markerfacecolor="none", linestyle="--")
     axis.set_xticks(sizes)
     axis.set_xlabel("training images per class")
     axis.set_ylabel("mean per-class accuracy (%)")
