@@ -92,7 +92,7 @@ class ModelReading:
         """The layers worth projecting by default: ZFNet's 1-5, or else the last convolution
         (or the normalization, activation or residual sum that ends it) before each change of
         map size, e.g. VGG16's `block1_conv2`, ..., `block5_conv3`, MobileNetV2's
-        `block_3_add`, ..., `Conv_1_bn`.
+        `block_1_expand_BN`, ..., `Conv_1_bn`.
 
         A capped rectifier (ReLU6) is passed over for the layer before it: its strongest units
         sit at the cap, where every rule projects to 0 (`rules.output_cap`)."""
