@@ -22,14 +22,16 @@ RULES = ("deconvnet", "guided", "gradient")
 
 def numpy_seed(feature, mode):
     """The signal the paper starts from, picked in NumPy: the chosen map's strongest activation
-    alone ("max"), or the whole map ("map"); `feature` per image."""
+    alone ("max"), or the whole map ("map"); `feature` per image, `mode` one for all or per
+    image."""
 
     def seed(top):
         top = top.numpy()
+        modes = [mode] * top.shape[0] if isinstance(mode, str) else mode
         chosen = np.zeros_like(top)
         for b in range(top.shape[0]):
             maps = top[b, ..., feature[b]]
-            if mode == "max" and maps.ndim:
+            if modes[b] == "max" and maps.ndim:
                 index = np.unravel_index(np.argmax(maps), maps.shape)
                 chosen[(b, *index, feature[b])] = maps[index]
             else:
@@ -45,11 +47,16 @@ def assert_close(actual, expected, relative=1e-5):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=relative * scale)
 
 
-def alive_map(deconvnet, images, layer):
-    """A map that fires in every image (its weakest maximum over the images is the largest)."""
-    (top,) = deconvnet.activation_function([layer])(tf.constant(images)).values()
-    top = top.numpy().reshape(len(images), -1, top.shape[-1])
-    return int(top.max(axis=1).min(axis=0).argmax())
+def alive_maps(deconvnet, images, layers):
+    """Per layer, a map that fires in every image (its weakest maximum over the images is the
+    largest), all from one forward pass."""
+    tops = deconvnet.activation_function(layers)(tf.constant(images))
+    alive = {}
+    for layer in layers:
+        top = tops[deconvnet.layer_name(layer)].numpy()
+        top = top.reshape(len(images), -1, top.shape[-1])
+        alive[layer] = int(top.max(axis=1).min(axis=0).argmax())
+    return alive
 
 
 ALL = tuple((rule, mode) for rule in RULES for mode in ("max", "map"))
@@ -58,16 +65,22 @@ ALL = tuple((rule, mode) for rule in RULES for mode in ("max", "map"))
 def check_against_oracle(model, images, layers, cases=ALL):
     """Each layer's strongest map and one more, by each `(rule, mode)`, against the oracle."""
     deconvnet = zfnet_tf.Deconvnet(model)
+    alive = alive_maps(deconvnet, images, layers)
     for layer in layers:
-        features = [-1, alive_map(deconvnet, images, layer)]
-        for rule, mode in cases:
-            projection = deconvnet.project(images, layer, feature=features, mode=mode, rule=rule)
-            # Both features in one oracle pass: image b's copy k is row k * B + b.
-            chosen = projection.feature.T.reshape(-1)
-            tiled = np.concatenate([images, images])
-            expected = modified_gradient(model, tiled, layer, numpy_seed(chosen, mode), rule).numpy()
-            for k in range(2):
-                assert_close(projection.reconstructions[:, k], expected[k * len(images) : (k + 1) * len(images)])
+        features = [-1, alive[layer]]
+        for rule in dict.fromkeys(rule for rule, _ in cases):
+            modes = [mode for r, mode in cases if r == rule]
+            projections = [deconvnet.project(images, layer, feature=features, mode=mode, rule=rule) for mode in modes]
+            # Every feature and mode of the rule in one oracle pass: image b's copy for mode m
+            # and feature k is row (m * 2 + k) * B + b.
+            chosen = np.concatenate([projection.feature.T.reshape(-1) for projection in projections])
+            row_modes = [mode for mode in modes for _ in range(2 * len(images))]
+            tiled = np.concatenate([images] * (2 * len(modes)))
+            expected = modified_gradient(model, tiled, layer, numpy_seed(chosen, row_modes), rule).numpy()
+            expected = expected.reshape(len(modes), 2, *images.shape)
+            for m, projection in enumerate(projections):
+                for k in range(2):
+                    assert_close(projection.reconstructions[:, k], expected[m, k])
 
 
 def random_zfnet(preset, seed=7, widths=8, **overrides):

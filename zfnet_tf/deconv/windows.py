@@ -131,6 +131,10 @@ class Projector:
     image_index: tf.Tensor | None = None
     per_image: int | None = 1
     grid: tuple[int, int] = (1, 1)
+    # Masks of the windows outside the maps, by (window, extent): a network cleans its signal
+    # after every convolution, mostly in the same few windows, and each mask is a dozen ops
+    # (made once per projection graph, not once per layer).
+    _inside_masks: dict = field(default_factory=dict, repr=False)
 
     def forward_in(self, key: int, window: Window | None, pre_activation: bool = False):
         """The forward value of tensor `key` (or, with `pre_activation`, of its layer's fused
@@ -145,7 +149,10 @@ class Projector:
         """Zeroes the positions of a dirty signal that lie outside tensor `key`'s maps."""
         if not signal.dirty:
             return signal
-        inside = inside_mask(signal.window, self.location, extent(self.shapes[key]))
+        map_extent = extent(self.shapes[key])
+        inside = self._inside_masks.get((signal.window, map_extent))
+        if inside is None:
+            inside = self._inside_masks[signal.window, map_extent] = inside_mask(signal.window, self.location, map_extent)
         # A select, not a product: an exact backward may leave non-finite values there.
         return Signal(tf.where(inside, signal.values, 0.0), signal.window)
 
