@@ -63,10 +63,12 @@ ALL = tuple((rule, mode) for rule in RULES for mode in ("max", "map"))
 
 
 def check_against_oracle(model, images, layers, cases=ALL):
-    """Each layer's strongest map and one more, by each `(rule, mode)`, against the oracle."""
+    """Each layer's strongest map and one more, by each `(rule, mode)`, against the oracle
+    (`layers` may also map each layer to its own cases)."""
     deconvnet = zfnet_tf.Deconvnet(model)
-    alive = alive_maps(deconvnet, images, layers)
-    for layer in layers:
+    cases_of = dict(layers) if isinstance(layers, dict) else {layer: cases for layer in layers}
+    alive = alive_maps(deconvnet, images, list(cases_of))
+    for layer, cases in cases_of.items():
         features = [-1, alive[layer]]
         for rule in dict.fromkeys(rule for rule, _ in cases):
             modes = [mode for r, mode in cases if r == rule]
@@ -118,8 +120,9 @@ def test_each_rule_and_normalization_equals_modified_backprop(normalization):
 def test_vgg16_equals_modified_backprop():
     tf.keras.utils.set_random_seed(0)
     model = zfnet_tf.keras_application("VGG16", input_size=48, num_classes=5)
-    check_against_oracle(model, images_for(model), ["block1_conv2", "block5_conv3", "fc2"])
-    check_against_oracle(model, images_for(model), ["block5_pool", "predictions"], cases=[("guided", "max")])
+    layers = {name: ALL for name in ("block1_conv2", "block5_conv3", "fc2")}
+    layers.update({name: [("guided", "max")] for name in ("block5_pool", "predictions")})
+    check_against_oracle(model, images_for(model), layers)
 
 
 def test_resnet50_equals_modified_backprop():

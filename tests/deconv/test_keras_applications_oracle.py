@@ -66,6 +66,7 @@ def test_keras_application_equals_modified_backprop(name, applications):
     images = np.random.RandomState(1).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
     last = zfnet_tf.Deconvnet(model).graph.output_name()
     turn = sorted(FAMILIES).index(name)
-    check_against_oracle(model, images, [last], cases=[(RULES[turn % 3], "max")])
+    cases = {last: [(RULES[turn % 3], "max")]}
     if middle is not None:
-        check_against_oracle(model, images, [middle], cases=[(RULES[(turn + 1) % 3], "map")])
+        cases[middle] = [(RULES[(turn + 1) % 3], "map")]
+    check_against_oracle(model, images, cases)

@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 # -- windows --------------------------------------------------------------------------------
@@ -240,12 +241,12 @@ def gather_windows(maps, image_index, window: Window, location, grid: tuple[int,
 
 def inside_mask(window: Window, location, map_extent: Sequence[int]):
     """`[N, h, w, 1]` bool: which window positions lie inside a map of `map_extent`."""
-    offsets = window.offsets(location)
-    rows = offsets[:, :1] + tf.range(window.size[0])[None, :]
-    cols = offsets[:, 1:] + tf.range(window.size[1])[None, :]
-    inside_rows = (rows >= 0) & (rows < map_extent[0])
-    inside_cols = (cols >= 0) & (cols < map_extent[1])
-    return inside_rows[:, :, None, None] & inside_cols[:, None, :, None]
+    # Each position's (row, column) in the map: the window's offset plus a constant grid (a
+    # few ops, however large the window: this mask is made after every convolution).
+    grid = np.stack(np.meshgrid(np.arange(window.size[0]), np.arange(window.size[1]), indexing="ij"), axis=-1)
+    positions = window.offsets(location)[:, None, None, :] + tf.constant(grid, tf.int32)
+    inside = (positions >= 0) & (positions < tf.constant(map_extent, tf.int32))
+    return tf.reduce_all(inside, axis=-1, keepdims=True)
 
 
 # -- planning the windows -------------------------------------------------------------------
