@@ -165,20 +165,25 @@ class Projector:
         values, source = signal.values, signal.window
         map_extent = extent(self.shapes[key])
         moving = []
+        pads, crop = [[0, 0]] * 4, [slice(None)] * 4
         for axis in range(2):
             if source.jump[axis] == target.jump[axis]:
-                # Both windows move together: a fixed crop or pad.
+                # Both windows move together: a fixed crop or pad (one op each for both axes,
+                # none where the window stays as it is).
                 begin = source.start[axis] - target.start[axis]
                 end = begin + target.size[axis]
                 before, after = max(-begin, 0), max(end - source.size[axis], 0)
-                if before or after:
-                    pads = [[0, 0]] * 4
-                    pads[1 + axis] = [before, after]
-                    values = tf.pad(values, pads)
+                pads[1 + axis] = [before, after]
                 begin += before
-                values = values[:, begin : begin + target.size[axis]] if axis == 0 else values[:, :, begin : begin + target.size[axis]]
+                current = values.shape[1 + axis]
+                if begin or current is None or before + current + after != target.size[axis]:
+                    crop[1 + axis] = slice(begin, begin + target.size[axis])
             else:
                 moving.append(axis)  # a moving window placed in the whole map
+        if pads != [[0, 0]] * 4:
+            values = tf.pad(values, pads)
+        if crop != [slice(None)] * 4:
+            values = values[tuple(crop)]
         if moving:
             values = _place(values, source.offsets(self.location), axes=tuple(moving), extent=map_extent)
         whole = target.is_full(map_extent)
