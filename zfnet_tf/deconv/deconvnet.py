@@ -188,9 +188,10 @@ class Deconvnet(ModelReading):
         label = path if path == layer else f"{layer} ({path})"
         message = f"feature must be -1 or in [0, {num_maps}) for layer {label}"
         # One Assert (tf.debugging.assert_greater_equal and assert_less put ~13 ops each in
-        # every projection graph).
+        # every projection graph), its data laid out as theirs (what serving's error reader
+        # parses: `zfnet_tf.serving.errors`).
         in_range = tf.reduce_all((features >= -1) & (features < num_maps))
-        with tf.control_dependencies([tf.debugging.Assert(in_range, [message, "got", features])]):
+        with tf.control_dependencies([tf.debugging.Assert(in_range, [message, "x (features) = ", features])]):
             features = tf.identity(features)
 
         projector.forward = self._forward(images, nodes, projector.pre_activation)
