@@ -15,7 +15,7 @@ import zfnet_tf
 from zfnet_tf.config import PRESETS
 from zfnet_tf.deconv.modified_backprop import modified_backprop_projection, modified_gradient
 
-pytestmark = pytest.mark.heavy(160)
+pytestmark = pytest.mark.heavy(100)
 
 RULES = ("deconvnet", "guided", "gradient")
 
