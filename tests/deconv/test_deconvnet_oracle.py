@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import zfnet_tf
 from zfnet_tf.config import PRESETS
+from zfnet_tf.models import input_size
 from zfnet_tf.deconv.modified_backprop import modified_backprop_projection, modified_gradient
 
 pytestmark = pytest.mark.heavy(100)
@@ -101,7 +102,7 @@ def random_zfnet(preset, seed=7, widths=8, **overrides):
 
 
 def images_for(model, count=2, seed=1, low=0.0, high=255.0):
-    size = zfnet_tf.models.input_size(model)
+    size = input_size(model)
     return np.random.RandomState(seed).uniform(low, high, (count, size, size, 3)).astype(np.float32)
 
 
