@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from zfnet_tf.analysis import AnalysisData, Occlusion, Projections, analysis_data
-from zfnet_tf.analysis.base import softmax
+from zfnet_tf.analysis.base import one_deconvnet, softmax
 from zfnet_tf.data import DataSource, sample_images
 from zfnet_tf.files import write_json
 from zfnet_tf.export import export_model
@@ -102,13 +102,15 @@ def run_demo(
     test = analysis_data(DataSource(DEMO_DATASET, split="test"), model)
     images, labels = test.take(NUM_PROJECTED_IMAGES).arrays()
     names = [f"digit {test.class_names[label]}" for label in labels]
-    with step("drawing the deconvnet projections"):
-        projections = Projections(model, progress=False).run(
-            AnalysisData.from_arrays(images, image_names=names)
-        ).save(os.path.join(out_dir, "projections"))
-    with step("running the analyses (one report page)"):
-        report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
-                              model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}")
+    # One deconvnet for the projections and the report: what one traces, the next reuses.
+    with one_deconvnet(model):
+        with step("drawing the deconvnet projections"):
+            projections = Projections(model, progress=False).run(
+                AnalysisData.from_arrays(images, image_names=names)
+            ).save(os.path.join(out_dir, "projections"))
+        with step("running the analyses (one report page)"):
+            report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
+                                  model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}")
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
     with step(f"exporting the SavedModel under {export_base}"):
         saved_model = export_model(model, export_base)
@@ -198,6 +200,15 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     }
     os.makedirs(out_dir, exist_ok=True)
     paths = {"classes": _save_classes(images, classes, out_dir)}
+    with one_deconvnet(model):  # the occlusion's projection is the report's top-9 one of that block
+        paths.update(_analyze_photos(model, images, names, out_dir))
+    return paths
+
+
+def _analyze_photos(model: keras.Model, images: np.ndarray, names: list[str], out_dir: str) -> dict[str, str]:
+    """`run_imagenet_demo`'s projections, occlusion and report of `model` on the photos."""
+    size = images.shape[1]
+    paths = {}
     for rule in IMAGENET_RULES:
         written = Projections(model, layers=IMAGENET_BLOCKS, rule=rule, mode="map", contrast=IMAGENET_CONTRAST,
                               progress=False).run(
