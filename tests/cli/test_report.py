@@ -145,6 +145,7 @@ def test_the_page_opens_from_disk_with_every_section_and_image(report, chromium)
 
 def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
     from support.class_images import write_class_folders
+    from zfnet_tf.data import SkippedFilesWarning
 
     root = write_class_folders(tmp_path / "images", {"a": 5, "b": 5})
     broken = os.path.join(root, "b", "b_001.png")
@@ -152,8 +153,11 @@ def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
         handle.write(b"not an image at all")
     out = tmp_path / "out"
     keras_path, _ = tiny_export
-    run_cli("report", "--model", str(keras_path), "--dataset", "folder", "--data-dir", root, "--top9-layers", "1",
-            "--top9-features", "1", "--images-swept", "1", "--quiet", "--out", str(out))
+    with pytest.warns(SkippedFilesWarning, match="b_001.png") as warned:
+        run_cli("report", "--model", str(keras_path), "--dataset", "folder", "--data-dir", root, "--top9-layers",
+                "1", "--top9-features", "1", "--images-swept", "1", "--quiet", "--out", str(out))
+    assert {str(w.message).split(" (")[0] for w in warned if issubclass(w.category, SkippedFilesWarning)} == {
+        "skipped 1 file(s) of folder[test]", "skipped 1 file(s) of folder[train]"}
     html = (out / "index.html").read_text()
     assert "Skipped files (1)" in html and broken in html and "not a JPEG, PNG, GIF, BMP or WebP image" in html
     record = json.loads((out / "report.json").read_text())
