@@ -14,7 +14,7 @@ import zfnet_tf
 from zfnet_tf.data import sample_images
 from zfnet_tf.demo import CAT_CLASS, CAT_PHOTO, IMAGENET_BLOCKS, IMAGENET_RULES, imagenet_demo_missing, run_imagenet_demo
 
-pytestmark = pytest.mark.heavy(115)
+pytestmark = pytest.mark.heavy(100)
 
 
 @pytest.fixture(scope="module")

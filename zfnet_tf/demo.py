@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from zfnet_tf.analysis import AnalysisData, Occlusion, Projections, analysis_data
-from zfnet_tf.analysis.base import softmax
+from zfnet_tf.analysis.base import one_deconvnet, softmax
 from zfnet_tf.data import DataSource, sample_images
 from zfnet_tf.files import write_json
 from zfnet_tf.export import export_model
@@ -63,6 +63,7 @@ def run_demo(
     jit_compile: bool = True,
     export_base: str | None = None,
     imagenet: bool = True,
+    table7_limits: tuple[int, int] = (1000, 500),
 ) -> dict[str, str]:
     """Trains, evaluates, visualizes and exports; returns the paths written, by name.
 
@@ -76,7 +77,9 @@ def run_demo(
     "report" (`<out>/report/index.html`: every analysis of the digits model on one page,
     `write_report`).
     Running it again with the same `out_dir` resumes (or reuses) the training run and exports
-    the next version. `epochs` / `steps_per_epoch` shorten it (tests). With `imagenet` and the
+    the next version. `epochs` / `steps_per_epoch` shorten it (tests), as `table7_limits` does
+    the report's Table 7 (the train and test digits its per-layer classifiers fit and score on,
+    at most). With `imagenet` and the
     `pretrained` extra installed (`imagenet_demo_missing()` says what is missing), it then
     runs `run_imagenet_demo` into `<out_dir>/imagenet` and adds its paths, prefixed
     "imagenet_".
@@ -102,13 +105,16 @@ def run_demo(
     test = analysis_data(DataSource(DEMO_DATASET, split="test"), model)
     images, labels = test.take(NUM_PROJECTED_IMAGES).arrays()
     names = [f"digit {test.class_names[label]}" for label in labels]
-    with step("drawing the deconvnet projections"):
-        projections = Projections(model, progress=False).run(
-            AnalysisData.from_arrays(images, image_names=names)
-        ).save(os.path.join(out_dir, "projections"))
-    with step("running the analyses (one report page)"):
-        report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
-                              model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}")
+    # One deconvnet for the projections and the report: what one traces, the next reuses.
+    with one_deconvnet(model):
+        with step("drawing the deconvnet projections"):
+            projections = Projections(model, progress=False).run(
+                AnalysisData.from_arrays(images, image_names=names)
+            ).save(os.path.join(out_dir, "projections"))
+        with step("running the analyses (one report page)"):
+            report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
+                                  model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}",
+                                  table7_limits=table7_limits)
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
     with step(f"exporting the SavedModel under {export_base}"):
         saved_model = export_model(model, export_base)
@@ -198,6 +204,15 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     }
     os.makedirs(out_dir, exist_ok=True)
     paths = {"classes": _save_classes(images, classes, out_dir)}
+    with one_deconvnet(model):  # the occlusion's projection is the report's top-9 one of that block
+        paths.update(_analyze_photos(model, images, names, out_dir))
+    return paths
+
+
+def _analyze_photos(model: keras.Model, images: np.ndarray, names: list[str], out_dir: str) -> dict[str, str]:
+    """`run_imagenet_demo`'s projections, occlusion and report of `model` on the photos."""
+    size = images.shape[1]
+    paths = {}
     for rule in IMAGENET_RULES:
         written = Projections(model, layers=IMAGENET_BLOCKS, rule=rule, mode="map", contrast=IMAGENET_CONTRAST,
                               progress=False).run(
@@ -241,12 +256,13 @@ def read_metrics(paths: dict[str, str]) -> dict:
 
 
 def write_report(model: keras.Model, data, out_dir: str, model_name: str | None = None,
-                 top9_layers: tuple | None = None, patch_fraction: int = 4) -> dict:
+                 top9_layers: tuple | None = None, patch_fraction: int = 4,
+                 table7_limits: tuple[int, int] = (1000, 500)) -> dict:
     """Every analysis of `model` on `data` on one static page (`zfnet_tf.analysis.report`):
     the first layer's filters, top-9 (ZFNet's layers 2 and 5, maps 0-15; another network's
     `top9_layers`), occlusion (a square of `1 / patch_fraction` of the input side) and
     invariance of the first three images and, for labelled data, Table 7's per-layer
-    classifiers. Returns the report's record (`ReportResult.save`) with the page's path under
+    classifiers (on at most `table7_limits` train and test examples). Returns the report's record (`ReportResult.save`) with the page's path under
     "page"."""
     from zfnet_tf.analysis.report import Report, ReportParams
     from zfnet_tf.models import zfnet_backbone
@@ -255,7 +271,8 @@ def write_report(model: keras.Model, data, out_dir: str, model_name: str | None 
         top9_layers = TOP9_LAYERS
     size, _ = image_transform(model)
     params = ReportParams(images=OCCLUSION_IMAGES, top9_layers=top9_layers, top9_features=len(TOP9_FEATURES),
-                          occlusion_patch_size=max(1, size // patch_fraction), progress=False)
+                          occlusion_patch_size=max(1, size // patch_fraction), train_limit=table7_limits[0],
+                          test_limit=table7_limits[1], progress=False)
     record = Report(model, params, model_name=model_name).run(data).save(out_dir)
     return {**record, "page": os.path.join(out_dir, "index.html")}
 

@@ -1,11 +1,12 @@
-"""`zfnet-tf report`: a real run of the command, its page opened from disk in headless
-Chromium (every section, every image loaded, nothing fetched from anywhere but the disk), and
-its JSON equal to the analyses' own."""
+"""`zfnet-tf report`: a real run of the command (in-process: the process boundary is not what
+these tests are about), its page opened from disk in headless Chromium (every section, every
+image loaded, nothing fetched from anywhere but the disk), and its JSON equal to the analyses'
+own."""
 
+import contextlib
+import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,15 @@ REPORT_FLAGS = ["--dataset", "digits", "--scan-limit", "40", "--top9-layers", "1
                 "--images-swept", "2", "--train-limit", "150", "--test-limit", "60"]
 
 
-def run_cli(*arguments, timeout=600):
-    completed = subprocess.run(
-        [sys.executable, "-m", "zfnet_tf.cli.main", *arguments], capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    return completed
+def run_cli(*arguments):
+    """`zfnet-tf <arguments>` in this process; returns what it printed (it must exit 0)."""
+    from zfnet_tf.cli.main import main
+
+    printed, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
+        code = main([str(argument) for argument in arguments])
+    assert code == 0, errors.getvalue()[-3000:]
+    return printed.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +39,8 @@ def report(tiny_export, tmp_path_factory):
         {"image": i, "part": "centre", "box": [20, 20, 44, 44]} for i in range(3)
     ] + [{"image": i, "part": "corner", "box": [0, 0, 16, 16]} for i in range(3)]))
     out = root / "out"
-    completed = run_cli("report", "--model", str(keras_path), *REPORT_FLAGS, "--boxes", str(boxes), "--out", str(out))
-    return out, completed.stdout, keras_path
+    stdout = run_cli("report", "--model", keras_path, *REPORT_FLAGS, "--boxes", boxes, "--out", out)
+    return out, stdout, keras_path
 
 
 def test_progress_lines_name_every_step(report):
@@ -142,6 +145,7 @@ def test_the_page_opens_from_disk_with_every_section_and_image(report, chromium)
 
 def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
     from support.class_images import write_class_folders
+    from zfnet_tf.data import SkippedFilesWarning
 
     root = write_class_folders(tmp_path / "images", {"a": 5, "b": 5})
     broken = os.path.join(root, "b", "b_001.png")
@@ -149,8 +153,11 @@ def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
         handle.write(b"not an image at all")
     out = tmp_path / "out"
     keras_path, _ = tiny_export
-    run_cli("report", "--model", str(keras_path), "--dataset", "folder", "--data-dir", root, "--top9-layers", "1",
-            "--top9-features", "1", "--images-swept", "1", "--quiet", "--out", str(out))
+    with pytest.warns(SkippedFilesWarning, match="b_001.png") as warned:
+        run_cli("report", "--model", str(keras_path), "--dataset", "folder", "--data-dir", root, "--top9-layers",
+                "1", "--top9-features", "1", "--images-swept", "1", "--quiet", "--out", str(out))
+    assert {str(w.message).split(" (")[0] for w in warned if issubclass(w.category, SkippedFilesWarning)} == {
+        "skipped 1 file(s) of folder[test]", "skipped 1 file(s) of folder[train]"}
     html = (out / "index.html").read_text()
     assert "Skipped files (1)" in html and broken in html and "not a JPEG, PNG, GIF, BMP or WebP image" in html
     record = json.loads((out / "report.json").read_text())

@@ -185,7 +185,18 @@ class Occlusion(Analysis):
         self._output, self._probabilities = class_output(self.deconvnet)
         self.num_classes = int(self.deconvnet.num_features(self._output))
         self._read = self.deconvnet.activation_function([self.layer, self._output])
-        self._measure = tf.function(self._measure_positions, reduce_retracing=True)
+        # One trace for every chunk of positions (a last, shorter chunk would otherwise trace
+        # the whole forward pass again).
+        self._measure = tf.function(
+            self._measure_positions,
+            input_signature=[
+                tf.TensorSpec([size, size, 3], tf.float32),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([None], tf.int32),
+            ],
+        )
 
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
         """Top-left rows and columns of the square (the same list for both axes)."""
@@ -221,11 +232,11 @@ class Occlusion(Analysis):
             for start in range(0, tops.size, step):
                 chunk = slice(start, start + step)
                 outputs = self._measure(
-                    tf.constant(images[i]),
-                    tf.constant(feature[i]),
-                    tf.constant(labels[i]),
-                    tf.constant(tops[chunk]),
-                    tf.constant(lefts[chunk]),
+                    tf.constant(images[i], tf.float32),
+                    tf.constant(feature[i], tf.int32),
+                    tf.constant(labels[i], tf.int32),
+                    tf.constant(tops[chunk], tf.int32),
+                    tf.constant(lefts[chunk], tf.int32),
                 )
                 for name, value in zip(measures, outputs):
                     maps[name][i, chunk] = value.numpy()

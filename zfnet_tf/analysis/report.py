@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 
-from zfnet_tf.analysis.base import Params, Result, check_int, jsonable, layer_tuple
+from zfnet_tf.analysis.base import Params, Result, check_int, jsonable, layer_tuple, one_deconvnet
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
 from zfnet_tf.data import DataSource
 from zfnet_tf.files import write_json, write_text
@@ -172,7 +172,14 @@ class Report:
                 a `tf.data.Dataset`.
             boxes: images with their part boxes for the correspondence (`part_boxes`).
             test_data: labelled test images for Table 7 when `data` is labelled arrays.
+
+        Every analysis reads the model through one `Deconvnet` (`one_deconvnet`): what one
+        traced (layer 5's projection for its top-9) serves the next (occlusion's projection).
         """
+        with one_deconvnet(self.model) as deconvnet:
+            return self._run(deconvnet, data, boxes, test_data)
+
+    def _run(self, deconvnet, data: Data, boxes: AnalysisData | None, test_data: Data | None) -> ReportResult:
         from zfnet_tf.analysis import (
             Correspondence,
             FilterAnalysis,
@@ -181,7 +188,6 @@ class Report:
             Occlusion,
             Top9,
         )
-        from zfnet_tf.deconv import Deconvnet
 
         params = self.params
         source = DataSource(data) if isinstance(data, str) else data
@@ -189,7 +195,7 @@ class Report:
                                 self.model)
         scanned = scanned.take(params.scan_limit)
         few = scanned.take(params.images)
-        layers = params.top9_layers or tuple(Deconvnet(self.model).default_layers())
+        layers = params.top9_layers or tuple(deconvnet.default_layers())
         batch = params.batch_size
         steps: list[tuple[str, str, Callable[[], dict[str, Result]]]] = [
             ("filters", "the first layer's filters and the second layer's projections",
@@ -198,7 +204,7 @@ class Report:
         ]
         for layer in layers:
             steps.append(("top9", f"top-9 of layer {layer}",
-                          lambda layer=layer: {f"layer {layer}": self._top9(Top9, layer, scanned)}))
+                          lambda layer=layer: {f"layer {layer}": self._top9(Top9, deconvnet, layer, scanned)}))
         steps += [
             ("occlusion", f"occlusion on {params.images} image(s)",
              lambda: {"occlusion": Occlusion(self.model, patch_size=params.occlusion_patch_size, batch_size=batch,
@@ -242,10 +248,8 @@ class Report:
             seconds=seconds,
         )
 
-    def _top9(self, top9_class, layer, data: AnalysisData) -> Result:
-        from zfnet_tf.deconv import Deconvnet
-
-        maps = Deconvnet(self.model).num_features(layer)
+    def _top9(self, top9_class, deconvnet, layer, data: AnalysisData) -> Result:
+        maps = deconvnet.num_features(layer)
         features = tuple(range(min(self.params.top9_features, maps)))
         return top9_class(self.model, layer=layer, features=features, batch_size=self.params.batch_size,
                           progress=False).run(data)

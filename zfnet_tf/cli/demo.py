@@ -22,6 +22,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--epochs", type=positive_int, help="override the demo recipe's epochs")
+    parser.add_argument("--table7-limits", type=positive_int, nargs=2, default=(1000, 500), metavar=("TRAIN", "TEST"),
+                        help="train and test digits of the report's Table 7 classifiers, at most (default 1000 500)")
     parser.add_argument("--no-imagenet", dest="imagenet", action="store_false",
                         help="leave out the ImageNet part (<out>/imagenet: EfficientNet-Lite0 on photos)")
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     missing = imagenet_demo_missing() if args.imagenet else None
     paths = run_demo(args.out, seed=args.seed, epochs=args.epochs, export_base=args.export_base,
-                     imagenet=args.imagenet and not missing)
+                     imagenet=args.imagenet and not missing, table7_limits=tuple(args.table7_limits))
     metrics = read_metrics(paths)
     print(
         f"test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['test_examples']} "
