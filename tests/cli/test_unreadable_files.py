@@ -74,7 +74,8 @@ def test_train_skips_names_and_counts_in_run_json(folder, tmp_path, capsys):
     root, bad = folder
     model_dir = tmp_path / "run"
     argv = ["train", *MODEL, *data_flags(root), "--recipe", "demo", "--epochs", "1", "--steps-per-epoch", "2",
-            "--validation-steps", "1", "--batch-size", "4", "--model-dir", str(model_dir), "--verbose", "0"]
+            "--validation-steps", "1", "--batch-size", "4", "--model-dir", str(model_dir), "--verbose", "0",
+            "--projection-layers", "1"]
     assert run_warned(argv, bad) == 2  # the training and the validation split
     run = json.loads((model_dir / "run.json").read_text())
     assert_reports_the_bad_files(run["data"]["train"], bad)
