@@ -12,7 +12,7 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from zfnet_tf.progress import is_startup_log_line
 
-pytestmark = pytest.mark.heavy(35)
+pytestmark = pytest.mark.heavy(25)
 
 
 def zfnet_tf_process(*args):
