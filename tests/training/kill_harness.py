@@ -8,8 +8,6 @@ POINT is one of
     replace:NAME[:N] just before a finished temporary file is renamed onto NAME (a basename,
                      e.g. epoch-002.keras or state.json) for the Nth time (default: the first):
                      every byte written, nothing committed
-    write:NAME       while NAME's temporary file is being written: after its first bytes reach
-                     the disk, before it is complete
     csvrow:E         in the middle of writing epoch E's row of history.csv
 """
 
@@ -54,22 +52,6 @@ def kill_before_replace(name: str, occurrence: int = 1) -> None:
     os.replace = replace_or_die
 
 
-def kill_while_writing(name: str) -> None:
-    """Cuts the temporary file of `name` to half its size, then dies: what a kill in the middle
-    of the write leaves on disk."""
-    replace = os.replace
-
-    def cut_and_die(source, target, *args, **kwargs):
-        if os.path.basename(os.fspath(target)) == name:
-            size = os.path.getsize(source)
-            with open(source, "r+b") as handle:
-                handle.truncate(size // 2)
-            die()
-        return replace(source, target, *args, **kwargs)
-
-    os.replace = cut_and_die
-
-
 def kill_in_csv_row(epoch: int) -> None:
     import keras
 
@@ -94,8 +76,6 @@ def main() -> int:
         kill_after_batch(int(where[0]), int(where[1]))
     elif kind == "replace":
         kill_before_replace(where[0], *(int(n) for n in where[1:]))
-    elif kind == "write":
-        kill_while_writing(where[0])
     elif kind == "csvrow":
         kill_in_csv_row(int(where[0]))
     else:
