@@ -11,6 +11,7 @@ import pytest
 
 from zfnet_tf.cli.main import main
 from zfnet_tf.data import SkippedFilesWarning
+from zfnet_tf.progress import is_startup_log_line
 
 MODEL = ["--preset", "tiny"]
 
@@ -116,15 +117,20 @@ def test_strict_fails_naming_the_first_bad_file(command, extra, folder, tmp_path
 
 
 def test_the_command_line_warning_names_each_file(folder, tmp_path):
-    """In a terminal: one warning line a dataset read, then each file and why, no code location."""
+    """In a terminal: one warning line a dataset read, then each file and why, no code location.
+    The process also runs with `zfnet-tf --verbose`: TensorFlow's start-up lines are there too
+    (the control of tests/cli/test_quiet_and_flags.py, whose commands show none without it)."""
     root, bad = folder
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     completed = subprocess.run(
-        [sys.executable, "-m", "zfnet_tf.cli.main", "top9", *MODEL, *data_flags(root), "--layer", "1",
+        [sys.executable, "-m", "zfnet_tf.cli.main", "--verbose", "top9", *MODEL, *data_flags(root), "--layer", "1",
          "--features", "0", "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True, text=True, timeout=300, env=env,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = completed.stderr.splitlines()
     first = lines.index(next(line for line in lines if "warning: skipped" in line))
     assert lines[first] == f"zfnet-tf top9: warning: skipped 3 file(s) of folder[test] ({root}) that are not readable images or are over the pixel limit:"
     assert [line.split(": ")[0].strip() for line in lines[first + 1 : first + 4]] == list(bad.values())
+    assert [line for line in lines if is_startup_log_line(line) or "cuInit" in line], completed.stderr
