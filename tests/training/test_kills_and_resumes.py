@@ -21,7 +21,7 @@ from zfnet_tf.training.callbacks import EpochBackup
 
 pytestmark = pytest.mark.heavy(35)
 
-EPOCHS = 5
+EPOCHS = 4
 HARNESS = os.path.join(os.path.dirname(__file__), "kill_harness.py")
 
 
