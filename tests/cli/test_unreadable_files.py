@@ -11,6 +11,7 @@ import pytest
 
 from zfnet_tf.cli.main import main
 from zfnet_tf.data import SkippedFilesWarning
+from zfnet_tf.progress import is_startup_log_line
 
 MODEL = ["--preset", "tiny"]
 
@@ -74,7 +75,8 @@ def test_train_skips_names_and_counts_in_run_json(folder, tmp_path, capsys):
     root, bad = folder
     model_dir = tmp_path / "run"
     argv = ["train", *MODEL, *data_flags(root), "--recipe", "demo", "--epochs", "1", "--steps-per-epoch", "2",
-            "--validation-steps", "1", "--batch-size", "4", "--model-dir", str(model_dir), "--verbose", "0"]
+            "--validation-steps", "1", "--batch-size", "4", "--model-dir", str(model_dir), "--verbose", "0",
+            "--projection-layers", "1"]
     assert run_warned(argv, bad) == 2  # the training and the validation split
     run = json.loads((model_dir / "run.json").read_text())
     assert_reports_the_bad_files(run["data"]["train"], bad)
@@ -115,15 +117,20 @@ def test_strict_fails_naming_the_first_bad_file(command, extra, folder, tmp_path
 
 
 def test_the_command_line_warning_names_each_file(folder, tmp_path):
-    """In a terminal: one warning line a dataset read, then each file and why, no code location."""
+    """In a terminal: one warning line a dataset read, then each file and why, no code location.
+    The process also runs with `zfnet-tf --verbose`: TensorFlow's start-up lines are there too
+    (the control of tests/cli/test_quiet_and_flags.py, whose commands show none without it)."""
     root, bad = folder
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     completed = subprocess.run(
-        [sys.executable, "-m", "zfnet_tf.cli.main", "top9", *MODEL, *data_flags(root), "--layer", "1",
+        [sys.executable, "-m", "zfnet_tf.cli.main", "--verbose", "top9", *MODEL, *data_flags(root), "--layer", "1",
          "--features", "0", "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True, text=True, timeout=300, env=env,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = completed.stderr.splitlines()
     first = lines.index(next(line for line in lines if "warning: skipped" in line))
     assert lines[first] == f"zfnet-tf top9: warning: skipped 3 file(s) of folder[test] ({root}) that are not readable images or are over the pixel limit:"
     assert [line.split(": ")[0].strip() for line in lines[first + 1 : first + 4]] == list(bad.values())
+    assert [line for line in lines if is_startup_log_line(line) or "cuInit" in line], completed.stderr

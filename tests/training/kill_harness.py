@@ -5,10 +5,9 @@ kill-and-resume tests (nothing of the training code is replaced; the process jus
 
 POINT is one of
     batch:E:B        after training batch B (0-based) of epoch E (0-based) has run
-    replace:NAME     just before a finished temporary file is renamed onto NAME (a basename,
-                     e.g. epoch-002.keras or state.json): every byte written, nothing committed
-    write:NAME       while NAME's temporary file is being written: after its first bytes reach
-                     the disk, before it is complete
+    replace:NAME[:N] just before a finished temporary file is renamed onto NAME (a basename,
+                     e.g. epoch-002.keras or state.json) for the Nth time (default: the first):
+                     every byte written, nothing committed
     csvrow:E         in the middle of writing epoch E's row of history.csv
 """
 
@@ -39,31 +38,18 @@ def kill_after_batch(epoch: int, batch: int) -> None:
     CallbackList.on_epoch_begin, CallbackList.on_train_batch_end = epoch_begin, batch_end
 
 
-def kill_before_replace(name: str) -> None:
+def kill_before_replace(name: str, occurrence: int = 1) -> None:
     replace = os.replace
+    seen = [0]
 
     def replace_or_die(source, target, *args, **kwargs):
         if os.path.basename(os.fspath(target)) == name:
-            die()
+            seen[0] += 1
+            if seen[0] == occurrence:
+                die()
         return replace(source, target, *args, **kwargs)
 
     os.replace = replace_or_die
-
-
-def kill_while_writing(name: str) -> None:
-    """Cuts the temporary file of `name` to half its size, then dies: what a kill in the middle
-    of the write leaves on disk."""
-    replace = os.replace
-
-    def cut_and_die(source, target, *args, **kwargs):
-        if os.path.basename(os.fspath(target)) == name:
-            size = os.path.getsize(source)
-            with open(source, "r+b") as handle:
-                handle.truncate(size // 2)
-            die()
-        return replace(source, target, *args, **kwargs)
-
-    os.replace = cut_and_die
 
 
 def kill_in_csv_row(epoch: int) -> None:
@@ -89,9 +75,7 @@ def main() -> int:
     if kind == "batch":
         kill_after_batch(int(where[0]), int(where[1]))
     elif kind == "replace":
-        kill_before_replace(where[0])
-    elif kind == "write":
-        kill_while_writing(where[0])
+        kill_before_replace(where[0], *(int(n) for n in where[1:]))
     elif kind == "csvrow":
         kill_in_csv_row(int(where[0]))
     else:

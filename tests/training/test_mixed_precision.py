@@ -24,6 +24,7 @@ def test_mixed_precision_run_trains_saves_and_projects(tmp_path):
         str(tmp_path / "model"), preset="tiny", dataset="digits", recipe="demo", epochs=1,
         steps_per_epoch=3, validation_steps=1, mixed_precision=True, verbose=0,
         callbacks=[record], projection_every=1, probe_images=2, evolution_probe_images=8,
+        projection_layers=[5],  # the callbacks' projections from layer 5 go down through every layer
     )
     assert (record.compute_dtype, record.variable_dtype, record.logits_dtype) == ("bfloat16", "float32", "float32")
     assert keras.mixed_precision.dtype_policy().name == previous  # the run restores the policy

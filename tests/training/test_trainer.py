@@ -182,7 +182,8 @@ def test_visualization_callbacks_take_layer_names_of_any_model(tmp_path):
     """Fig. 4 and the TensorBoard projections on a plain Keras CNN, by layer name: each cell
     is the deconvnet projection of the probe image that excites its map most, inside the
     map's receptive field."""
-    from zfnet_tf.training.callbacks import FeatureEvolution, VisualizationSummaries
+    from zfnet_tf.analysis.top9 import Top9
+    from zfnet_tf.training.callbacks import FeatureEvolution, VisualizationSummaries, shared_deconvnet
     from zfnet_tf.visualization import projection_to_rgb
 
     keras.utils.set_random_seed(2)
@@ -202,6 +203,11 @@ def test_visualization_callbacks_take_layer_names_of_any_model(tmp_path):
                                  features_per_layer=2, layers=["pool_a", "conv_b"])
     summaries = VisualizationSummaries(str(tmp_path / "logs"), images[:2], every=1, layers=["conv_b"])
     model.fit(images, labels, epochs=2, batch_size=6, verbose=0, callbacks=[evolution, summaries])
+    # Both read the model through one Deconvnet: each projection graph is traced once.
+    shared = shared_deconvnet(model)
+    assert summaries._deconvnet is shared and all(top1.deconvnet is shared for top1 in evolution._top1.values())
+    with pytest.raises(ValueError, match="a Deconvnet of the analysed model"):
+        Top9(keras.models.clone_model(model), deconvnet=shared)
 
     with np.load(tmp_path / "evolution.npz") as state:
         assert state["row_layers"].tolist() == ["pool_a", "pool_a", "conv_b", "conv_b"]

@@ -220,12 +220,16 @@ class Analysis:
     Args:
         model: a ZFNet, or any Keras model the deconvnet supports.
         params: the analysis' `params_class` instance (default: its defaults).
+        deconvnet: a `Deconvnet` of `model` to use (and share its traced projections with
+            whoever else uses it); default: a new one.
         **overrides: fields of `params` to change (or to set, without `params`).
     """
 
     params_class: ClassVar[type[Params]] = Params
 
-    def __init__(self, model: keras.Model, params: Params | None = None, **overrides: Any):
+    def __init__(
+        self, model: keras.Model, params: Params | None = None, deconvnet: Deconvnet | None = None, **overrides: Any
+    ):
         if params is None:
             params = self.params_class(**overrides)
         elif not isinstance(params, self.params_class):
@@ -234,6 +238,10 @@ class Analysis:
             params = params.replace(**overrides)
         self.model = model
         self.params = params
+        if deconvnet is not None:
+            if deconvnet.model is not model:
+                raise ValueError("deconvnet must be a Deconvnet of the analysed model")
+            self.deconvnet = deconvnet
 
     @functools.cached_property
     def deconvnet(self) -> "Deconvnet":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import weakref
 from typing import Sequence
 
 import keras
@@ -22,6 +23,20 @@ from zfnet_tf.analysis.top9 import Top9
 from zfnet_tf.deconv import Deconvnet, layer_key
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import save_model
+
+
+# The callbacks of a run that read one model share one `Deconvnet`, so each projection graph
+# is traced once, not once per callback. Keyed by id: an entry lives only while a callback
+# holds its Deconvnet, which holds the model, so the id cannot be reused meanwhile.
+_DECONVNETS: "weakref.WeakValueDictionary[int, Deconvnet]" = weakref.WeakValueDictionary()
+
+
+def shared_deconvnet(model: keras.Model) -> Deconvnet:
+    """The `Deconvnet` of `model` that the callbacks reading it share."""
+    deconvnet = _DECONVNETS.get(id(model))
+    if deconvnet is None:
+        deconvnet = _DECONVNETS[id(model)] = Deconvnet(model)
+    return deconvnet
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -235,7 +250,7 @@ class VisualizationSummaries(keras.callbacks.Callback):
         return self._writer
 
     def on_train_begin(self, logs=None):
-        self._deconvnet = Deconvnet(self.model)
+        self._deconvnet = shared_deconvnet(self.model)
         if self.layers is None:
             self.layers = self._deconvnet.default_layers()
         for layer in self.layers:
@@ -330,7 +345,7 @@ class FeatureEvolution(keras.callbacks.Callback):
         self.rows: list[tuple[int | str, int]] = []
 
     def on_train_begin(self, logs=None):
-        self._deconvnet = Deconvnet(self.model)
+        self._deconvnet = shared_deconvnet(self.model)
         if self.layers is None:
             self.layers = self._deconvnet.default_layers()
         rng = np.random.default_rng(self.seed)
@@ -342,8 +357,9 @@ class FeatureEvolution(keras.callbacks.Callback):
         # Fig. 4's cell is Fig. 2's top-1: each chosen map's strongest activation over the
         # probe images, projected (`Top9` with k=1, over the weights of the moment).
         self._top1 = {
-            layer: Top9(self.model, layer=layer, k=1, features=[m for l, m in self.rows if l == layer],
-                        batch_size=self.batch_size, progress=False)
+            layer: Top9(self.model, deconvnet=self._deconvnet, layer=layer, k=1,
+                        features=[m for l, m in self.rows if l == layer], batch_size=self.batch_size,
+                        progress=False)
             for layer in self.layers
         }
         self.columns = {}
