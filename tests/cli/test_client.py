@@ -36,10 +36,11 @@ model_config_list {
 @pytest.fixture(scope="module")
 def small_convnet(tmp_path_factory):
     """`(model, base_path)`: a plain Keras convnet (not a ZFNet: its layers have names, not
-    the paper's numbers) exported with the default layers."""
+    the paper's numbers) with the default layers, version 1 written as `export_model` writes
+    it (its fresh-process verification is tests/export's subject, not the client's)."""
     import keras
 
-    from zfnet_tf.export import export_model
+    from zfnet_tf.export.exporter import write_version_files
 
     keras.utils.set_random_seed(5)
     model = keras.Sequential([
@@ -53,7 +54,7 @@ def small_convnet(tmp_path_factory):
         keras.layers.Dense(3, name="logits"),
     ])
     base = tmp_path_factory.mktemp("convnet") / "saved_models" / "convnet"
-    export_model(model, base)
+    write_version_files(model, base / "1")
     return model, base
 
 

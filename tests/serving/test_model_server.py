@@ -366,16 +366,17 @@ def test_grpc_metadata_bad_field(channel):
 
 def test_new_version_is_served_without_restart(server, http, images):
     """A version that appears while the server runs (written aside, then renamed into place,
-    as `export_model` publishes) is loaded and answers. The export's verification is not what
-    this is about (tests/export/test_export_versions.py), so the SavedModel is written alone."""
+    as `export_model` publishes) is loaded and answers. The export's fresh-process verification
+    is not what this is about (tests/export/test_export_versions.py): the version's files are
+    written as `export_model` writes them, without it."""
     import keras
 
-    from zfnet_tf.export import build_export_archive
+    from zfnet_tf.export.exporter import write_version_files
 
     keras.utils.set_random_seed(1)
     newer = zfnet_tf.build_model("tiny")
     staging = server.root / "tiny" / ".export-newer"
-    build_export_archive(newer).write_out(str(staging), verbose=False)
+    write_version_files(newer, staging)
     staging.rename(server.root / "tiny" / "2")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
