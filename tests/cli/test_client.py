@@ -14,7 +14,7 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from support.servers import ServerProcess
 
-pytestmark = pytest.mark.heavy(25)
+pytestmark = pytest.mark.heavy(20)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -28,7 +28,7 @@ from tensorflow_serving.apis import (
 import zfnet_tf
 from support.servers import ServerProcess
 
-pytestmark = pytest.mark.heavy(35)
+pytestmark = pytest.mark.heavy(40)
 
 MAX_BATCH = 4
 
