@@ -2,8 +2,9 @@
 and gRPC: top-5 labels and projection PNGs, checked against the model itself."""
 
 import os
-import subprocess
+import runpy
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from support.servers import ServerProcess
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(20)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,12 +25,46 @@ def exported(tiny_export, tiny_keras_model):
     return tiny_keras_model, tiny_export[1]
 
 
+MODELS_CONFIG = """
+model_config_list {
+  config { name: "tiny" base_path: "%(tiny)s" model_platform: "tensorflow" }
+  config { name: "convnet" base_path: "%(convnet)s" model_platform: "tensorflow" }
+}
+"""
+
+
 @pytest.fixture(scope="module")
-def server(exported):
-    _, base_path = exported
+def small_convnet(tmp_path_factory):
+    """`(model, base_path)`: a plain Keras convnet (not a ZFNet: its layers have names, not
+    the paper's numbers) with the default layers, version 1 written as `export_model` writes
+    it (its fresh-process verification is tests/export's subject, not the client's)."""
+    import keras
+
+    from zfnet_tf.export.exporter import write_version_files
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(8, 3, activation="relu", name="edges"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(12, 3, activation="relu", name="parts"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, name="logits"),
+    ])
+    base = tmp_path_factory.mktemp("convnet") / "saved_models" / "convnet"
+    write_version_files(model, base / "1")
+    return model, base
+
+
+@pytest.fixture(scope="module")
+def server(exported, small_convnet, tmp_path_factory):
+    """One server for the module: the session's tiny export and the convnet's."""
+    config = tmp_path_factory.mktemp("client_server") / "models.config"
+    config.write_text(MODELS_CONFIG % {"tiny": exported[1], "convnet": small_convnet[1]})
     with ServerProcess(
-        ["--model_name=tiny", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0"],
-        ready_model="tiny",
+        [f"--model_config_file={config}", "--file_system_poll_wait_seconds=0"], ready_model="tiny"
     ) as process:
         yield process
 
@@ -110,45 +145,28 @@ def test_labels_file_and_errors(server, exported, photo, tmp_path, capsys):
     assert "Unknown image file format" in capsys.readouterr().err
 
 
-def test_tool_script_is_the_same_command(server, photo):
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "serving_client.py"), "classify", "--protocol", "grpc",
-         "--server", server.grpc_address, "--model-name", "tiny", "--top", "3", photo],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert len(result.stdout.splitlines()) == 4
+def test_tool_script_is_the_same_command(server, photo, capsys):
+    """tools/serving_client.py run as a script (`__main__`) is `zfnet-tf client`: its exit
+    status and its output."""
+    argv = ["classify", "--protocol", "grpc", "--server", server.grpc_address, "--model-name", "tiny",
+            "--top", "3", photo]
+    script = os.path.join(REPO, "tools", "serving_client.py")
+    with mock.patch.object(sys, "argv", [script, *argv]), pytest.raises(SystemExit) as exited:
+        runpy.run_path(script, run_name="__main__")
+    assert exited.value.code == 0
+    printed = capsys.readouterr().out
+    assert len(printed.splitlines()) == 4
+    assert main(["client", *argv]) == 0
+    assert capsys.readouterr().out == printed
 
 
 # -- any export's project_<key>: layers by the names the export gives them ------------------------
 
 
 @pytest.fixture(scope="module")
-def small_convnet_server(tmp_path_factory):
-    """`(model, server)`: a plain Keras convnet (not a ZFNet: its layers have names, not the
-    paper's numbers) exported with the default layers and served."""
-    import keras
-
-    from zfnet_tf.export import export_model
-
-    keras.utils.set_random_seed(5)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(8, 3, activation="relu", name="edges"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(12, 3, activation="relu", name="parts"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, name="logits"),
-    ])
-    base = tmp_path_factory.mktemp("convnet") / "saved_models" / "convnet"
-    export_model(model, base)
-    with ServerProcess(
-        ["--model_name=convnet", f"--model_base_path={base}", "--file_system_poll_wait_seconds=0"],
-        ready_model="convnet",
-    ) as process:
-        yield model, process
+def small_convnet_server(small_convnet, server):
+    """`(model, server)`: the convnet of `small_convnet`, served by the module's server."""
+    return small_convnet[0], server
 
 
 def test_layers_lists_what_the_export_projects(server, small_convnet_server, capsys):

@@ -3,12 +3,10 @@
 (The page through it, against a real model server, is tests/serving/test_explorer.py.)
 """
 
-import subprocess
-import sys
-
 import httpx
 import pytest
 
+from zfnet_tf.cli.main import main
 from zfnet_tf.serving.explorer.proxy import normalize_server_address
 from zfnet_tf.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from support.servers import ExplorerProcess, free_port
@@ -43,28 +41,29 @@ def test_explore_serves_the_page_and_reports_an_absent_model_server():
          "argument --timeout: must be a positive number, got 0"),
     ],
 )
-def test_explore_refuses_bad_flags(flags, message):
-    result = subprocess.run(
-        [sys.executable, "-m", "zfnet_tf.cli.main", "explore", *flags], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 2
-    assert message in result.stderr
+def test_explore_refuses_bad_flags(flags, message, capsys):
+    assert explore_status(flags) == 2
+    assert message in capsys.readouterr().err
 
 
-def test_explore_says_when_its_port_is_taken():
+def explore_status(flags):
+    """`zfnet-tf explore FLAGS`'s exit status, in this process (argparse exits, the command returns)."""
+    try:
+        return main(["explore", *flags])
+    except SystemExit as exited:
+        return exited.code
+
+
+def test_explore_says_when_its_port_is_taken(capsys):
     import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "zfnet_tf.cli.main", "explore", "--model_server", "localhost:1",
-             "--model_name", "m", "--port", str(port)],
-            capture_output=True, text=True, timeout=120,
-        )
-    assert result.returncode == 2
-    assert f"cannot listen for the explorer page on 127.0.0.1:{port}" in result.stderr
+        status = explore_status(["--model_server", "localhost:1", "--model_name", "m", "--port", str(port)])
+    assert status == 2
+    assert f"cannot listen for the explorer page on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_model_server_addresses():

@@ -1,42 +1,53 @@
-"""`zfnet-tf export`: the next version of a .keras model, printed; clear errors for bad input."""
+"""`zfnet-tf export`: the next version of a .keras model, printed; clear errors for bad input.
 
+One export serves the tests below (an export, with its fresh-process check, is slow): the
+session's VGG16 (a model zfnet-tf did not build), projected at `block5_conv3` alone, into a
+base path that already holds a version 3.
+"""
+
+import contextlib
+import io
 import os
 
 import pytest
 
 from zfnet_tf.cli.main import main
 
-pytestmark = pytest.mark.heavy(45)
+pytestmark = pytest.mark.heavy(25)
 
 
 @pytest.fixture(scope="module")
-def tiny_keras_file(tmp_path_factory):
-    import keras
-
-    import zfnet_tf
-
-    keras.utils.set_random_seed(5)
-    path = tmp_path_factory.mktemp("cli_export") / "tiny.keras"
-    zfnet_tf.build_model("tiny").save(path)
-    return path
-
-
-def test_export_prints_the_next_version_and_keeps_the_old(tiny_keras_file, tmp_path, capsys):
-    base = tmp_path / "saved_models" / "tiny"
+def vgg16_export(vgg16, tmp_path_factory):
+    """`(base_path, printed)`: `zfnet-tf export --project-layers block5_conv3` of the session's
+    VGG16 (tests/conftest.py) into a base path whose version 3 is an older file, and what it
+    printed."""
+    root = tmp_path_factory.mktemp("cli_export")
+    keras_path = root / "vgg16.keras"
+    vgg16.save(keras_path)
+    base = root / "saved_models" / "vgg16"
     (base / "3" / "variables").mkdir(parents=True)
     (base / "3" / "saved_model.pb").write_bytes(b"an older version")
-    assert main(["export", "--model", str(tiny_keras_file), "--base-path", str(base)]) == 0
-    printed = capsys.readouterr().out.strip()
+    out = io.StringIO()  # capsys is per test; this export is the module's
+    with contextlib.redirect_stdout(out):
+        status = main(["export", "--model", str(keras_path), "--base-path", str(base),
+                       "--project-layers", "block5_conv3"])
+    assert status == 0
+    return base, out.getvalue().strip()
+
+
+def test_export_prints_the_next_version_and_keeps_the_old(vgg16_export):
+    base, printed = vgg16_export
     assert printed == os.path.join(str(base), "4")
     assert sorted(os.listdir(base)) == ["3", "4"]
     assert (base / "3" / "saved_model.pb").read_bytes() == b"an older version"
     assert {"saved_model.pb", "variables", "assets.extra"} <= set(os.listdir(printed))
     assert os.stat(printed).st_mode & 0o777 == 0o755
     names = (base / "4" / "assets.extra" / "class_names.txt").read_text().splitlines()
-    assert names == [f"class_{i}" for i in range(10)]
+    assert names == [f"class_{i}" for i in range(3)]
 
 
-def test_export_errors_name_the_problem(tiny_keras_file, tmp_path, capsys):
+def test_export_errors_name_the_problem(tiny_export, tmp_path, capsys):
+    tiny_keras_file, _ = tiny_export  # the session's (read only)
     assert main(["export", "--model", str(tmp_path / "missing.keras"), "--base-path", str(tmp_path / "m")]) == 2
     assert "model file not found" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
@@ -45,32 +56,27 @@ def test_export_errors_name_the_problem(tiny_keras_file, tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
-def test_a_keras_application_exported_by_layer_name_answers_over_rest(vgg16, tmp_path, capsys):
+def test_a_keras_application_exported_by_layer_name_answers_over_rest(vgg16, vgg16_export):
     """The issue's check: a VGG16 classifier exported with `--project-layers block5_conv3`
     answers `project_block5_conv3` over REST, as the deconvnet does in this process."""
-    import httpx
     import numpy as np
 
     import zfnet_tf
     from support.servers import ServerProcess
 
-    keras_path = tmp_path / "vgg16.keras"
-    model = vgg16  # the session's (tests/conftest.py)
-    model.save(keras_path)
-    base = tmp_path / "saved_models" / "vgg16"
-    assert main(["export", "--model", str(keras_path), "--base-path", str(base),
-                 "--project-layers", "block5_conv3"]) == 0
-    assert capsys.readouterr().out.strip() == os.path.join(str(base), "1")
-
+    base, _ = vgg16_export
     images = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    expected = zfnet_tf.Deconvnet(model).project(images, "block5_conv3", feature=np.array([-1, 7]))
+    expected = zfnet_tf.Deconvnet(vgg16).project(images, "block5_conv3", feature=np.array([-1, 7]))
     with ServerProcess(["--model_name=vgg16", f"--model_base_path={base}"], ready_model="vgg16") as server:
-        body = {"signature_name": "project_block5_conv3",
-                "inputs": {"images": images.tolist(), "feature": [-1, 7]}}
-        answer = httpx.post(f"http://{server.rest_address}/v1/models/vgg16:predict", json=body, timeout=120)
-        assert answer.status_code == 200, answer.text
-        outputs = {k: np.asarray(v) for k, v in answer.json()["outputs"].items()}
-        metadata = httpx.get(f"http://{server.rest_address}/v1/models/vgg16/metadata", timeout=60).json()
+        with server.http_client() as http:
+            status = http.get("/v1/models/vgg16").json()["model_version_status"]
+            body = {"signature_name": "project_block5_conv3",
+                    "inputs": {"images": images.tolist(), "feature": [-1, 7]}}
+            answer = http.post("/v1/models/vgg16:predict", json=body)
+            assert answer.status_code == 200, answer.text
+            outputs = {k: np.asarray(v) for k, v in answer.json()["outputs"].items()}
+            metadata = http.get("/v1/models/vgg16/metadata").json()
+    assert [(s["version"], s["state"]) for s in status] == [("4", "AVAILABLE")]
     assert "project_block5_conv3" in metadata["metadata"]["signature_def"]["signature_def"]
     assert not any(name.startswith("project_block1") for name in metadata["metadata"]["signature_def"]["signature_def"])
     np.testing.assert_array_equal(outputs["feature"], expected.feature)

@@ -222,3 +222,35 @@ def test_class_names_ship_as_an_asset(tiny_export, tiny_keras_model):
     _, base_path = tiny_export
     names = (base_path / "1" / "assets.extra" / "class_names.txt").read_text().splitlines()
     assert names == tiny_keras_model.class_names
+
+
+def test_each_endpoint_is_traced_once(tmp_path, monkeypatch):
+    """Writing the archive traces each projection signature's Python once (Keras'
+    `write_out` alone traces every endpoint twice: `traced_once`)."""
+    import keras
+
+    from zfnet_tf.deconv import Deconvnet
+    from zfnet_tf.export import build_export_archive, projectable_layers, signature_names
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="edges"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(6, 3, activation="relu", name="parts"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, name="logits"),
+    ])
+    traced = []
+    project_tensors = Deconvnet.project_tensors
+
+    def counted(self, images, features, layer, mode="max", *args, **kwargs):
+        traced.append((layer, mode))
+        return project_tensors(self, images, features, layer, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Deconvnet, "project_tensors", counted)
+    build_export_archive(model).write_out(str(tmp_path / "1"), verbose=False)
+    layers = [layer.layer for layer in projectable_layers(model)]
+    assert len(layers) == 2
+    assert sorted(traced) == sorted((layer, mode) for layer in layers for mode in ("max", "map"))
+    assert sorted(tf.saved_model.load(str(tmp_path / "1")).signatures) == sorted(signature_names(model))

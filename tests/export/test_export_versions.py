@@ -58,7 +58,7 @@ def test_failed_verification_publishes_nothing(tiny_export, tiny_keras_model, tm
 
     monkeypatch.setattr(exporter, "reference_cases", shifted_projection)
     with pytest.raises(ExportVerificationError, match=r"project_layer3: output 'reconstructions' differs"):
-        export_model(tiny_keras_model, target)
+        export_model(tiny_keras_model, target, layers=[3])  # the layer it shifts: a smaller export
     assert sorted(os.listdir(target)) == ["1"]  # no version 2, no temporary folder
     assert _snapshot(target) == before
 

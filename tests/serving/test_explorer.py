@@ -484,15 +484,44 @@ def test_an_image_over_the_pixel_limit_is_refused_before_it_is_sent(server, driv
     screenshot(driver, "too_many_pixels.png")
 
 
-def _photo_and_request(tmp_path):
-    """A 100x100 PNG photo and the size of the `decode_bytes` request the page makes of it."""
+@pytest.fixture(scope="module")
+def photo_and_request(tmp_path_factory):
+    """A 300x300 PNG photo and the size of the `decode_bytes` request the page makes of it
+    (some 270 KB: several times the page's other requests of a 64x64 image)."""
     import skimage.data
 
-    photo = tmp_path / "astronaut.png"
-    Image.fromarray(skimage.data.astronaut()[:100, :100]).save(photo)
+    photo = tmp_path_factory.mktemp("photo") / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()[:300, :300]).save(photo)
     request = len(json.dumps({"signature_name": "decode_bytes", "inputs": {"image_bytes": [
         {"b64": base64.b64encode(photo.read_bytes()).decode()}]}}, separators=(",", ":")))
     return photo, request
+
+
+@pytest.fixture(scope="module")
+def second_server_process(tiny_export, photo_and_request, tmp_path_factory):
+    """A second server, for the module's last tests: the export without its class names file
+    (its metadata then has none, as `tensorflow_model_server`'s), started with
+    `--max_request_bytes` one byte under `photo_and_request`'s request."""
+    _, base_path = tiny_export
+    root = tmp_path_factory.mktemp("second")
+    shutil.copytree(base_path / "1", root / "tiny" / "1")
+    (root / "tiny" / "1" / "assets.extra" / "class_names.txt").unlink()
+    process = ServerProcess(
+        ["--model_name=tiny", f"--model_base_path={root / 'tiny'}", "--file_system_poll_wait_seconds=0",
+         f"--max_request_bytes={photo_and_request[1] - 1}"],
+        ready_model="tiny",
+        log_path=str(root / "second.log"),
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def second_server(second_server_process):
+    """`second_server_process`, running (the test of a server that goes away stops it)."""
+    if not second_server_process.alive():
+        second_server_process.start()
+    return second_server_process
 
 
 def _too_large_message(photo, request: int, limit: int) -> str:
@@ -500,34 +529,27 @@ def _too_large_message(photo, request: int, limit: int) -> str:
             f"{request:,} bytes; the server takes requests up to {limit:,} bytes ({limit / 2**20:.1f} MiB).")
 
 
-def test_a_file_over_the_servers_request_limit_is_refused_before_it_is_sent(tiny_export, driver, tmp_path):
+def test_a_file_over_the_servers_request_limit_is_refused_before_it_is_sent(second_server, photo_and_request, driver):
     """The page learns the limit from /explorer/config.json: against a server started with
     `--max_request_bytes` one byte under the photo's request, it refuses the photo naming the
     sizes and sends nothing."""
-    _, base_path = tiny_export
-    photo, request = _photo_and_request(tmp_path)
+    photo, request = photo_and_request
     limit = request - 1
-    with ServerProcess(
-        ["--model_name=tiny", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0",
-         f"--max_request_bytes={limit}"],
-        ready_model="tiny",
-        log_path=str(tmp_path / "server.log"),
-    ) as limited:
-        config = httpx.get(f"http://{limited.rest_address}/explorer/config.json", timeout=30).json()
-        assert config["max_request_bytes"] == limit
-        open_page(driver, f"http://{limited.rest_address}")
-        assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == limit
-        requests_before = driver.execute_script(PREDICT_REQUESTS)
-        choose_file(driver, photo)
-        assert wait_for_error(driver) == _too_large_message(photo, request, limit)
-        assert driver.execute_script(PREDICT_REQUESTS) == requests_before
+    config = httpx.get(f"http://{second_server.rest_address}/explorer/config.json", timeout=30).json()
+    assert config["max_request_bytes"] == limit
+    open_page(driver, f"http://{second_server.rest_address}")
+    assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == limit
+    requests_before = driver.execute_script(PREDICT_REQUESTS)
+    choose_file(driver, photo)
+    assert wait_for_error(driver) == _too_large_message(photo, request, limit)
+    assert driver.execute_script(PREDICT_REQUESTS) == requests_before
 
 
-def test_the_request_check_lets_a_file_at_the_limit_through(server, driver, tmp_path):
+def test_the_request_check_lets_a_file_at_the_limit_through(server, driver, photo_and_request):
     """The boundary of the page's own check (the limit set on the page: the server's default,
     64 MiB, would need a 48 MiB file): one byte over is refused, at the limit the file goes
     through."""
-    photo, request = _photo_and_request(tmp_path)
+    photo, request = photo_and_request
     open_page(driver, f"http://{server.rest_address}")
     assert driver.execute_script("return window.explorer.state.limits.maxRequestBytes") == DEFAULT_MAX_REQUEST_BYTES
     driver.execute_script("window.explorer.state.limits.maxRequestBytes = arguments[0]", request - 1)
@@ -627,17 +649,10 @@ def test_the_explorers_signatures_in_row_and_columnar_formats(server, rest, digi
 # -- the same page through `zfnet-tf explore`, and a server that goes away ----------------------
 
 
-def test_the_page_through_explore_and_a_server_that_goes_away(tiny_export, driver, digit_png, tmp_path):
+def test_the_page_through_explore_and_a_server_that_goes_away(second_server, driver, digit_png):
     """The second server serves the export without its class names file, so its metadata has
     none, as `tensorflow_model_server`'s: the page asks the `class_names` signature."""
-    _, base_path = tiny_export
-    shutil.copytree(base_path / "1", tmp_path / "tiny" / "1")
-    (tmp_path / "tiny" / "1" / "assets.extra" / "class_names.txt").unlink()
-    second = ServerProcess(
-        ["--model_name=tiny", f"--model_base_path={tmp_path / 'tiny'}", "--file_system_poll_wait_seconds=0"],
-        ready_model="tiny",
-        log_path=str(tmp_path / "second.log"),
-    ).start()
+    second = second_server
     proxy = ExplorerProcess(f"http://{second.rest_address}", "tiny").start()
     try:
         with ServingClient(second.rest_address, "tiny") as rest:

@@ -50,7 +50,7 @@ def server(tiny_export, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def http(server):
-    with httpx.Client(base_url=f"http://{server.rest_address}", timeout=120) as client:
+    with server.http_client(timeout=120) as client:
         yield client
 
 

@@ -11,6 +11,7 @@ By default the child is this project's server (`python -m zfnet_tf.serving`); pa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from typing import Sequence
+from typing import Iterator, Sequence
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -109,6 +110,14 @@ class ServerProcess:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @contextlib.contextmanager
+    def http_client(self, timeout: float = 120.0) -> Iterator["httpx.Client"]:
+        """An `httpx.Client` whose relative URLs go to this server's REST port."""
+        import httpx
+
+        with httpx.Client(base_url=f"http://{self.rest_address}", timeout=timeout) as client:
+            yield client
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path or not os.path.exists(self.log_path):

@@ -95,13 +95,7 @@ def export_model(
         # mkdtemp makes the folder private (0700); a version must be readable by a model
         # server running as another user (e.g. in a container).
         os.chmod(staging, 0o755)
-        build_export_archive(model, layers, max_image_pixels).write_out(staging, verbose=False)
-        names_path = os.path.join(staging, CLASS_NAMES_FILE)
-        os.makedirs(os.path.dirname(names_path), exist_ok=True)
-        with open(names_path, "w", encoding="utf-8") as f:
-            f.write("".join(f"{name}\n" for name in class_names_of(model)))
-        with open(os.path.join(staging, IMAGE_TRANSFORM_FILE), "w", encoding="utf-8") as f:
-            json.dump(image_transform_of(model, max_image_pixels), f)
+        write_version_files(model, staging, layers, max_image_pixels)
         with tempfile.TemporaryDirectory(prefix="zfnet-export-check-") as scratch:
             cases = os.path.join(scratch, "cases.tfrecord")
             write_verification_cases(model, cases, layers)
@@ -110,6 +104,25 @@ def export_model(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_version_files(
+    model: keras.Model,
+    folder: str | os.PathLike,
+    layers: Sequence[int | str] | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> None:
+    """Writes into `folder` what a version holds: the SavedModel of `build_export_archive` and
+    `assets.extra`'s class names and image transform. Not verified and not published: that is
+    `export_model`'s work (it calls this on its temporary folder)."""
+    folder = os.fspath(folder)
+    build_export_archive(model, layers, max_image_pixels).write_out(folder, verbose=False)
+    names_path = os.path.join(folder, CLASS_NAMES_FILE)
+    os.makedirs(os.path.dirname(names_path), exist_ok=True)
+    with open(names_path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{name}\n" for name in class_names_of(model)))
+    with open(os.path.join(folder, IMAGE_TRANSFORM_FILE), "w", encoding="utf-8") as f:
+        json.dump(image_transform_of(model, max_image_pixels), f)
 
 
 def _publish(staging: str, base_path: str) -> str:

@@ -306,6 +306,22 @@ def occlusion_endpoint(
     return occlusion, [images_spec, *position_spec, tf.TensorSpec([None], tf.int32, name="patch_size")]
 
 
+def traced_once(function, input_signature: list[tf.TensorSpec]):
+    """`function` traced now, once, behind a thin function that calls that graph.
+
+    `ExportArchive.write_out` traces each endpoint twice: once to list the variables it
+    uses, and again inside `tf.saved_model.save`, whose save context is part of
+    `tf.function`'s cache key. Tracing a deconvnet's projections is most of an export's
+    time; with this, both of those traces only record a call to the graph traced here.
+    """
+    concrete = tf.function(function, input_signature=input_signature, autograph=False).get_concrete_function()
+
+    def call_traced(*args):
+        return concrete(*args)
+
+    return call_traced
+
+
 def build_export_archive(
     model: keras.Model,
     layers: Sequence[int | str] | None = None,
@@ -373,7 +389,7 @@ def build_export_archive(
 
     archive = keras.export.ExportArchive()
     for name, (function, input_signature) in endpoints.items():
-        archive.add_endpoint(name, function, input_signature)
+        archive.add_endpoint(name, traced_once(function, input_signature), input_signature)
     # Not `archive.track(model)`: it records the Keras variable wrappers next to the
     # tf.Variables the endpoints capture, and the checkpoint then holds every weight twice
     # (keras-team/keras#23553). The endpoints track what they use; this collection names
