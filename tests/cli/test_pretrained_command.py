@@ -337,7 +337,10 @@ def test_efficientnet_lite0_is_written_offline(lite0_library, tmp_path, monkeypa
     from zfnet_tf.data import sample_images
     from zfnet_tf.models import image_transform
 
+    # The .keras round trip of the library's model (save_model, then load_model): its name,
+    # transform, classes, layers and weights, and what it computes on photos.
     model = zfnet_tf.load_model(str(out))
+    assert model.name == "efficientnet_lite0"
     assert image_transform(model) == (224, 256)
     assert model.class_names == list(imagenet_classes().names)
     images, _ = sample_images(224, ("chelsea", "coffee"), resize_size=256)
