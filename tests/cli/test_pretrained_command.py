@@ -312,7 +312,14 @@ def lite0_packaged_file():
     return os.path.join(spec.submodule_search_locations[0], "models", "efficientnet-lite0-57934424.pth")
 
 
-def test_efficientnet_lite0_is_written_offline(tmp_path, monkeypatch, capsys):
+@pytest.fixture(scope="module")
+def lite0_library():
+    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once for the module (read only)."""
+    lite0_packaged_file()
+    return zfnet_tf.pretrained("efficientnet_lite0")
+
+
+def test_efficientnet_lite0_is_written_offline(lite0_library, tmp_path, monkeypatch, capsys):
     """With every network request sent to a refusing port and an empty home, the command
     writes the model from the packaged weights: the library's model, layer for layer."""
     lite0_packaged_file()
@@ -330,11 +337,14 @@ def test_efficientnet_lite0_is_written_offline(tmp_path, monkeypatch, capsys):
     from zfnet_tf.data import sample_images
     from zfnet_tf.models import image_transform
 
+    # The .keras round trip of the library's model (save_model, then load_model): its name,
+    # transform, classes, layers and weights, and what it computes on photos.
     model = zfnet_tf.load_model(str(out))
+    assert model.name == "efficientnet_lite0"
     assert image_transform(model) == (224, 256)
     assert model.class_names == list(imagenet_classes().names)
     images, _ = sample_images(224, ("chelsea", "coffee"), resize_size=256)
-    library = zfnet_tf.pretrained("efficientnet_lite0")
+    library = lite0_library
     np.testing.assert_array_equal(model(images, training=False).numpy(), library(images, training=False).numpy())
     for loaded, built in zip(model.layers, library.layers):
         assert loaded.name == built.name
@@ -367,7 +377,7 @@ def test_a_bad_pretrained_flag_is_one_line(argv, expected, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_project_takes_the_pretrained_network_and_its_transform(tmp_path, capsys):
+def test_project_takes_the_pretrained_network_and_its_transform(lite0_library, tmp_path, capsys):
     """`zfnet-tf project --pretrained efficientnet_lite0` (every command that takes a model
     reads the flag through one function): the photo goes through the model's evaluation
     transform, and the strongest activation of the block is the one projected."""
@@ -387,7 +397,7 @@ def test_project_takes_the_pretrained_network_and_its_transform(tmp_path, capsys
                  "--images", str(photo), "--out", str(out)]) == 0
     assert capsys.readouterr().out == f"wrote {out / 'projections.png'}\n"
     (row,) = json.loads((out / "projections.json").read_text())["layers"]["block5c_add"]
-    model = zfnet_tf.pretrained("efficientnet_lite0")
+    model = lite0_library
     image = resize_to_square(skimage.data.chelsea(), 224, 256).numpy()[None]
     maps = tf.keras.Model(model.inputs, model.get_layer("block5c_add").output)(image).numpy()[0]
     assert maps.shape == (14, 14, 112)

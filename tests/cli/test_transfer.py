@@ -3,8 +3,7 @@
 import importlib.util
 import json
 import os
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -26,19 +25,27 @@ def write_colour_folders(root, per_class=6):
     return str(root)
 
 
-def test_transfer_command_writes_table_json_figure_and_classifier(tmp_path, tiny_model):
+def run_command(argv, capsys):
+    """`zfnet-tf ARGV` in this process (the entry point's own process:
+    tests/cli/test_quiet_and_flags.py) -> `(exit code, stdout, stderr)`."""
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
+
+
+def test_transfer_command_writes_table_json_figure_and_classifier(tmp_path, tiny_model, capsys):
     model_path = str(tmp_path / "tiny.keras")
     tiny_model.save(model_path)
     data = write_colour_folders(tmp_path / "colours")
     (tmp_path / "exclude.txt").write_text("red/0.png\n")
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [sys.executable, "-m", "zfnet_tf.cli.main", "transfer", "--model", model_path,
+    completed = run_command(
+        ["transfer", "--model", model_path,
          "--dataset", "folder", "--data-dir", data, "--exclude-file", str(tmp_path / "exclude.txt"),
          "--train-per-class", "2", "3", "--splits", "2", "--seed", "4", "--no-scratch",
          "--out", str(out), "--cache-dir", str(tmp_path / "cache")],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capsys,
     )
     assert completed.returncode == 0, completed.stderr
     assert "layers 1-7 frozen + new softmax" in completed.stdout
@@ -112,7 +119,7 @@ def test_transfer_runs_on_a_keras_application_from_a_named_layer(tmp_path):
     assert classifier.class_names == sorted(COLOURS) and classifier.output.shape[-1] == 3
 
 
-def test_voc2012_command_writes_twenty_aps_and_their_mean(tmp_path, tiny_model):
+def test_voc2012_command_writes_twenty_aps_and_their_mean(tmp_path, tiny_model, capsys):
     from support.voc_devkit import learnable_sets, write_vocdevkit
     from zfnet_tf.data.sources.voc import VOC_CLASSES
 
@@ -120,11 +127,10 @@ def test_voc2012_command_writes_twenty_aps_and_their_mean(tmp_path, tiny_model):
     tiny_model.save(model_path)
     write_vocdevkit(tmp_path / "data", learnable_sets())
     out = tmp_path / "out"
-    completed = subprocess.run(
-        [sys.executable, "-m", "zfnet_tf.cli.main", "transfer", "--model", model_path,
+    completed = run_command(
+        ["transfer", "--model", model_path,
          "--dataset", "voc2012", "--data-dir", str(tmp_path / "data"), "--head", "softmax", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capsys,
     )
     assert completed.returncode == 0, completed.stderr
     assert "features of voc2012[train]: 60 images, layer fc7" in completed.stdout

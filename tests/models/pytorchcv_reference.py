@@ -4,7 +4,8 @@ torch and TensorFlow must not share a process (docs/design.md, traps), so the te
 the venv's Python. It builds pytorchcv's network offline with seeded random weights (biases
 too, so that every tensor of the state dict matters), saves its state dict with `torch.save`,
 and runs the images through PyTorch's own input normalization (ToTensor's /255, then
-Normalize) and the network, saving the logits and each layer's output as NHWC arrays:
+Normalize) and the network, saving the logits and each layer's output as NHWC arrays, and the
+state dict's keys and shapes (`state_dict_layout`, lines "KEY DIM DIM ..."):
 
     python pytorchcv_reference.py NAME STATE_DICT.pth IMAGES.npz OUT.npz
 
@@ -38,6 +39,8 @@ def main(name: str, state_path: str, images_path: str, out_path: str) -> None:
             conv.weight.mul_(gain)
             conv.bias.mul_(gain)
     torch.save(net.state_dict(), state_path)
+    # What the file holds, as test_pretrained.py's layout check reads it: "KEY DIM DIM ...".
+    layout = [" ".join([key, *map(str, value.shape)]) for key, value in net.state_dict().items()]
 
     # zfnet-tf names of the modules' outputs (pytorchcv's AlexConv applies the LRN itself).
     watched = {
@@ -58,7 +61,7 @@ def main(name: str, state_path: str, images_path: str, out_path: str) -> None:
     x = (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
     with torch.no_grad():
         outputs["logits"] = net(x).numpy()
-    np.savez(out_path, **outputs)
+    np.savez(out_path, state_dict_layout=np.array(layout), **outputs)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ import pytest
 import tensorflow as tf
 
 import zfnet_tf
-from zfnet_tf.data import imagenet_classes, resize_to_square, sample_images
+from zfnet_tf.data import imagenet_classes, sample_images
 from zfnet_tf.efficientnet_config import EFFICIENTNET_LITE0, same_padding
-from zfnet_tf.models import efficientnet_lite, image_transform, save_model
+from zfnet_tf.models import efficientnet_lite, image_transform
 from zfnet_tf.models.classifier import ImageClassifier
 from zfnet_tf.pytorch_weights import efficientnet_lite_layout
 
@@ -146,17 +146,6 @@ def test_strided_convolutions_pad_explicitly(lite0):
             assert layer.padding == "valid", layer.name
         elif layer.kernel_size != (1, 1):
             assert layer.padding == "same", layer.name
-
-
-def test_keras_file_round_trip_and_a_photos_transform(lite0, tmp_path):
-    path = save_model(lite0, str(tmp_path / "lite0.keras"))
-    loaded = zfnet_tf.load_model(path)
-    assert image_transform(loaded) == (224, 256)
-    assert loaded.class_names == lite0.class_names and loaded.name == "efficientnet_lite0"
-    import skimage.data
-
-    photo = resize_to_square(skimage.data.chelsea(), 224, 256).numpy()[None]
-    np.testing.assert_array_equal(loaded(photo, training=False).numpy(), lite0(photo, training=False).numpy())
 
 
 def test_fresh_architecture_trains_a_step():

@@ -29,7 +29,7 @@ from zfnet_tf.models import save_model, zfnet_backbone
 from zfnet_tf.transfer.features import FeatureCache, FeatureExtractor
 from zfnet_tf.transfer.heads import SoftmaxHead, scratch_classifier, transferred_classifier
 from zfnet_tf.transfer.measure import mean_per_class_accuracy, split_seeds
-from zfnet_tf.transfer.training import fit_on_split, predict_classes
+from zfnet_tf.transfer.training import SplitTrainer, predict_classes
 from zfnet_tf.progress import keras_verbose
 
 # arXiv 1311.2901 v3, mean per-class accuracy in % (mean, std or None where not quoted).
@@ -275,6 +275,15 @@ class TransferExperiment(Analysis):
         test_counts: dict[int, list[int]] = {}
         convergence: dict[int, list[int]] = {}
         classifier_head = None
+        # One network a baseline, its training step traced once for all the splits.
+        trainers = {
+            method: SplitTrainer(epochs, learning_rate, protocol.train_batch_size)
+            for method, epochs, learning_rate in (
+                ("scratch", protocol.scratch_epochs, protocol.scratch_learning_rate),
+                ("finetune", protocol.finetune_epochs, protocol.finetune_learning_rate),
+            )
+            if epochs
+        }
         bar = None
         if protocol.progress:
             bar = keras.utils.Progbar(
@@ -299,22 +308,14 @@ class TransferExperiment(Analysis):
                 if n == protocol.train_per_class[-1] and k == 0:
                     classifier_head = head
                 scores = {"softmax": head.predict(features[split.test])}
-                if protocol.scratch_epochs:
+                for method, trainer in trainers.items():
                     keras.utils.set_random_seed(seed)
-                    network = scratch_classifier(self.extractor, collection.class_names)
-                    fit_on_split(
-                        network, collection, split, protocol.scratch_epochs,
-                        protocol.scratch_learning_rate, protocol.train_batch_size,
-                    )
-                    scores["scratch"] = predict_classes(network, collection, split.test)
-                if protocol.finetune_epochs:
-                    keras.utils.set_random_seed(seed)
-                    network = transferred_classifier(self.extractor, head, collection.class_names)
-                    fit_on_split(
-                        network, collection, split, protocol.finetune_epochs,
-                        protocol.finetune_learning_rate, protocol.train_batch_size,
-                    )
-                    scores["finetune"] = predict_classes(network, collection, split.test)
+                    if method == "scratch":
+                        start = scratch_classifier(self.extractor, collection.class_names)
+                    else:
+                        start = transferred_classifier(self.extractor, head, collection.class_names)
+                    network = trainer.fit(start, collection, split)
+                    scores[method] = predict_classes(network, collection, split.test)
                 for method, predictions in scores.items():
                     accuracy = 100.0 * mean_per_class_accuracy(test_labels, predictions)
                     accuracies[method].setdefault(n, []).append(accuracy)

@@ -1,48 +1,55 @@
 """imagenet2012 through TFDS' real builder, prepared offline from a small manual folder in the
-layout of the real archives (`tests/support/imagenet_manual.py`), then the main job on it in real
-`zfnet-tf` processes: `train` for several epochs, `evaluate` (checked against the model on the
+layout of the real archives (`tests/support/imagenet_manual.py`), then the main job on it through
+`zfnet-tf`'s commands: `train` for several epochs, `evaluate` (checked against the model on the
 validation JPEGs read straight from the archive), `top9` on the training split, and `transfer`
-of the trained network to a local Caltech-101 folder."""
+of the trained network to a local Caltech-101 folder. The commands run in this process (the
+entry point's own process: tests/cli/test_quiet_and_flags.py), with TFDS' data folder, which it
+reads from TFDS_DATA_DIR when it loads, set to the test's own."""
 
+import contextlib
 import csv
+import io
 import json
 import os
-import subprocess
-import sys
 import tarfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import zfnet_tf
 from support.imagenet_manual import VALIDATION_TAR, write_imagenet_manual_folder
+from zfnet_tf.cli.main import main
 
 EPOCHS = 3
 IMAGES_PER_CLASS = 6
 NUM_VALIDATION = 6
 
-pytestmark = pytest.mark.heavy(60)
+pytestmark = pytest.mark.heavy(40)
 
 
 @pytest.fixture(scope="module")
 def imagenet(tmp_path_factory):
+    import tensorflow_datasets as tfds
+
     root = tmp_path_factory.mktemp("imagenet")
     manual = write_imagenet_manual_folder(root / "manual", IMAGES_PER_CLASS, NUM_VALIDATION)
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)),
-               TFDS_DATA_DIR=str(root / "tfds"))
-    env.pop("TF_CONFIG", None)
 
     def run(*args):
-        completed = subprocess.run([sys.executable, "-m", "zfnet_tf.cli.main", *args], env=env,
-                                   capture_output=True, text=True, timeout=900)
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        return completed
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        assert code == 0, err.getvalue()[-3000:]
+        return SimpleNamespace(stdout=out.getvalue(), stderr=err.getvalue())
 
-    model_dir = root / "run"
-    trained = run("train", "--preset", "tiny", "--dataset", "imagenet2012", "--data-dir", manual["folder"],
-                  "--epochs", str(EPOCHS), "--batch-size", "8", "--learning-rate", "0.02",
-                  "--model-dir", str(model_dir))
-    return {**manual, "root": root, "run": run, "model_dir": model_dir, "train_output": trained}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tfds.core.constants, "DATA_DIR", str(root / "tfds"))
+        patch.delenv("TF_CONFIG", raising=False)
+        model_dir = root / "run"
+        trained = run("train", "--preset", "tiny", "--dataset", "imagenet2012", "--data-dir", manual["folder"],
+                      "--epochs", str(EPOCHS), "--batch-size", "8", "--learning-rate", "0.02",
+                      "--model-dir", str(model_dir))
+        yield {**manual, "root": root, "run": run, "model_dir": model_dir, "train_output": trained}
 
 
 def test_train_prepares_once_and_runs_every_epoch(imagenet):
