@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from zfnet_tf.analysis import AnalysisData, Occlusion, Projections, analysis_data
-from zfnet_tf.analysis.base import one_deconvnet, softmax
+from zfnet_tf.analysis.base import softmax
+from zfnet_tf.deconv import shared_deconvnet
 from zfnet_tf.data import DataSource, sample_images
 from zfnet_tf.files import write_json
 from zfnet_tf.export import export_model
@@ -105,16 +106,16 @@ def run_demo(
     test = analysis_data(DataSource(DEMO_DATASET, split="test"), model)
     images, labels = test.take(NUM_PROJECTED_IMAGES).arrays()
     names = [f"digit {test.class_names[label]}" for label in labels]
-    # One deconvnet for the projections and the report: what one traces, the next reuses.
-    with one_deconvnet(model):
-        with step("drawing the deconvnet projections"):
-            projections = Projections(model, progress=False).run(
-                AnalysisData.from_arrays(images, image_names=names)
-            ).save(os.path.join(out_dir, "projections"))
-        with step("running the analyses (one report page)"):
-            report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
-                                  model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}",
-                                  table7_limits=table7_limits)
+    # Held through the projections and the report: what one traces, the next reuses.
+    deconvnet = shared_deconvnet(model)  # noqa: F841
+    with step("drawing the deconvnet projections"):
+        projections = Projections(model, progress=False).run(
+            AnalysisData.from_arrays(images, image_names=names)
+        ).save(os.path.join(out_dir, "projections"))
+    with step("running the analyses (one report page)"):
+        report = write_report(model, DataSource(DEMO_DATASET, split="test"), os.path.join(out_dir, "report"),
+                              model_name=f"demo: the {DEMO_PRESET} preset trained on {DEMO_DATASET}",
+                              table7_limits=table7_limits)
     export_base = export_base or os.path.join(out_dir, "saved_models", DEMO_EXPORT_NAME)
     with step(f"exporting the SavedModel under {export_base}"):
         saved_model = export_model(model, export_base)
@@ -204,8 +205,9 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
     }
     os.makedirs(out_dir, exist_ok=True)
     paths = {"classes": _save_classes(images, classes, out_dir)}
-    with one_deconvnet(model):  # the occlusion's projection is the report's top-9 one of that block
-        paths.update(_analyze_photos(model, images, names, out_dir))
+    # Held through the photos' analyses: the occlusion's projection is the report's top-9 one.
+    deconvnet = shared_deconvnet(model)  # noqa: F841
+    paths.update(_analyze_photos(model, images, names, out_dir))
     return paths
 
 

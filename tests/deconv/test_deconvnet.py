@@ -276,3 +276,22 @@ def test_mixed_precision_model_projects_in_float32(tiny_model):
             a, r = projection.reconstructions[b, k].ravel(), reference.reconstructions[b, k].ravel()
             assert np.corrcoef(a, r)[0, 1] > 0.9
     np.testing.assert_allclose(projection.activation, reference.activation, rtol=0.05)
+
+
+def test_shared_deconvnet_is_one_per_model_while_held(tiny_model):
+    """Analyses and callbacks reading one model at once share its Deconvnet (one trace per
+    projection); it does not outlive its holders, and another model gets its own."""
+    import gc
+    import weakref
+
+    from zfnet_tf.analysis import Top9
+    from zfnet_tf.deconv import shared_deconvnet
+
+    held = shared_deconvnet(tiny_model)
+    assert Top9(tiny_model).deconvnet is held is shared_deconvnet(tiny_model)
+    other = zfnet_tf.build_model("tiny")
+    assert shared_deconvnet(other) is not held and shared_deconvnet(other).model is other
+    released = weakref.ref(held)
+    del held
+    gc.collect()
+    assert released() is None

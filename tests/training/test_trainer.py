@@ -183,7 +183,8 @@ def test_visualization_callbacks_take_layer_names_of_any_model(tmp_path):
     is the deconvnet projection of the probe image that excites its map most, inside the
     map's receptive field."""
     from zfnet_tf.analysis.top9 import Top9
-    from zfnet_tf.training.callbacks import FeatureEvolution, VisualizationSummaries, shared_deconvnet
+    from zfnet_tf.deconv import shared_deconvnet
+    from zfnet_tf.training.callbacks import FeatureEvolution, VisualizationSummaries
     from zfnet_tf.visualization import projection_to_rgb
 
     keras.utils.set_random_seed(2)

@@ -245,12 +245,9 @@ class Analysis:
 
     @functools.cached_property
     def deconvnet(self) -> "Deconvnet":
-        shared = _SHARED_DECONVNETS.get(id(self.model))
-        if shared is not None and shared.model is self.model:
-            return shared
-        from zfnet_tf.deconv import Deconvnet
+        from zfnet_tf.deconv import shared_deconvnet
 
-        return Deconvnet(self.model)
+        return shared_deconvnet(self.model)
 
     def data(self, data: Data, split: str = "test") -> AnalysisData:
         """`data` as images at the model's input size (`analysis_data`)."""
@@ -258,31 +255,6 @@ class Analysis:
 
     def run(self, data: Data, *args: Any, **kwargs: Any) -> Result:
         raise NotImplementedError
-
-
-# id(model) -> its Deconvnet, while a `one_deconvnet(model)` block runs.
-_SHARED_DECONVNETS: dict[int, "Deconvnet"] = {}
-
-
-@contextlib.contextmanager
-def one_deconvnet(model: keras.Model):
-    """Within the block, every analysis of `model` reads it through one `Deconvnet` (yielded):
-    a projection or activation function traced for one analysis (a layer's top-9, Fig. 7's
-    projection of the same layer) serves the next, instead of being traced again. A Deconvnet
-    owns no variables (it reads the model's kernels at each call), so sharing it changes no
-    number; the block drops it at the end (nothing outlives the block)."""
-    from zfnet_tf.deconv import Deconvnet
-
-    key = id(model)
-    outer = _SHARED_DECONVNETS.get(key)
-    if outer is not None and outer.model is model:
-        yield outer
-        return
-    _SHARED_DECONVNETS[key] = shared = Deconvnet(model)
-    try:
-        yield shared
-    finally:
-        del _SHARED_DECONVNETS[key]
 
 
 # -- reading layers with Model.predict --------------------------------------------------------------

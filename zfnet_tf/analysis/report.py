@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 
-from zfnet_tf.analysis.base import Params, Result, check_int, jsonable, layer_tuple, one_deconvnet
+from zfnet_tf.analysis.base import Params, Result, check_int, jsonable, layer_tuple
 from zfnet_tf.analysis.data import AnalysisData, Data, analysis_data
 from zfnet_tf.data import DataSource
 from zfnet_tf.files import write_json, write_text
@@ -173,11 +173,13 @@ class Report:
             boxes: images with their part boxes for the correspondence (`part_boxes`).
             test_data: labelled test images for Table 7 when `data` is labelled arrays.
 
-        Every analysis reads the model through one `Deconvnet` (`one_deconvnet`): what one
-        traced (layer 5's projection for its top-9) serves the next (occlusion's projection).
+        Every analysis reads the model through one `Deconvnet` (`shared_deconvnet`, held here
+        for the whole run): what one traced (layer 5's projection for its top-9) serves the
+        next (occlusion's projection).
         """
-        with one_deconvnet(self.model) as deconvnet:
-            return self._run(deconvnet, data, boxes, test_data)
+        from zfnet_tf.deconv import shared_deconvnet
+
+        return self._run(shared_deconvnet(self.model), data, boxes, test_data)
 
     def _run(self, deconvnet, data: Data, boxes: AnalysisData | None, test_data: Data | None) -> ReportResult:
         from zfnet_tf.analysis import (

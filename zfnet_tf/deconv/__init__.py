@@ -1,6 +1,6 @@
 """The deconvnet (paper Sec. 2.1) for any supported Keras model, and receptive fields."""
 
-from zfnet_tf.deconv.deconvnet import Deconvnet, Projection
+from zfnet_tf.deconv.deconvnet import Deconvnet, Projection, shared_deconvnet
 from zfnet_tf.deconv.graph import neutral_color
 from zfnet_tf.deconv.reading import ModelReading, layer_key, receptive_field
 from zfnet_tf.deconv.receptive_field import ReceptiveField
@@ -17,4 +17,5 @@ __all__ = [
     "neutral_color",
     "receptive_field",
     "register_exact",
+    "shared_deconvnet",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -307,3 +308,21 @@ class Deconvnet(ModelReading):
         raise ValueError(
             f"feature array must have shape [{batch}] or [{batch}, K] for {batch} images, got {values.shape}"
         )
+
+
+# Keyed by id: an entry lives only while someone holds its Deconvnet, which holds the model, so
+# the id cannot be reused meanwhile.
+_SHARED: "weakref.WeakValueDictionary[int, Deconvnet]" = weakref.WeakValueDictionary()
+
+
+def shared_deconvnet(model: Any) -> Deconvnet:
+    """The one `Deconvnet` of `model` while anyone holds it: every analysis, report and training
+    callback reading `model` at once asks for it here, so a projection traced for one (a layer's
+    top-9) serves the next (Fig. 4, occlusion) instead of being traced again. A Deconvnet owns
+    no variables (it reads the model's kernels at every call), so sharing it changes no number;
+    when the last holder lets go, it goes."""
+    deconvnet = _SHARED.get(id(model))
+    if deconvnet is None or deconvnet.model is not model:
+        deconvnet = _SHARED[id(model)] = Deconvnet(model)
+    return deconvnet
+

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import weakref
 from typing import Sequence
 
 import keras
@@ -20,23 +19,9 @@ import tensorflow as tf
 from zfnet_tf import visualization
 from zfnet_tf.analysis.plots import layer_label
 from zfnet_tf.analysis.top9 import Top9
-from zfnet_tf.deconv import Deconvnet, layer_key
+from zfnet_tf.deconv import layer_key, shared_deconvnet
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import save_model
-
-
-# The callbacks of a run that read one model share one `Deconvnet`, so each projection graph
-# is traced once, not once per callback. Keyed by id: an entry lives only while a callback
-# holds its Deconvnet, which holds the model, so the id cannot be reused meanwhile.
-_DECONVNETS: "weakref.WeakValueDictionary[int, Deconvnet]" = weakref.WeakValueDictionary()
-
-
-def shared_deconvnet(model: keras.Model) -> Deconvnet:
-    """The `Deconvnet` of `model` that the callbacks reading it share."""
-    deconvnet = _DECONVNETS.get(id(model))
-    if deconvnet is None:
-        deconvnet = _DECONVNETS[id(model)] = Deconvnet(model)
-    return deconvnet
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
