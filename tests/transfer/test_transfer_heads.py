@@ -46,3 +46,34 @@ def test_the_svm_is_linear_svc_on_standardized_unit_length_features():
         fit_classifier("tree", features, labels, 3)
     with pytest.raises(TypeError, match=r"option\(s\) \['gamma'\]"):
         fit_classifier("svm", features, labels, 3, gamma=1.0)
+
+
+def test_training_the_transferred_network_leaves_the_extractors_model_alone():
+    """Fine-tuning trains a copy: every split of the protocol starts from the pretrained
+    weights, and the user's model is never changed."""
+    import keras
+
+    from zfnet_tf.transfer.features import FeatureExtractor
+    from zfnet_tf.transfer.heads import transferred_classifier
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.GlobalAveragePooling2D(name="pool"),
+        keras.layers.Dense(3, name="logits"),
+    ])
+    extractor = FeatureExtractor(model, layer="pool")
+    before = [w.copy() for w in model.get_weights()]
+    rng = np.random.default_rng(0)
+    head = SoftmaxHead(rng.normal(size=(4, 2)).astype(np.float32), np.zeros(2, np.float32))
+    network = transferred_classifier(extractor, head, ["a", "b"])
+    images = rng.uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)
+    # The transferred network starts as the extractor's features followed by the head.
+    expected = extractor.features_model.predict(images, verbose=0) @ head.kernel + head.bias
+    np.testing.assert_allclose(network.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    network.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    network.fit(images, rng.integers(0, 2, 8), epochs=2, verbose=0)
+    assert any(not np.allclose(a, b) for a, b in zip(network.get_weights(), [*before[:2], head.kernel, head.bias]))
+    for now, then in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(now, then)
