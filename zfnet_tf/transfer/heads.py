@@ -186,8 +186,9 @@ def _standardized_fit(features, tasks, c: float, max_iter: int, sample_weight=No
 
 
 def transferred_classifier(extractor: "FeatureExtractor", head: SoftmaxHead, class_names: Sequence[str]) -> keras.Model:
-    """The transferred network, ready to save, export and serve: the extractor's frozen layers
-    (same weights) with `head` as the class layer and `class_names` set.
+    """The transferred network, ready to save, export and serve: a copy of the extractor's
+    layers (same weights; training it leaves the extractor's model alone) with `head` as the
+    class layer and `class_names` set.
 
     A ZFNet read at its last fully connected layer becomes a `ZFNetImageClassifier` with the
     head as `fc8`; any other model or layer an `ImageClassifier` (features model + `predictions`).
@@ -217,9 +218,11 @@ def _classifier(extractor, class_names, head: SoftmaxHead | None) -> keras.Model
             classifier.backbone.set_weights(backbone.get_weights())
             classifier.get_layer("fc8").set_weights([head.kernel, head.bias])
         return classifier
-    features = extractor.features_model
-    if head is None:
-        features = keras.models.clone_model(features)  # the same layers, newly initialized
+    # New layers of the same architecture, so that training this network (fine-tuning, the
+    # scratch baseline) never changes the extractor's model; with a head, its weights copied.
+    features = keras.models.clone_model(extractor.features_model)
+    if head is not None:
+        features.set_weights(extractor.features_model.get_weights())
     logits = keras.layers.Dense(len(class_names), dtype="float32", name="predictions")(features.output)
     classifier = ImageClassifier(
         features.input, logits, name=f"{extractor.model.name}_transferred",
