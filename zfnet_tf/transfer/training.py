@@ -86,19 +86,6 @@ class SplitTrainer:
             variable.assign(value)
 
 
-def fit_on_split(
-    model: keras.Model,
-    collection: ImageCollection,
-    split: Split,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int = 32,
-) -> keras.Model:
-    """Trains every layer of `model` on the split's training images (`SplitTrainer.fit`);
-    returns `model`."""
-    return SplitTrainer(epochs, learning_rate, batch_size).fit(model, collection, split)
-
-
 def predict_classes(
     model: keras.Model, collection: ImageCollection, indices: np.ndarray, batch_size: int = 64
 ) -> np.ndarray:
