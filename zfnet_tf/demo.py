@@ -264,8 +264,8 @@ def write_report(model: keras.Model, data, out_dir: str, model_name: str | None 
     the first layer's filters, top-9 (ZFNet's layers 2 and 5, maps 0-15; another network's
     `top9_layers`), occlusion (a square of `1 / patch_fraction` of the input side) and
     invariance of the first three images and, for labelled data, Table 7's per-layer
-    classifiers (on at most `table7_limits` train and test examples). Returns the report's record (`ReportResult.save`) with the page's path under
-    "page"."""
+    classifiers (on at most `table7_limits` train and test examples). Returns the report's
+    record (`ReportResult.save`) with the page's path under "page"."""
     from zfnet_tf.analysis.report import Report, ReportParams
     from zfnet_tf.models import zfnet_backbone
 

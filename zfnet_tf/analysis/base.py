@@ -221,7 +221,7 @@ class Analysis:
         model: a ZFNet, or any Keras model the deconvnet supports.
         params: the analysis' `params_class` instance (default: its defaults).
         deconvnet: a `Deconvnet` of `model` to use (and share its traced projections with
-            whoever else uses it); default: a new one.
+            whoever else uses it); default: `shared_deconvnet(model)`.
         **overrides: fields of `params` to change (or to set, without `params`).
     """
 

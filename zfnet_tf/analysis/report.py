@@ -177,11 +177,6 @@ class Report:
         for the whole run): what one traced (layer 5's projection for its top-9) serves the
         next (occlusion's projection).
         """
-        from zfnet_tf.deconv import shared_deconvnet
-
-        return self._run(shared_deconvnet(self.model), data, boxes, test_data)
-
-    def _run(self, deconvnet, data: Data, boxes: AnalysisData | None, test_data: Data | None) -> ReportResult:
         from zfnet_tf.analysis import (
             Correspondence,
             FilterAnalysis,
@@ -190,7 +185,9 @@ class Report:
             Occlusion,
             Top9,
         )
+        from zfnet_tf.deconv import shared_deconvnet
 
+        deconvnet = shared_deconvnet(self.model)
         params = self.params
         source = DataSource(data) if isinstance(data, str) else data
         scanned = analysis_data(source.replace(limit=params.scan_limit) if isinstance(source, DataSource) else source,
