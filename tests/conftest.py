@@ -23,6 +23,18 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = [items[i] for name in sorted(files, key=cost) for i in files[name]]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_graph_rewrites():
+    """Grappler's graph rewrites off in the test processes: they only make a graph faster to
+    run, and on the suite's small inputs each `tf.function`'s first call spent more time being
+    rewritten than running (the oracle's keras.applications graphs most: about a fifth of their
+    time). The real processes the tests start (servers, training runs, the fresh-process load
+    check) keep TensorFlow's defaults."""
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 # -- artifacts built once per run, shared by the xdist workers ----------------------------------
 
 
