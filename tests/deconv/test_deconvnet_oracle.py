@@ -50,8 +50,9 @@ def assert_close(actual, expected, relative=1e-5):
 
 def alive_maps(deconvnet, images, layers):
     """Per layer, a map that fires in every image (its weakest maximum over the images is the
-    largest), all from one forward pass."""
-    tops = deconvnet.activation_function(layers)(tf.constant(images))
+    largest), all from one eager forward pass of the model's own layers (tracing a graph for
+    one call would cost a large keras.applications model several times as much)."""
+    tops = deconvnet.feature_model(layers)(tf.constant(images))
     alive = {}
     for layer in layers:
         top = tops[deconvnet.layer_name(layer)].numpy()
