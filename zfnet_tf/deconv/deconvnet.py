@@ -205,6 +205,7 @@ class Deconvnet(ModelReading):
         flat_features = tf.reshape(features, [-1])
         # Row n = b * K + k comes from image n // K (a floor division, not tf.repeat's ~27 ops).
         projector.image_index = tf.range(tf.size(flat_features)) // num_per_image
+        projector.rows = tf.shape(flat_features)
         projector.location = tf.reshape(location, [-1, 2])
         one_hot = tf.one_hot(flat_features, num_maps, dtype=tf.float32)
         if not spatial(top_shape):

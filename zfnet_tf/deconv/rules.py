@@ -236,9 +236,13 @@ class ConvRule(LayerRule):
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
             values = depthwise_transposed_conv(values, _float(layer.kernel), strides, dilation, span)
         else:
-            values = grouped_transposed_conv(values, _float(layer.kernel), layer.groups, strides, dilation, span)
+            values = grouped_transposed_conv(
+                values, _float(layer.kernel), layer.groups, strides, dilation, span, rows=projector.rows
+            )
         window = signal.window.strided(span, strides, pads)
-        return [Signal(values, window, dirty=True)]
+        # A pointwise convolution maps each position to itself: the clean signal stays clean.
+        pointwise = span == (1, 1) and strides == (1, 1)
+        return [Signal(values, window, dirty=not pointwise)]
 
 
 def _float(variable):
@@ -286,22 +290,27 @@ def depthwise_transposed_conv(values, kernel, strides, dilation, span):
     return tf.reduce_sum(tf.reshape(output, [shape[0], shape[1], shape[2], in_channels, multiplier]), axis=-1)
 
 
-def grouped_transposed_conv(values, kernel, groups: int, strides, dilation, span):
+def grouped_transposed_conv(values, kernel, groups: int, strides, dilation, span, rows=None):
     """`transposed_conv` of a convolution whose channels split into `groups`: one with one
     input channel per group is a depthwise convolution; others run group by group."""
     if groups == 1:
-        return transposed_conv(values, kernel, strides, dilation, span)
+        return transposed_conv(values, kernel, strides, dilation, span, rows)
     height, width, per_group, out_channels = kernel.shape
     if per_group == 1:
         depthwise = tf.reshape(kernel, [height, width, groups, out_channels // groups])
         return depthwise_transposed_conv(values, depthwise, strides, dilation, span)
     parts = zip(tf.split(values, groups, axis=-1), tf.split(kernel, groups, axis=-1))
-    return tf.concat([transposed_conv(v, k, strides, dilation, span) for v, k in parts], axis=-1)
+    return tf.concat([transposed_conv(v, k, strides, dilation, span, rows) for v, k in parts], axis=-1)
 
 
-def transposed_conv(values, kernel, strides, dilation, span):
+def transposed_conv(values, kernel, strides, dilation, span, rows=None):
     """The transposed "valid" convolution of `[N, h, w, out]` windows: `[N, (h - 1) * s + k,
-    ...]`, summing each input position's contributions.
+    ...]`, summing each input position's contributions. `rows`: int32 `[1]`, N if the caller
+    already has it (one op where reading it from `values` takes seven, in every convolution's
+    backward).
+
+    A 1x1 convolution with stride 1 (half of an Inception's or a ResNet's) is
+    `transposed_pointwise`: one convolution with the transposed kernel, no output shape to build.
 
     TensorFlow's CPU kernel for a transposed convolution is slow when its output has few
     channels (layer 1's RGB, ~3x here), so a strided one with few output channels runs instead
@@ -328,7 +337,11 @@ def transposed_conv(values, kernel, strides, dilation, span):
         phased = tf.reshape(phased, [taps, taps, out_channels, stride * stride * in_channels])
         padded = tf.pad(values, [[0, 0], [taps - 1, taps - 1], [taps - 1, taps - 1], [0, 0]])
         return tf.nn.depth_to_space(tf.nn.conv2d(padded, phased, 1, "VALID"), stride)[:, :out_h, :out_w, :]
-    output_shape = tf.stack([tf.shape(values)[0], out_h, out_w, in_channels])
+    if tuple(span) == (1, 1) and tuple(strides) == (1, 1):
+        return transposed_pointwise(values, kernel)
+    if rows is None:
+        rows = tf.shape(values)[:1]
+    output_shape = tf.concat([rows, [out_h, out_w, in_channels]], axis=0)
     return tf.nn.conv2d_transpose(values, kernel, output_shape, list(strides), "VALID", dilations=list(dilation))
 
 

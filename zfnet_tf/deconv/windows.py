@@ -118,6 +118,7 @@ class Projector:
         forward: forward value `[B, ...]` of every tensor by key.
         location: int32 `[N, 2]`: the projected activation's position in the top maps.
         image_index: int32 `[N]`: the image (row of `forward`) each projection comes from.
+        rows: int32 `[1]`: N, the signal's rows (for the output shapes of transposed convolutions).
         per_image: K, the projections per image (`N = B * K`; None: any).
         grid: `(height, width)` of the top maps, where the locations lie.
         pre_activation: the input of each fused activation that is not a rectifier, by the
@@ -130,6 +131,7 @@ class Projector:
     pre_activation: dict = field(default_factory=dict)
     location: tf.Tensor | None = None
     image_index: tf.Tensor | None = None
+    rows: tf.Tensor | None = None
     per_image: int | None = 1
     grid: tuple[int, int] = (1, 1)
     # Masks of the windows outside the maps, by (window, extent): a network cleans its signal
@@ -190,7 +192,7 @@ class Projector:
         return Signal(values, target, dirty=signal.dirty and not whole)
 
 
-@functools.partial(tf.function, jit_compile=True)
+@functools.partial(tf.function, jit_compile=True, autograph=False)
 def _place(values, offsets, axes: tuple, extent: tuple):
     """Windows `[N, h, w, C]` whose first row and column sit at `offsets` `[N, 2]` of a map,
     placed in zero maps of `extent` along `axes` (what falls outside the map is dropped).
@@ -208,7 +210,7 @@ def _place(values, offsets, axes: tuple, extent: tuple):
     return values
 
 
-@functools.partial(tf.function, jit_compile=True)
+@functools.partial(tf.function, jit_compile=True, autograph=False)
 def gather_windows(maps, image_index, window: Window, location, grid: tuple[int, int], fill: float = 0.0):
     """`maps[image_index[n]]` under row n's window, `[N, h, w, C]`; positions outside the maps
     hold `fill`.
