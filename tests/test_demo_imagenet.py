@@ -13,18 +13,23 @@ from PIL import Image
 import zfnet_tf
 from zfnet_tf.data import sample_images
 from zfnet_tf.demo import CAT_CLASS, CAT_PHOTO, IMAGENET_BLOCKS, IMAGENET_RULES, imagenet_demo_missing, run_imagenet_demo
+from zfnet_tf.pytorch_weights import read_torch_weights
 
-pytestmark = pytest.mark.heavy(100)
+pytestmark = pytest.mark.heavy(80)
 
 
 @pytest.fixture(scope="module")
 def imagenet_demo(tmp_path_factory):
-    """`(paths, lite0)`: `run_imagenet_demo` once, and the model it imports, for reference."""
+    """`(paths, lite0)`: `run_imagenet_demo` once, and the network it analyses built again
+    from the same published tensors (read once: each read is a PyTorch subprocess), for
+    reference."""
     missing = imagenet_demo_missing()
     if missing:
         pytest.skip(f"the ImageNet demo needs the pretrained extra: {missing}")
     out = tmp_path_factory.mktemp("imagenet_demo")
-    return run_imagenet_demo(str(out)), zfnet_tf.pretrained("efficientnet_lite0")
+    published = read_torch_weights("efficientnet_lite0")
+    paths = run_imagenet_demo(str(out), model=zfnet_tf.pretrained("efficientnet_lite0", weights=published))
+    return paths, zfnet_tf.pretrained("efficientnet_lite0", weights=published)
 
 
 def _json(png_path, name):

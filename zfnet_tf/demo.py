@@ -167,7 +167,7 @@ def imagenet_demo_missing() -> str | None:
     return f"{', '.join(missing)} not installed; {EXTRA_HINT}"
 
 
-def run_imagenet_demo(out_dir: str) -> dict[str, str]:
+def run_imagenet_demo(out_dir: str, model: keras.Model | None = None) -> dict[str, str]:
     """EfficientNet-Lite0 with its ImageNet weights (imported offline, `zfnet_tf.pretrained`)
     on scikit-image's photos, through its evaluation transform; returns the paths written.
 
@@ -183,10 +183,14 @@ def run_imagenet_demo(out_dir: str) -> dict[str, str]:
       square moves over it;
     - "report": `report/index.html`, every analysis of the network on the photos on one page
       (`write_report`; top-9 of the three blocks).
-    """
-    from zfnet_tf.models.pretrained import pretrained
 
-    model = pretrained(IMAGENET_NETWORK)
+    `model` is the network as `pretrained(IMAGENET_NETWORK)` returns it, when the caller has
+    it already (default: imported here).
+    """
+    if model is None:
+        from zfnet_tf.models.pretrained import pretrained
+
+        model = pretrained(IMAGENET_NETWORK)
     size, resize_size = image_transform(model)
     images, names = sample_images(size, resize_size=resize_size)
     probabilities = softmax(model.predict(images, verbose=0))

@@ -256,6 +256,16 @@ class Analysis:
     def run(self, data: Data, *args: Any, **kwargs: Any) -> Result:
         raise NotImplementedError
 
+    def project_strongest(self, layer: int | str, images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The deconvnet's "max" projections of maps `features` (int `[B, K]`) of `layer` in
+        `images` `[B, H, W, C]`: float32 `[B, K, H, W, C]`, each of its map's strongest
+        activation in its image. Through one graph per layer for any B and K, which every
+        analysis of the shared deconvnet reuses (occlusion's projection is then top-9's); K
+        maps of one image share its forward pass, so group an image's maps in one row."""
+        function = self.deconvnet.projection_function(layer, "max")
+        output = function(tf.constant(images, tf.float32), tf.constant(features, tf.int32))
+        return output["reconstructions"].numpy()
+
 
 # -- reading layers with Model.predict --------------------------------------------------------------
 

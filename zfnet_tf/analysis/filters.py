@@ -45,17 +45,19 @@ def filter_power_spectra(kernels: np.ndarray, fft_size: int = 64) -> tuple[np.nd
 
 
 def band_energies(
-    kernels: np.ndarray, fft_size: int = 64, edges: tuple[float, float] = DEFAULT_BAND_EDGES
+    kernels: np.ndarray, fft_size: int = 64, edges: tuple[float, float] = DEFAULT_BAND_EDGES,
+    spectra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Fraction of each filter's spectral energy in the low / mid / high band: `[out, 3]`.
 
     Bands split the radial frequency `sqrt(fx^2 + fy^2)` (cycles/pixel) at `edges`; rows sum
-    to 1 (a filter of zero energy gets zeros).
+    to 1 (a filter of zero energy gets zeros). `spectra`: `filter_power_spectra(kernels,
+    fft_size)` when the caller has it already.
     """
     low, high = edges
     if not 0 < low < high:
         raise ValueError(f"band edges must be 0 < low < high, got {edges}")
-    power, fy, fx = filter_power_spectra(kernels, fft_size)
+    power, fy, fx = spectra if spectra is not None else filter_power_spectra(kernels, fft_size)
     radius = np.hypot(fy, fx)
     masks = np.stack([radius < low, (radius >= low) & (radius < high), radius >= high])  # [3, n, n]
     energy = np.einsum("onm,bnm->ob", power, masks.astype(np.float64))
@@ -63,15 +65,16 @@ def band_energies(
     return np.divide(energy, total, out=np.zeros_like(energy), where=total > 0)
 
 
-def aliased_energy(kernels: np.ndarray, strides: int | tuple[int, int], fft_size: int = 64) -> np.ndarray:
+def aliased_energy(kernels: np.ndarray, strides: int | tuple[int, int], fft_size: int = 64,
+                   spectra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Fraction of each filter's energy above the Nyquist frequency of its output grid: `[out]`.
 
     A conv with stride s samples its output every s pixels, so input frequencies above
     `0.5 / s` cycles/pixel on that axis fold back (alias) into lower ones; this is the
     "aliasing artifacts" the paper sees in AlexNet's stride-4 layer 2 (Fig. 6 c). `strides`
-    is one stride or a (rows, columns) pair.
+    is one stride or a (rows, columns) pair; `spectra` as for `band_energies`.
     """
-    power, fy, fx = filter_power_spectra(kernels, fft_size)
+    power, fy, fx = spectra if spectra is not None else filter_power_spectra(kernels, fft_size)
     stride_y, stride_x = (strides, strides) if np.ndim(strides) == 0 else strides
     above = (np.abs(fy) > 0.5 / stride_y) | (np.abs(fx) > 0.5 / stride_x)
     total = power.sum(axis=(1, 2))
@@ -291,6 +294,7 @@ class FilterAnalysis(Analysis):
             projections = top.run(data)
             summary = projections.data
         fft_size, edges = self.params.fft_size, self.params.band_edges
+        spectra = filter_power_spectra(first, fft_size)  # both energies read one spectrum
         return FilterResult(
             model_name=self.name,
             layer1=self.layer1,
@@ -299,9 +303,9 @@ class FilterAnalysis(Analysis):
             norms=norms,
             dead=dead,
             dead_fraction=self.params.dead_fraction,
-            band_energy=band_energies(first, fft_size, edges),
+            band_energy=band_energies(first, fft_size, edges, spectra),
             band_edges=edges,
-            aliased_energy=aliased_energy(first, strides, fft_size),
+            aliased_energy=aliased_energy(first, strides, fft_size, spectra),
             projections=projections,
             params=self.params,
             data=summary,

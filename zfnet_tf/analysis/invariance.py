@@ -70,6 +70,23 @@ def transform_matrix(transform: str, amount: float, input_size: int) -> np.ndarr
     raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
 
 
+def feature_distance(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The Euclidean distance, in float64, between each image's feature vector `before`
+    (`[N, ...]`) and each of its transformed copies' `after` (`[N * A, ...]`, A per image):
+    `[N, A]`. One vector at a time: an early layer's vectors are large (a million values), and
+    float64 copies of all of them at once would take gigabytes."""
+    before = before.reshape(before.shape[0], -1)
+    after = after.reshape(before.shape[0], -1, before.shape[1])
+    squared = np.empty(after.shape[:2], np.float64)
+    for i, (original, moved) in enumerate(zip(before, after)):
+        original = original.astype(np.float64)
+        for a, vector in enumerate(moved):
+            difference = vector.astype(np.float64)
+            difference -= original
+            squared[i, a] = np.square(difference, out=difference).sum()
+    return np.sqrt(squared)
+
+
 @dataclass(frozen=True)
 class InvarianceParams(Params):
     """What `Invariance` does.
@@ -244,9 +261,7 @@ class Invariance(Analysis):
             outputs = self._forward(transformed.reshape(-1, *images.shape[1:]))
             distance = {}
             for layer, layer_name in zip(self.layers, self.layer_names):
-                after = outputs[layer_name].reshape(num, len(amounts), -1).astype(np.float64)
-                before = original[layer_name].reshape(num, 1, -1)
-                distance[layer] = np.sqrt(((after - before) ** 2).sum(axis=-1))
+                distance[layer] = feature_distance(original[layer_name], outputs[layer_name])
             probabilities = outputs["probabilities"].reshape(num, len(amounts), -1)
             result.sweeps[name] = {
                 "amounts": amounts,

@@ -243,7 +243,7 @@ class Occlusion(Analysis):
             if bar is not None:
                 bar.update(i + 1)
 
-        projection = self.deconvnet.project(images, self.layer, feature=feature)
+        projection = self.project_strongest(self.layer, images, feature[:, None])[:, 0]
         shape = (num, rows.size, cols.size)
         return OcclusionResult(
             layer=self.layer,
@@ -264,7 +264,7 @@ class Occlusion(Analysis):
             unoccluded_activation=top.sum(axis=1)[np.arange(num), feature],
             unoccluded_probability=probabilities[np.arange(num), labels],
             unoccluded_top_class=probabilities.argmax(axis=1).astype(np.int32),
-            projection=projection.reconstructions,
+            projection=projection,
             image_names=data.image_names,
             class_names=as_names(getattr(self.model, "class_names", None)) or data.class_names,
             params=self.params,

@@ -289,22 +289,36 @@ class Top9(Analysis):
         rows, ranks = np.nonzero(image_index[features] >= 0)  # pairs to project
         if rows.size == 0:
             return projections, patches
-        pair_features = features[rows]
+        pair_features = features[rows].astype(np.int32)
         pair_images = image_index[features][rows, ranks]
-        function = self.deconvnet.projection_function(self.layer, "max", features_per_image=1)
-        step = self.params.projection_batch_size
-        for start in range(0, rows.size, step):
-            chunk = slice(start, start + step)
-            images = np.stack([cache[int(i)] for i in pair_images[chunk]])
-            output = function(
-                tf.constant(images), tf.constant(pair_features[chunk, None].astype(np.int32))
-            )
-            reconstructions = output["reconstructions"].numpy()[:, 0]
-            for n, (row, rank) in enumerate(zip(rows[chunk], ranks[chunk])):
-                y, x = location[features[row], rank]
-                projections[row, rank] = self.crop(reconstructions[n], y, x)
-                patches[row, rank] = self.crop(images[n], y, x)
+        for pairs in self._image_groups(pair_images):  # [U, K] pairs, one image a row
+            images = np.stack([cache[int(i)] for i in pair_images[pairs[:, 0]]])
+            reconstructions = self.project_strongest(self.layer, images, pair_features[pairs])
+            for n, row_pairs in enumerate(pairs):
+                for j, pair in enumerate(row_pairs):
+                    row, rank = rows[pair], ranks[pair]
+                    y, x = location[features[row], rank]
+                    projections[row, rank] = self.crop(reconstructions[n, j], y, x)
+                    patches[row, rank] = self.crop(images[n], y, x)
         return projections, patches
+
+    def _image_groups(self, pair_images: np.ndarray):
+        """The pairs `[P]` as batches `[U, K]` of pair indices, each row the K pairs of one
+        image (at most `projection_batch_size` pairs a batch): an image that wins several maps
+        goes forward once for all of them. Rows of a batch have the same K (an image's pairs
+        split into pieces of the batch size, the pieces grouped by length)."""
+        step = self.params.projection_batch_size
+        order = np.argsort(pair_images, kind="stable")
+        _, starts, counts = np.unique(pair_images[order], return_index=True, return_counts=True)
+        pieces: dict[int, list[np.ndarray]] = {}
+        for start, count in zip(starts, counts):
+            for first in range(0, count, step):
+                piece = order[start + first : start + min(count, first + step)]
+                pieces.setdefault(piece.size, []).append(piece)
+        for size, rows in sorted(pieces.items()):
+            per_batch = max(1, step // size)
+            for first in range(0, len(rows), per_batch):
+                yield np.stack(rows[first : first + per_batch])
 
     def crop(self, image: np.ndarray, y: int, x: int) -> np.ndarray:
         """The `[P, Q, 3]` receptive-field crop of unit (y, x), NaN where the field leaves the image.
