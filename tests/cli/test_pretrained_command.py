@@ -17,6 +17,9 @@ from zfnet_tf.cli.main import main
 from zfnet_tf.config import PRESETS
 from zfnet_tf.data import imagenet_classes
 from zfnet_tf import pytorch_weights
+from support.pretrained_references import (  # noqa: F401
+    imported_zfnet, imported_zfnet_export, published_lite0, pytorchcv_reference,
+)
 
 pytestmark = pytest.mark.heavy(30)  # after tests/models/test_pretrained.py, which builds what both read
 
@@ -314,9 +317,9 @@ def lite0_packaged_file():
 
 @pytest.fixture(scope="module")
 def lite0_library():
-    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once for the module (read only)."""
+    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once per process (read only)."""
     lite0_packaged_file()
-    return zfnet_tf.pretrained("efficientnet_lite0")
+    return published_lite0()
 
 
 def test_efficientnet_lite0_is_written_offline(lite0_library, tmp_path, monkeypatch, capsys):

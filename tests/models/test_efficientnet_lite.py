@@ -22,6 +22,7 @@ from zfnet_tf.efficientnet_config import EFFICIENTNET_LITE0, same_padding
 from zfnet_tf.models import efficientnet_lite, image_transform
 from zfnet_tf.models.classifier import ImageClassifier
 from zfnet_tf.pytorch_weights import efficientnet_lite_layout
+from support.pretrained_references import published_lite0
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
 REFERENCE = os.path.join(os.path.dirname(__file__), "efficientnet_lite_reference.py")
@@ -55,8 +56,9 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lite0():
+    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once per process (read only)."""
     needs_the_extra()
-    return zfnet_tf.pretrained("efficientnet_lite0")
+    return published_lite0()
 
 
 def assert_relative(actual, expected, tolerance=1e-4, name=""):
