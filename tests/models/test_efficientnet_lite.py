@@ -45,9 +45,9 @@ def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("lite0_reference")
     images, _ = sample_images(224, PHOTOS, resize_size=256)
     np.savez(root / "images.npz", images=images)
-    result = subprocess.run(
+    result = subprocess.run(  # one PyTorch thread: on the suite's shared cores, more mostly wait
         [sys.executable, REFERENCE, str(root / "images.npz"), str(root / "outputs.npz"), str(root / "lite0.pth")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(root / "outputs.npz") as stored:

@@ -45,8 +45,9 @@ def _photos() -> np.ndarray:
 def _write_references(root) -> None:
     images_path = root / "images.npz"
     np.savez(images_path, images=_photos())
+    # One PyTorch thread: on the suite's shared cores, more mostly wait for each other.
     result = subprocess.run([sys.executable, REFERENCE_SCRIPT, str(images_path), str(root), *ZFNETS],
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr[-3000:]
 
 
