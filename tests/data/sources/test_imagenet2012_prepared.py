@@ -25,7 +25,7 @@ EPOCHS = 3
 IMAGES_PER_CLASS = 6
 NUM_VALIDATION = 6
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(25)
 
 
 @pytest.fixture(scope="module")
