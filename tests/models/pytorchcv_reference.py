@@ -1,17 +1,19 @@
 """The PyTorch reference for tests/models/test_pretrained.py: run as a script, never imported.
 
 torch and TensorFlow must not share a process (docs/design.md, traps), so the tests run this file with
-the venv's Python. It builds pytorchcv's network offline with seeded random weights (biases
-too, so that every tensor of the state dict matters), saves its state dict with `torch.save`,
-and runs the images through PyTorch's own input normalization (ToTensor's /255, then
-Normalize) and the network, saving the logits and each layer's output as NHWC arrays, and the
-state dict's keys and shapes (`state_dict_layout`, lines "KEY DIM DIM ..."):
+the venv's Python. For each NAME it builds pytorchcv's network offline with seeded random
+weights (biases too, so that every tensor of the state dict matters), saves its state dict with
+`torch.save` as FOLDER/NAME.pth, and runs the images through PyTorch's own input normalization
+(ToTensor's /255, then Normalize) and the network, saving as FOLDER/NAME.npz the logits and each
+layer's output as NHWC arrays, and the state dict's keys and shapes (`state_dict_layout`, lines
+"KEY DIM DIM ..."). One process for all the networks asked for: torch loads once.
 
-    python pytorchcv_reference.py NAME STATE_DICT.pth IMAGES.npz OUT.npz
+    python pytorchcv_reference.py IMAGES.npz FOLDER NAME [NAME ...]
 
 IMAGES.npz holds `images`: float32 [N, 224, 224, 3], RGB 0-255.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -23,7 +25,13 @@ STD = (0.229, 0.224, 0.225)
 LRN_GAINS = (20.0, 4.0)
 
 
-def main(name: str, state_path: str, images_path: str, out_path: str) -> None:
+def main(images_path: str, folder: str, *names: str) -> None:
+    images = np.load(images_path)["images"]
+    for name in names:
+        reference(name, images, os.path.join(folder, f"{name}.pth"), os.path.join(folder, f"{name}.npz"))
+
+
+def reference(name: str, images: np.ndarray, state_path: str, out_path: str) -> None:
     torch.manual_seed(0)
     net = {"zfnet": zfnet, "zfnetb": zfnetb}[name](pretrained=False).eval()
     with torch.no_grad():
@@ -56,7 +64,6 @@ def main(name: str, state_path: str, images_path: str, out_path: str) -> None:
             module.register_forward_hook(
                 lambda _m, _i, output, key=key: outputs.__setitem__(key, output.permute(0, 2, 3, 1).numpy().copy())
             )
-    images = np.load(images_path)["images"]
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous() / 255.0
     x = (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
     with torch.no_grad():

@@ -22,6 +22,7 @@ from zfnet_tf.efficientnet_config import EFFICIENTNET_LITE0, same_padding
 from zfnet_tf.models import efficientnet_lite, image_transform
 from zfnet_tf.models.classifier import ImageClassifier
 from zfnet_tf.pytorch_weights import efficientnet_lite_layout
+from support.pretrained_references import published_lite0
 
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
 REFERENCE = os.path.join(os.path.dirname(__file__), "efficientnet_lite_reference.py")
@@ -44,9 +45,9 @@ def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("lite0_reference")
     images, _ = sample_images(224, PHOTOS, resize_size=256)
     np.savez(root / "images.npz", images=images)
-    result = subprocess.run(
+    result = subprocess.run(  # one PyTorch thread: on the suite's shared cores, more mostly wait
         [sys.executable, REFERENCE, str(root / "images.npz"), str(root / "outputs.npz"), str(root / "lite0.pth")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(root / "outputs.npz") as stored:
@@ -55,8 +56,9 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lite0():
+    """`zfnet_tf.pretrained("efficientnet_lite0")`, built once per process (read only)."""
     needs_the_extra()
-    return zfnet_tf.pretrained("efficientnet_lite0")
+    return published_lite0()
 
 
 def assert_relative(actual, expected, tolerance=1e-4, name=""):
@@ -190,15 +192,19 @@ def test_the_reference_state_dict_file_gives_the_same_model(lite0, reference):
 def test_deconvnet_on_the_published_weights_equals_modified_backprop(lite0, rule):
     """The deconvnet walks the real Lite0 (explicit pads, depthwise convolutions, ReLU6 caps,
     batch norms, skip sums) and equals the independent oracle, a modified backward pass of the
-    Keras model itself, for an early, a middle and the last block's strongest activation."""
+    Keras model itself, for an early, a middle and the last block's strongest activation.
+
+    The deconvnet's ops run eagerly (`project_tensors`, what `project` traces): nine graphs of
+    the 150-layer network, each used once, cost twice the run (`project`'s graph on Lite0:
+    tests/cli/test_pretrained_command.py `test_project_takes_the_pretrained_network_and_its_transform`)."""
     from zfnet_tf.deconv.modified_backprop import modified_backprop_projection
 
     images, _ = sample_images(224, ("chelsea", "rocket"), resize_size=256)
+    strongest = np.full((2, 1), -1, np.int32)
     deconvnet = zfnet_tf.Deconvnet(lite0)
     for layer in ("block3b_add", "block5c_add", "block7a_project_bn"):
-        projection = deconvnet.project(images, layer, feature=-1, rule=rule)
-        expected = modified_backprop_projection(lite0, images, np.full((2, 1), -1), layer, rule=rule).numpy()[:, 0]
+        projection = deconvnet.project_tensors(images, strongest, layer, rule=rule)["reconstructions"].numpy()[:, 0]
+        expected = modified_backprop_projection(lite0, images, strongest, layer, rule=rule).numpy()[:, 0]
         scale = np.abs(expected).max()
         assert scale > 0, f"{rule} {layer}: the oracle projected nothing"
-        np.testing.assert_allclose(projection.reconstructions, expected, rtol=0, atol=1e-5 * scale,
-                                   err_msg=f"{rule} {layer}")
+        np.testing.assert_allclose(projection, expected, rtol=0, atol=1e-5 * scale, err_msg=f"{rule} {layer}")

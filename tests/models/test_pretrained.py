@@ -1,6 +1,6 @@
 """imgclsmob's ZFNets imported from PyTorch state dicts, held to pytorchcv's own networks.
 
-The references come from pytorchcv in a subprocess (tests/conftest.py `pytorchcv_reference`):
+The references come from pytorchcv in a subprocess (`support.pretrained_references`):
 seeded random weights, the same photos, PyTorch's input normalization and forward pass.
 """
 
@@ -13,8 +13,9 @@ from zfnet_tf.config import PRESETS, PRETRAINED_PRESETS
 from zfnet_tf.data import imagenet_classes, resize_to_square
 from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE
 from zfnet_tf.pytorch_weights import torch_layout
+from support.pretrained_references import imported_zfnet, imported_zfnet_export, pytorchcv_reference  # noqa: F401
 
-pytestmark = pytest.mark.heavy(60)
+pytestmark = pytest.mark.heavy(40)
 
 # pytorchcv's model table (model_metainfos.csv) and docs/pretrained.md.
 PUBLISHED_PARAMETERS = {"zfnet": 62_357_608, "zfnetb": 107_627_624}
