@@ -13,7 +13,7 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from zfnet_tf.progress import is_startup_log_line
 
-pytestmark = pytest.mark.heavy(25)
+pytestmark = pytest.mark.heavy(12)
 
 
 def zfnet_tf_process(*args):
