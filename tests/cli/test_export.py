@@ -27,11 +27,16 @@ def vgg16_export(vgg16, tmp_path_factory):
     base = root / "saved_models" / "vgg16"
     (base / "3" / "variables").mkdir(parents=True)
     (base / "3" / "saved_model.pb").write_bytes(b"an older version")
-    out = io.StringIO()  # capsys is per test; this export is the module's
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()  # capsys is per test; this export is the module's
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = main(["export", "--model", str(keras_path), "--base-path", str(base),
                        "--project-layers", "block5_conv3"])
-    assert status == 0
+    assert status == 0, err.getvalue()[-3000:]
+    # The slow step announces itself and its duration (plain lines in a pipe, a real process:
+    # tests/cli/test_quiet_and_flags.py).
+    lines = err.getvalue().strip().splitlines()
+    assert lines[0] == f"exporting a SavedModel version under {base} ..."
+    assert lines[-1].startswith(f"exporting a SavedModel version under {base}: done in ")
     return base, out.getvalue().strip()
 
 

@@ -6,11 +6,11 @@ import pytest
 from PIL import Image
 
 import zfnet_tf
-from zfnet_tf.cli.main import main
+from support.cli import run_main
 from zfnet_tf.data import load_image_files
 
 
-def test_project_command_writes_figure_and_numbers(tmp_path, tiny_model):
+def test_project_command_writes_figure_and_numbers(tmp_path, tiny_model, capsys):
     model_path = str(tmp_path / "tiny.keras")
     tiny_model.save(model_path)
     image_path = str(tmp_path / "stripes.png")
@@ -18,8 +18,9 @@ def test_project_command_writes_figure_and_numbers(tmp_path, tiny_model):
     stripes[:, ::4] = 255
     Image.fromarray(stripes).save(image_path)
     out = tmp_path / "out"
-    code = main(["project", "--model", model_path, "--images", image_path, "--layers", "1", "3", "--out", str(out)])
-    assert code == 0
+    code, _, stderr = run_main(["project", "--model", model_path, "--images", image_path, "--layers", 1, 3,
+                                "--out", out], capsys)
+    assert code == 0, stderr
     numbers = json.loads((out / "projections.json").read_text())
     assert numbers["images"] == ["stripes.png"]
     assert sorted(numbers["layers"]) == ["1", "3"]
@@ -40,11 +41,11 @@ def test_project_command_writes_figure_and_numbers(tmp_path, tiny_model):
     assert figure.ndim == 3 and figure.shape[0] > 100 and figure.shape[1] > 200
 
 
-def test_project_a_keras_application_by_layer_name(tmp_path):
+def test_project_a_keras_application_by_layer_name(tmp_path, capsys):
     out = tmp_path / "vgg"
-    code = main(["project", "--keras-application", "VGG16", "--weights", "none", "--input-size", "32",
-                 "--layers", "block3_conv3", "block5_conv3", "--rule", "guided", "--out", str(out)])
-    assert code == 0
+    code, _, stderr = run_main(["project", "--keras-application", "VGG16", "--weights", "none", "--input-size", 32,
+                                "--layers", "block3_conv3", "block5_conv3", "--rule", "guided", "--out", out], capsys)
+    assert code == 0, stderr
     numbers = json.loads((out / "projections.json").read_text())
     assert numbers["rule"] == "guided" and sorted(numbers["layers"]) == ["block3_conv3", "block5_conv3"]
     assert len(numbers["layers"]["block5_conv3"]) == len(numbers["images"]) == 4  # the sample photos
@@ -62,8 +63,9 @@ def test_project_a_keras_application_by_layer_name(tmp_path):
 def test_bad_input_is_named_and_exits_2(tmp_path, capsys):
     missing = str(tmp_path / "nope.keras")
     # In this process: the entry point's exit code in a real one is tests/cli/test_quiet_and_flags.py's.
-    assert main(["project", "--model", missing, "--out", str(tmp_path)]) == 2
-    assert f"model file not found: {missing}" in capsys.readouterr().err
+    code, _, stderr = run_main(["project", "--model", missing, "--out", tmp_path], capsys)
+    assert code == 2
+    assert f"model file not found: {missing}" in stderr
     assert not os.path.exists(tmp_path / "projections.png")
 
 
@@ -71,9 +73,9 @@ def test_unknown_layer_answers_the_closest_names_in_one_line(tmp_path, tiny_mode
     model_path = str(tmp_path / "tiny.keras")
     tiny_model.save(model_path)
     out = tmp_path / "out"
-    code = main(["project", "--model", model_path, "--layers", "conv9", "--out", str(out)])
+    code, _, stderr = run_main(["project", "--model", model_path, "--layers", "conv9", "--out", out], capsys)
     assert code == 2
-    error = capsys.readouterr().err.strip()
+    error = stderr.strip()
     assert "\n" not in error and len(error) < 200
     assert error.startswith("zfnet-tf project: error: no layer named 'conv9' in this model; closest: 'conv5', ")
     assert not os.path.exists(out / "projections.png")

@@ -3,8 +3,6 @@ these tests are about), its page opened from disk in headless Chromium (every se
 image loaded, nothing fetched from anywhere but the disk), and its JSON equal to the analyses'
 own."""
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -13,21 +11,11 @@ import numpy as np
 import pytest
 
 from support.browser import HeadlessChromium, require_browser
+from support.cli import run_main
 
 SECTIONS = ("model", "data", "filters", "top9", "occlusion", "invariance", "correspondence", "layer_features")
 REPORT_FLAGS = ["--dataset", "digits", "--scan-limit", "40", "--top9-layers", "1", "5", "--top9-features", "2",
                 "--images-swept", "2", "--train-limit", "150", "--test-limit", "60"]
-
-
-def run_cli(*arguments):
-    """`zfnet-tf <arguments>` in this process; returns what it printed (it must exit 0)."""
-    from zfnet_tf.cli.main import main
-
-    printed, errors = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
-        code = main([str(argument) for argument in arguments])
-    assert code == 0, errors.getvalue()[-3000:]
-    return printed.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +27,8 @@ def report(tiny_export, tmp_path_factory):
         {"image": i, "part": "centre", "box": [20, 20, 44, 44]} for i in range(3)
     ] + [{"image": i, "part": "corner", "box": [0, 0, 16, 16]} for i in range(3)]))
     out = root / "out"
-    stdout = run_cli("report", "--model", keras_path, *REPORT_FLAGS, "--boxes", boxes, "--out", out)
+    code, stdout, stderr = run_main(["report", "--model", keras_path, *REPORT_FLAGS, "--boxes", boxes, "--out", out], None)
+    assert code == 0, stderr[-3000:]
     return out, stdout, keras_path
 
 
@@ -71,10 +60,12 @@ def test_report_json_is_every_analysis_own_json(report):
     assert record["report"]["data"]["num_examples"] == 40 and record["report"]["data"]["skipped_files"] == 0
 
 
-def test_report_numbers_equal_the_analysis_command_run_alone(report, tmp_path):
+def test_report_numbers_equal_the_analysis_command_run_alone(report, tmp_path, capsys):
     """`zfnet-tf occlusion` on the same model and images gives the numbers the report shows."""
     out, _, keras_path = report
-    run_cli("occlusion", "--model", str(keras_path), "--dataset", "digits", "--limit", "2", "--out", str(tmp_path))
+    code, _, stderr = run_main(["occlusion", "--model", keras_path, "--dataset", "digits", "--limit", "2",
+                                "--out", tmp_path], capsys)
+    assert code == 0, stderr[-3000:]
     alone = json.loads((tmp_path / "occlusion.json").read_text())
     in_report = json.loads((out / "report.json").read_text())["sections"]["occlusion"]["occlusion"]
     assert alone["params"] == in_report["params"]
@@ -143,7 +134,7 @@ def test_the_page_opens_from_disk_with_every_section_and_image(report, chromium)
     assert chromium.find_element("id", "occlusion").find_elements("css selector", "img")
 
 
-def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
+def test_skipped_files_appear_on_the_page(tiny_export, tmp_path, capsys):
     from support.class_images import write_class_folders
     from zfnet_tf.data import SkippedFilesWarning
 
@@ -154,8 +145,10 @@ def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
     out = tmp_path / "out"
     keras_path, _ = tiny_export
     with pytest.warns(SkippedFilesWarning, match="b_001.png") as warned:
-        run_cli("report", "--model", str(keras_path), "--dataset", "folder", "--data-dir", root, "--top9-layers",
-                "1", "--top9-features", "1", "--images-swept", "1", "--quiet", "--out", str(out))
+        code, _, stderr = run_main(["report", "--model", keras_path, "--dataset", "folder", "--data-dir", root,
+                                    "--top9-layers", "1", "--top9-features", "1", "--images-swept", "1", "--quiet",
+                                    "--out", out], capsys)
+    assert code == 0, stderr[-3000:]
     assert {str(w.message).split(" (")[0] for w in warned if issubclass(w.category, SkippedFilesWarning)} == {
         "skipped 1 file(s) of folder[test]", "skipped 1 file(s) of folder[train]"}
     html = (out / "index.html").read_text()
@@ -167,8 +160,7 @@ def test_skipped_files_appear_on_the_page(tiny_export, tmp_path):
 
 
 def test_bad_input_exits_2(tmp_path, capsys):
-    from zfnet_tf.cli.main import main
-
-    assert main(["report", "--model", "missing.keras", "--out", str(tmp_path)]) == 2
-    assert "model file not found: missing.keras" in capsys.readouterr().err
+    code, _, stderr = run_main(["report", "--model", "missing.keras", "--out", tmp_path], capsys)
+    assert code == 2
+    assert "model file not found: missing.keras" in stderr
     assert not (tmp_path / "index.html").exists()

@@ -3,13 +3,12 @@
 import importlib.util
 import json
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from zfnet_tf.cli.main import main
+from support.cli import run_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 50), "blue": (40, 60, 230)}
@@ -25,38 +24,29 @@ def write_colour_folders(root, per_class=6):
     return str(root)
 
 
-def run_command(argv, capsys):
-    """`zfnet-tf ARGV` in this process (the entry point's own process:
-    tests/cli/test_quiet_and_flags.py) -> `(exit code, stdout, stderr)`."""
-    capsys.readouterr()
-    code = main(argv)
-    captured = capsys.readouterr()
-    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
-
-
 def test_transfer_command_writes_table_json_figure_and_classifier(tmp_path, tiny_model, capsys):
     model_path = str(tmp_path / "tiny.keras")
     tiny_model.save(model_path)
     data = write_colour_folders(tmp_path / "colours")
     (tmp_path / "exclude.txt").write_text("red/0.png\n")
     out = tmp_path / "out"
-    completed = run_command(
+    code, stdout, stderr = run_main(
         ["transfer", "--model", model_path,
-         "--dataset", "folder", "--data-dir", data, "--exclude-file", str(tmp_path / "exclude.txt"),
-         "--train-per-class", "2", "3", "--splits", "2", "--seed", "4", "--no-scratch",
-         "--out", str(out), "--cache-dir", str(tmp_path / "cache")],
+         "--dataset", "folder", "--data-dir", data, "--exclude-file", tmp_path / "exclude.txt",
+         "--train-per-class", 2, 3, "--splits", 2, "--seed", 4, "--no-scratch",
+         "--out", out, "--cache-dir", tmp_path / "cache"],
         capsys,
     )
-    assert completed.returncode == 0, completed.stderr
-    assert "layers 1-7 frozen + new softmax" in completed.stdout
-    assert "4/4" in completed.stdout  # the progress bar: 2 N's x 2 splits
+    assert code == 0, stderr
+    assert "layers 1-7 frozen + new softmax" in stdout
+    assert "4/4" in stdout  # the progress bar: 2 N's x 2 splits
     summary = json.loads((out / "transfer.json").read_text())
     assert summary["split_seeds"] == [4, 5]
     assert summary["data"]["excluded_images"] == 1 and summary["num_images"] == 17
     assert summary["model"] == model_path
     assert set(summary["methods"]) == {"softmax"}
     assert summary["methods"]["softmax"]["by_train_per_class"]["3"]["test_images"] == [8, 8]
-    assert (out / "table.txt").read_text().strip() in completed.stdout
+    assert (out / "table.txt").read_text().strip() in stdout
     assert (out / "fig9_accuracy.png").stat().st_size > 5000
     assert (out / "classifier.keras").is_file()
     assert len(os.listdir(tmp_path / "cache")) == 1
@@ -95,20 +85,20 @@ def test_transfer_tool_script_runs_the_same_protocol_on_embedded_digits(tmp_path
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(arguments, message, tmp_path, capsys):
-    code = main(["transfer", *arguments, "--quiet", "--out", str(tmp_path)])
+    code, _, stderr = run_main(["transfer", *arguments, "--quiet", "--out", tmp_path], capsys)
     assert code == 2
-    assert message in capsys.readouterr().err
+    assert message in stderr
     assert not os.path.exists(tmp_path / "transfer.json")
 
 
-def test_transfer_runs_on_a_keras_application_from_a_named_layer(tmp_path):
+def test_transfer_runs_on_a_keras_application_from_a_named_layer(tmp_path, capsys):
     """Not only ZFNet: VGG16 (random weights, 64x64 inputs), features from its block5_pool."""
     data = write_colour_folders(tmp_path / "colours")
     out = tmp_path / "out"
-    code = main(["transfer", "--keras-application", "VGG16", "--weights", "none", "--input-size", "64",
-                 "--dataset", "folder", "--data-dir", data, "--layer", "block5_pool",
-                 "--train-per-class", "2", "--splits", "2", "--no-scratch", "--quiet", "--out", str(out)])
-    assert code == 0
+    code, _, stderr = run_main(["transfer", "--keras-application", "VGG16", "--weights", "none", "--input-size", 64,
+                                "--dataset", "folder", "--data-dir", data, "--layer", "block5_pool",
+                                "--train-per-class", 2, "--splits", 2, "--no-scratch", "--quiet", "--out", out], capsys)
+    assert code == 0, stderr
     summary = json.loads((out / "transfer.json").read_text())
     assert summary["feature_layer"] == "block5_pool" and summary["model"] == "VGG16"
     assert summary["feature_extraction"]["dimension"] == 2 * 2 * 512
@@ -127,16 +117,16 @@ def test_voc2012_command_writes_twenty_aps_and_their_mean(tmp_path, tiny_model, 
     tiny_model.save(model_path)
     write_vocdevkit(tmp_path / "data", learnable_sets())
     out = tmp_path / "out"
-    completed = run_command(
+    code, stdout, stderr = run_main(
         ["transfer", "--model", model_path,
-         "--dataset", "voc2012", "--data-dir", str(tmp_path / "data"), "--head", "softmax", "--out", str(out)],
+         "--dataset", "voc2012", "--data-dir", tmp_path / "data", "--head", "softmax", "--out", out],
         capsys,
     )
-    assert completed.returncode == 0, completed.stderr
-    assert "features of voc2012[train]: 60 images, layer fc7" in completed.stdout
+    assert code == 0, stderr
+    assert "features of voc2012[train]: 60 images, layer fc7" in stdout
     summary = json.loads((out / "transfer.json").read_text())
     per_class = summary["heads"]["softmax"]["per_class_ap"]
     assert list(per_class) == list(VOC_CLASSES) and set(summary["heads"]) == {"softmax"}
     assert summary["heads"]["softmax"]["mean_ap"] == pytest.approx(np.mean(list(per_class.values())))
-    assert (out / "table.txt").read_text().strip() in completed.stdout
+    assert (out / "table.txt").read_text().strip() in stdout
     assert (out / "voc_per_class_ap.png").is_file()

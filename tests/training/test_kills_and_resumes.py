@@ -1,8 +1,9 @@
 """A real `zfnet-tf train` process killed with SIGKILL at several points (mid-epoch, in the
 middle of a CSV row, and after an epoch is recorded everywhere and its weights backed up but
-before the backup's commit, two epochs into a start) and resumed each time; then the same command, run plainly, resumes after the last committed
-epoch and runs only the missing ones: in the end the CSV history, the checkpoints and
-TensorBoard hold each epoch once."""
+before the backup's commit, two epochs into a start) and resumed each time; then the same
+command, run plainly (in this process: what it resumes from is on disk, the kills were real),
+resumes after the last committed epoch and runs only the missing ones: in the end the CSV
+history, the checkpoints and TensorBoard hold each epoch once."""
 
 import collections
 import csv
@@ -17,25 +18,29 @@ import pytest
 import tensorflow as tf
 
 import zfnet_tf
+from support.cli import run_main
 from zfnet_tf.training.callbacks import EpochBackup
 
-pytestmark = pytest.mark.heavy(35)
+pytestmark = pytest.mark.heavy(30)
 
 EPOCHS = 4
 HARNESS = os.path.join(os.path.dirname(__file__), "kill_harness.py")
 
 
-def run(point, model_dir):
-    """`zfnet-tf train ...` killed at `point` (`kill_harness.py`), or, for None, the command itself."""
-    arguments = [
+def arguments(model_dir):
+    return [
         "train", "--preset", "tiny", "--dataset", "digits", "--recipe", "demo", "--epochs", str(EPOCHS),
         "--steps-per-epoch", "3", "--validation-steps", "1", "--batch-size", "16", "--model-dir", str(model_dir),
         "--verbose", "2", "--projection-layers", "1",
     ]
-    start = ["-m", "zfnet_tf.cli.main"] if point is None else [HARNESS, point, "--"]
+
+
+def run_killed(point, model_dir):
+    """`zfnet-tf train ...` in a process of its own, killed at `point` (`kill_harness.py`)."""
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(zfnet_tf.__file__)))
     env.pop("TF_CONFIG", None)
-    return subprocess.run([sys.executable, *start, *arguments], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, HARNESS, point, "--", *arguments(model_dir)], env=env,
+                          capture_output=True, text=True, timeout=600)
 
 
 def history_rows(model_dir):
@@ -56,7 +61,7 @@ def events_by_step(folder):
     return found
 
 
-def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path):
+def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path, capsys):
     model_dir = tmp_path / "run"
     backup = str(model_dir / "backup")
     # (where this start dies, epochs committed after it)
@@ -68,16 +73,16 @@ def test_each_epoch_recorded_once_after_kills_and_resumes(tmp_path):
         ("replace:state.json:3", 3),
     ]
     for point, committed in kills:
-        completed = run(point, model_dir)
+        completed = run_killed(point, model_dir)
         assert completed.returncode == -9, (point, completed.stderr[-2000:])
         assert EpochBackup.finished_epochs(backup) == committed, point
         assert not os.path.exists(model_dir / "model.keras")
 
-    final = run(None, model_dir)
-    assert final.returncode == 0, final.stderr[-3000:]
-    assert "resumed after epoch 3" in final.stdout
-    # The resumed process ran only the missing epochs.
-    started = re.findall(rf"^Epoch (\d+)/{EPOCHS}$", final.stdout, flags=re.MULTILINE)
+    code, stdout, stderr = run_main(arguments(model_dir), capsys)
+    assert code == 0, stderr[-3000:]
+    assert "resumed after epoch 3" in stdout
+    # The resumed run ran only the missing epochs.
+    started = re.findall(rf"^Epoch (\d+)/{EPOCHS}$", stdout, flags=re.MULTILINE)
     assert [int(e) for e in started] == list(range(4, EPOCHS + 1))
     assert os.path.isfile(model_dir / "model.keras")
 

@@ -45,9 +45,11 @@ def run(tmp_path_factory):
     images, labels = next(iter(batches))
     probe = ProbeLoss(images, labels)
     model_dir = str(tmp_path_factory.mktemp("run") / "model")
+    # 5 steps an epoch: the probe's loss falls to about 0.77 of its start in the first (as with
+    # 10 steps); the test asks for below 0.9.
     result = train(
         model_dir, preset="tiny", dataset="digits", recipe="demo", epochs=EPOCHS,
-        steps_per_epoch=10, validation_steps=2, jit_compile=True, callbacks=[probe], verbose=0,
+        steps_per_epoch=5, validation_steps=2, jit_compile=True, callbacks=[probe], verbose=0,
         projection_every=1, probe_images=PROBE_IMAGES, evolution_probe_images=32,
     )
     return result, probe

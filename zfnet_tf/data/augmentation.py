@@ -85,11 +85,15 @@ def center_crop(image: tf.Tensor, crop_size: int) -> tf.Tensor:
     return image[..., top : top + crop_size, left : left + crop_size, :]
 
 
+# Where `ten_crops` puts the centre crop (`center_crop`'s square).
+TEN_CROPS_CENTRE = 4
+
+
 def ten_crops(image: tf.Tensor, crop_size: int) -> tf.Tensor:
     """The paper's 10 evaluation crops of `image` [S, S, C]: `[10, crop, crop, C]`.
 
-    Order: top-left, top-right, bottom-left, bottom-right, centre, then the same five of the
-    left-right mirrored image.
+    Order: top-left, top-right, bottom-left, bottom-right, centre (`TEN_CROPS_CENTRE`), then
+    the same five of the left-right mirrored image.
     """
     height, width = image.shape[-3], image.shape[-2]
     if height is None or width is None:

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 import keras
 import tensorflow as tf
 
-from zfnet_tf.data import DataSource, load_data, read_to_the_end, resize_size
+from zfnet_tf.data import DataSource, load_data, resize_size
+from zfnet_tf.data.augmentation import TEN_CROPS_CENTRE
 from zfnet_tf.data.pipelines import CROPS, evaluation_pipeline
 from zfnet_tf.deconv.graph import ends_in_softmax
 from zfnet_tf.models import input_size, zfnet_backbone
@@ -55,11 +56,14 @@ class CropAveraging(keras.Model):
         self._image_shape = tuple(classifier.inputs[0].shape[1:])
 
     def call(self, crops):
+        return tf.reduce_mean(self.crop_probabilities(crops), axis=1)
+
+    def crop_probabilities(self, crops):
+        """Each crop's class probabilities: `[B, K, C]` (K = 1 for `[B, S, S, 3]`)."""
         images = tf.reshape(crops, [-1, *self._image_shape])
         outputs = tf.cast(self.classifier(images, training=False), tf.float32)
         probabilities = tf.nn.softmax(outputs, axis=-1) if self._softmax else outputs
-        per_image = tf.reshape(probabilities, [tf.shape(crops)[0], -1, probabilities.shape[-1]])
-        return tf.reduce_mean(per_image, axis=1)
+        return tf.reshape(probabilities, [tf.shape(crops)[0], -1, probabilities.shape[-1]])
 
 
 def evaluate_model(
@@ -89,29 +93,37 @@ def evaluate_model(
     backbone = zfnet_backbone(model)
     resize = backbone.config.resize_size if backbone is not None else getattr(model, "resize_size", None)
     num_classes = int(model.outputs[0].shape[-1])
-    averaged = CropAveraging(model)
-    # Keras' accuracies keep the count of hits (`total`) and of images (`count`) they average:
-    # read them, for exact error ratios and the number of images, in the one pass.
-    top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
-    top5 = keras.metrics.SparseTopKCategoricalAccuracy(min(5, num_classes), name="top5")
-    averaged.compile(
-        # Keras evaluates nothing without a loss; the cross-entropy of the averaged
-        # probabilities is the natural one (it is not reported).
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[top1, top5],
-    )
-
     loaded = load_data(data, resize or resize_size(size))  # read (and checked) once for every crop
     if len(loaded.class_names) != num_classes:
         raise ValueError(
             f"the model has {num_classes} classes but {loaded.source.describe()} has "
             f"{len(loaded.class_names)}"
         )
+    # One pass for every cropping: the ten crops hold the centre crop, so its probabilities
+    # score "center" too (one forward pass of each crop, one graph).
+    read = "ten" if "ten" in crops else "center"
+    batches = evaluation_pipeline(loaded.dataset, size, batch_size, crops=read)
+    spec = batches.element_spec[0]
+    probabilities = tf.function(
+        CropAveraging(model).crop_probabilities, input_signature=[tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)]
+    )
+    # Keras' accuracies keep the count of hits (`total`) and of images (`count`) they average:
+    # read them, for exact error ratios and the number of images.
+    metrics = {
+        crop: (keras.metrics.SparseCategoricalAccuracy(name="top1"),
+               keras.metrics.SparseTopKCategoricalAccuracy(min(5, num_classes), name="top5"))
+        for crop in crops
+    }
+    for images, labels in batches:
+        per_crop = probabilities(images)
+        scored = {"center": per_crop[:, TEN_CROPS_CENTRE if read == "ten" else 0],
+                  "ten": tf.reduce_mean(per_crop, axis=1)}
+        for crop, (top1, top5) in metrics.items():
+            top1.update_state(labels, scored[crop])
+            top5.update_state(labels, scored[crop])
     results = []
     for crop in crops:
-        batches = evaluation_pipeline(loaded.dataset, size, batch_size, crops=crop)
-        with read_to_the_end():
-            averaged.evaluate(batches, verbose=0)
+        top1, top5 = metrics[crop]
         seen = int(top1.count.numpy())
         if seen == 0:
             raise ValueError(f"{loaded.source.describe()} has no examples")
