@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from zfnet_tf.cli.main import main
+from support.cli import run_main
 from zfnet_tf.fetching import FetchError, fetching, is_network_error
 
 
@@ -40,9 +40,7 @@ def offline(tmp_path, monkeypatch, capfd):
     keras.ops.convert_to_numpy(keras.ops.ones(1))
 
     def run(*args):
-        capfd.readouterr()
-        code = main(list(args))
-        out, err = capfd.readouterr()
+        code, out, err = run_main(args, capfd)
         return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
     return run

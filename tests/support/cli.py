@@ -7,12 +7,13 @@ import contextlib
 import io
 
 
-def run_main(argv, capsys) -> tuple[int, str, str]:
+def run_main(argv, capture) -> tuple[int, str, str]:
     """`zfnet_tf.cli.main.main(argv)` with each item `str()`-ed -> `(exit code, stdout, stderr)`
     of this call alone; argparse's `SystemExit` becomes its code.
 
-    `capsys` is pytest's fixture; `None` in a module-scoped fixture (where pytest has no
-    `capsys`): the call's output is then captured here."""
+    `capture` is pytest's `capsys` (or `capfd`, where TensorFlow's own lines, written to the
+    file descriptors, count too); `None` in a module-scoped fixture (where pytest has neither):
+    the call's Python output is then captured here."""
     from zfnet_tf.cli.main import main
 
     def call():
@@ -21,12 +22,12 @@ def run_main(argv, capsys) -> tuple[int, str, str]:
         except SystemExit as exited:
             return exited.code
 
-    if capsys is None:
+    if capture is None:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = call()
         return code, out.getvalue(), err.getvalue()
-    capsys.readouterr()  # what earlier calls printed is not this call's
+    capture.readouterr()  # what earlier calls printed is not this call's
     code = call()
-    out, err = capsys.readouterr()
+    out, err = capture.readouterr()
     return code, out, err

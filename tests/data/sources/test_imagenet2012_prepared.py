@@ -6,9 +6,7 @@ of the trained network to a local Caltech-101 folder. The commands run in this p
 entry point's own process: tests/cli/test_quiet_and_flags.py), with TFDS' data folder, which it
 reads from TFDS_DATA_DIR when it loads, set to the test's own."""
 
-import contextlib
 import csv
-import io
 import json
 import os
 import tarfile
@@ -19,7 +17,7 @@ import pytest
 
 import zfnet_tf
 from support.imagenet_manual import VALIDATION_TAR, write_imagenet_manual_folder
-from zfnet_tf.cli.main import main
+from support.cli import run_main
 
 EPOCHS = 3
 IMAGES_PER_CLASS = 6
@@ -36,11 +34,9 @@ def imagenet(tmp_path_factory):
     manual = write_imagenet_manual_folder(root / "manual", IMAGES_PER_CLASS, NUM_VALIDATION)
 
     def run(*args):
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-        assert code == 0, err.getvalue()[-3000:]
-        return SimpleNamespace(stdout=out.getvalue(), stderr=err.getvalue())
+        code, out, err = run_main(args, None)
+        assert code == 0, err[-3000:]
+        return SimpleNamespace(stdout=out, stderr=err)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tfds.core.constants, "DATA_DIR", str(root / "tfds"))
