@@ -15,6 +15,7 @@ import os
 
 import pytest
 
+from support.exports import small_convnet
 from support.servers import ServerProcess
 
 _SHARED_SERVERS = pytest.StashKey[dict]()
@@ -28,25 +29,12 @@ model_config_list {
 
 
 def write_small_convnet(folder) -> None:
-    """`folder/convnet.keras` and its version 1 under `folder/saved_models/convnet`: a plain
-    Keras convnet (not a ZFNet: its layers have names, not the paper's numbers) with the
-    default layers, written as `export_model` writes a version (its fresh-process
-    verification is tests/export's subject, not the server's)."""
-    import keras
-
+    """`folder/convnet.keras` and its version 1 under `folder/saved_models/convnet`:
+    `support.exports.small_convnet` with the default layers, written as `export_model` writes
+    a version (its fresh-process verification is tests/export's subject, not the server's)."""
     from zfnet_tf.export.exporter import write_version_files
 
-    keras.utils.set_random_seed(5)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(8, 3, activation="relu", name="edges"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(12, 3, activation="relu", name="parts"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, name="logits"),
-    ])
+    model = small_convnet()
     model.save(os.path.join(folder, "convnet.keras"))
     write_version_files(model, os.path.join(folder, "saved_models", "convnet", "1"))
 
