@@ -42,7 +42,7 @@ WAIT_SECONDS = 60
 @pytest.fixture(scope="module")
 def server(request):
     """The run's shared server (`support.shared_server`): the session's tiny export as "tiny"
-    (the page's default: the first model) and a small convnet as "convnet"."""
+    (the page's default: the first model), a small convnet as "convnet", and "vgg16"."""
     return shared_tiny_server(request)
 
 
@@ -595,7 +595,7 @@ def test_the_server_serves_the_page_and_samples(server):
         answer = httpx.get(f"{base}/explorer/static/{name}", timeout=30)
         assert answer.status_code == 200 and "javascript" in answer.headers["content-type"]  # ES modules need it
     assert httpx.get(base + "/explorer/config.json", timeout=30).json() == {
-        "models": ["tiny", "convnet"], "default_model": "tiny", "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES
+        "models": ["tiny", "convnet", "vgg16"], "default_model": "tiny", "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES
     }
     samples = httpx.get(base + "/explorer/samples.json", timeout=30).json()
     assert {s["name"] for s in samples} >= {"chelsea", "digit0", "digit9"}
