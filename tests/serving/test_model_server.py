@@ -1,7 +1,7 @@
 """The model server end to end: a real subprocess on 127.0.0.1, real REST and gRPC sockets.
 
 One server for the module serves three models from a models.config: `tiny` (a copy of the
-session's export, version 1; a test later exports version 2 into it), `tiny_pinned`
+session's export, version 1; a test later publishes a version 2 into it), `tiny_pinned`
 (version 1 by a `specific` policy, with the label `stable`) and `tiny_spare` (a broken
 version 2 appears in it).
 """
@@ -25,9 +25,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-import zfnet_tf
 from support.exports import held_deconvnet
 from support.servers import ServerProcess
+from support.shared_server import small_convnet_folder
 
 pytestmark = pytest.mark.heavy(40)
 
@@ -365,21 +365,20 @@ def test_grpc_metadata_bad_field(channel):
 # -- versions while running; what the server imported ----------------------------------------
 
 
-def test_new_version_is_served_without_restart(server, http, images):
+def test_new_version_is_served_without_restart(server, http, images, request):
     """A version that appears while the server runs (written aside, then renamed into place,
-    as `export_model` publishes) is loaded and answers. The export's fresh-process verification
-    is not what this is about (tests/export/test_export_versions.py): the version's files are
-    written as `export_model` writes them, without it, and with one projected layer (the
-    classification answers are what tell the versions apart)."""
+    as `export_model` publishes) is loaded and answers. The new version is another network
+    (the run's small convnet, 32x32 in, 3 classes: `support.exports.small_convnet`), so its
+    answers cannot be version 1's; its files are written as `export_model` writes them (the
+    export's fresh-process verification is tests/export/test_export_versions.py's subject)."""
     import keras
 
-    from zfnet_tf.export.exporter import write_version_files
-
-    keras.utils.set_random_seed(1)
-    newer = zfnet_tf.build_model("tiny")
+    convnet = small_convnet_folder(request)
+    newer = keras.saving.load_model(convnet / "convnet.keras")
     staging = server.root / "tiny" / ".export-newer"
-    write_version_files(newer, staging, layers=[1])
+    shutil.copytree(convnet / "saved_models" / "convnet" / "1", staging)
     staging.rename(server.root / "tiny" / "2")
+    small = np.random.default_rng(8).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         statuses = http.get("/v1/models/tiny").json()["model_version_status"]
@@ -387,9 +386,9 @@ def test_new_version_is_served_without_restart(server, http, images):
             break
         time.sleep(0.5)
     assert statuses[0]["version"] == "2" and statuses[0]["state"] == "AVAILABLE", statuses
-    body = http.post("/v1/models/tiny:predict", json={"inputs": images.tolist()}).json()
+    body = http.post("/v1/models/tiny:predict", json={"inputs": small.tolist()}).json()
     np.testing.assert_allclose(
-        np.array(body["outputs"]["logits"], np.float32), newer(images, training=False).numpy(), rtol=1e-5, atol=1e-5
+        np.array(body["outputs"]["logits"], np.float32), newer(small, training=False).numpy(), rtol=1e-5, atol=1e-5
     )
     # Latest-version policy: version 1 is unloaded once 2 serves; the pinned model keeps 1.
     deadline = time.monotonic() + 30

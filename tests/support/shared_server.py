@@ -15,7 +15,6 @@ import os
 import shutil
 import time
 
-import httpx
 import pytest
 
 from support.exports import small_convnet
@@ -92,16 +91,16 @@ def publish_to_shared_server(request: pytest.FixtureRequest, name: str, version_
         staging = target.parent / f".copy-{version}"
         shutil.copytree(version_folder, staging)
         staging.rename(target)
-    url = f"http://{process.rest_address}/v1/models/{name}/versions/{version}"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = httpx.get(url, timeout=30)
-        if answer.status_code == 200:
-            status = answer.json()["model_version_status"][0]
-            if status["state"] == "AVAILABLE":
-                return process
-            if status["status"]["error_message"]:
-                raise RuntimeError(f"the shared server could not load {name} version {version}: {status}")
-        time.sleep(0.25)
+    with process.http_client(timeout=30) as http:  # one client: each new one loads the CA certificates
+        while time.monotonic() < deadline:
+            answer = http.get(f"/v1/models/{name}/versions/{version}")
+            if answer.status_code == 200:
+                status = answer.json()["model_version_status"][0]
+                if status["state"] == "AVAILABLE":
+                    return process
+                if status["status"]["error_message"]:
+                    raise RuntimeError(f"the shared server could not load {name} version {version}: {status}")
+            time.sleep(0.25)
     raise RuntimeError(f"the shared server did not serve {name} version {version} within {timeout:g} s:\n"
                        f"{process.log_tail()}")
