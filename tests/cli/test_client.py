@@ -14,7 +14,7 @@ import zfnet_tf
 from zfnet_tf.cli.main import main
 from support.shared_server import shared_tiny_server, small_convnet_folder
 
-pytestmark = pytest.mark.heavy(20)
+pytestmark = pytest.mark.heavy(10)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
