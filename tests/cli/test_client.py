@@ -12,9 +12,9 @@ from PIL import Image
 
 import zfnet_tf
 from zfnet_tf.cli.main import main
-from support.servers import ServerProcess
+from support.shared_server import shared_tiny_server, small_convnet_folder
 
-pytestmark = pytest.mark.heavy(20)
+pytestmark = pytest.mark.heavy(10)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -25,48 +25,22 @@ def exported(tiny_export, tiny_keras_model):
     return tiny_keras_model, tiny_export[1]
 
 
-MODELS_CONFIG = """
-model_config_list {
-  config { name: "tiny" base_path: "%(tiny)s" model_platform: "tensorflow" }
-  config { name: "convnet" base_path: "%(convnet)s" model_platform: "tensorflow" }
-}
-"""
-
-
 @pytest.fixture(scope="module")
-def small_convnet(tmp_path_factory):
-    """`(model, base_path)`: a plain Keras convnet (not a ZFNet: its layers have names, not
-    the paper's numbers) with the default layers, version 1 written as `export_model` writes
-    it (its fresh-process verification is tests/export's subject, not the client's)."""
+def small_convnet(request):
+    """`(model, base_path)`: the plain Keras convnet the shared server serves as "convnet"
+    (`support.shared_server.write_small_convnet`: its layers have names, not the paper's
+    numbers)."""
     import keras
 
-    from zfnet_tf.export.exporter import write_version_files
-
-    keras.utils.set_random_seed(5)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(8, 3, activation="relu", name="edges"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(12, 3, activation="relu", name="parts"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, name="logits"),
-    ])
-    base = tmp_path_factory.mktemp("convnet") / "saved_models" / "convnet"
-    write_version_files(model, base / "1")
-    return model, base
+    folder = small_convnet_folder(request)
+    return keras.saving.load_model(folder / "convnet.keras"), folder / "saved_models" / "convnet"
 
 
 @pytest.fixture(scope="module")
-def server(exported, small_convnet, tmp_path_factory):
-    """One server for the module: the session's tiny export and the convnet's."""
-    config = tmp_path_factory.mktemp("client_server") / "models.config"
-    config.write_text(MODELS_CONFIG % {"tiny": exported[1], "convnet": small_convnet[1]})
-    with ServerProcess(
-        [f"--model_config_file={config}", "--file_system_poll_wait_seconds=0"], ready_model="tiny"
-    ) as process:
-        yield process
+def server(request):
+    """The run's shared server (`support.shared_server`): the session's tiny export as "tiny"
+    and the convnet's as "convnet"."""
+    return shared_tiny_server(request)
 
 
 @pytest.fixture(scope="module")

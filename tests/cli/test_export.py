@@ -61,26 +61,28 @@ def test_export_errors_name_the_problem(tiny_export, tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
-def test_a_keras_application_exported_by_layer_name_answers_over_rest(vgg16, vgg16_export):
+def test_a_keras_application_exported_by_layer_name_answers_over_rest(vgg16, vgg16_export, request):
     """The issue's check: a VGG16 classifier exported with `--project-layers block5_conv3`
-    answers `project_block5_conv3` over REST, as the deconvnet does in this process."""
+    answers `project_block5_conv3` over REST, as the deconvnet does in this process. The
+    version the command published is served by the run's shared server (a copy of it as
+    "vgg16" version 4: `support.shared_server`)."""
     import numpy as np
 
     import zfnet_tf
-    from support.servers import ServerProcess
+    from support.shared_server import publish_to_shared_server
 
     base, _ = vgg16_export
     images = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     expected = zfnet_tf.Deconvnet(vgg16).project(images, "block5_conv3", feature=np.array([-1, 7]))
-    with ServerProcess(["--model_name=vgg16", f"--model_base_path={base}"], ready_model="vgg16") as server:
-        with server.http_client() as http:
-            status = http.get("/v1/models/vgg16").json()["model_version_status"]
-            body = {"signature_name": "project_block5_conv3",
-                    "inputs": {"images": images.tolist(), "feature": [-1, 7]}}
-            answer = http.post("/v1/models/vgg16:predict", json=body)
-            assert answer.status_code == 200, answer.text
-            outputs = {k: np.asarray(v) for k, v in answer.json()["outputs"].items()}
-            metadata = http.get("/v1/models/vgg16/metadata").json()
+    server = publish_to_shared_server(request, "vgg16", base / "4")
+    with server.http_client() as http:
+        status = http.get("/v1/models/vgg16").json()["model_version_status"]
+        body = {"signature_name": "project_block5_conv3",
+                "inputs": {"images": images.tolist(), "feature": [-1, 7]}}
+        answer = http.post("/v1/models/vgg16:predict", json=body)
+        assert answer.status_code == 200, answer.text
+        outputs = {k: np.asarray(v) for k, v in answer.json()["outputs"].items()}
+        metadata = http.get("/v1/models/vgg16/metadata").json()
     assert [(s["version"], s["state"]) for s in status] == [("4", "AVAILABLE")]
     assert "project_block5_conv3" in metadata["metadata"]["signature_def"]["signature_def"]
     assert not any(name.startswith("project_block1") for name in metadata["metadata"]["signature_def"]["signature_def"])

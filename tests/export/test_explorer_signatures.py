@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zfnet_tf
 from tests.conftest import TINY_CLASS_NAMES
 from zfnet_tf.analysis import Occlusion
 from zfnet_tf.data import resize_to_square
@@ -13,12 +12,12 @@ from zfnet_tf.deconv import receptive_field
 from zfnet_tf.export.check import compare
 from zfnet_tf.export.exporter import reference_thumbnails
 from zfnet_tf.export.signatures import MAP_THUMBNAIL_SIDE, map_thumbnails, projectable_layers
+from support.exports import held_deconvnet, loaded_saved_model
 
 
 @pytest.fixture(scope="module")
 def loaded(tiny_export):
-    _, base_path = tiny_export
-    return tf.saved_model.load(str(base_path / "1"))
+    return loaded_saved_model(tiny_export[1] / "1")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +112,7 @@ def test_the_export_check_allows_one_level_in_thumbnails_only():
 
 
 def test_projection_box_is_the_receptive_field_of_the_location(loaded, tiny_keras_model, images):
-    deconvnet = zfnet_tf.Deconvnet(tiny_keras_model)
+    deconvnet = held_deconvnet(tiny_keras_model)
     for layer in projectable_layers(tiny_keras_model):
         field = receptive_field(tiny_keras_model, layer.layer)
         features = np.array([-1, 2], np.int32)
@@ -121,9 +120,11 @@ def test_projection_box_is_the_receptive_field_of_the_location(loaded, tiny_kera
             outputs = run(loaded, prefix + layer.key, images=images, feature=features)
             rows, cols = outputs["location"][:, 0], outputs["location"][:, 1]
             np.testing.assert_array_equal(outputs["box"], np.stack(field.box(rows, cols), axis=-1))
-            expected = deconvnet.project(images, layer.layer, feature=[int(f) for f in outputs["feature"]], mode=mode)
-            # One feature per image here; the deconvnet took both features for both images.
-            reconstructions = expected.reconstructions[np.arange(2), np.arange(2)]
+            # One feature per image, the one the signature chose.
+            expected = deconvnet.projection_function(layer.layer, mode)(
+                tf.constant(images), tf.constant(outputs["feature"][:, None])
+            )
+            reconstructions = expected["reconstructions"].numpy()[:, 0]
             scale = np.abs(reconstructions).max()
             np.testing.assert_allclose(outputs["reconstructions"], reconstructions, rtol=1e-4, atol=1e-4 * scale)
         # A max-mode projection lies inside its box.

@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.saved_model import loader_impl
 
-import zfnet_tf
 from zfnet_tf.data import resize_to_square
 from zfnet_tf.export import feature_output_names
+from support.exports import held_deconvnet, loaded_saved_model, small_convnet
 
 PROJECTION_OUTPUTS = {
     "reconstructions": ("float32", (None, 64, 64, 3)),
@@ -31,7 +31,7 @@ def specs(structure):
 def test_signatures_follow_the_contract(tiny_export, tiny_keras_model):
     _, base_path = tiny_export
     version = str(base_path / "1")
-    loaded = tf.saved_model.load(version)
+    loaded = loaded_saved_model(version)
     signatures = {
         name: {"inputs": specs(function.structured_input_signature[1]), "outputs": specs(function.structured_outputs)}
         for name, function in loaded.signatures.items()
@@ -164,7 +164,7 @@ def test_classification_signatures_equal_the_keras_model(fresh_process_outputs, 
 
 def test_projection_signatures_equal_the_deconvnet(fresh_process_outputs, tiny_keras_model):
     given, outputs = fresh_process_outputs
-    deconvnet = zfnet_tf.Deconvnet(tiny_keras_model)
+    deconvnet = held_deconvnet(tiny_keras_model)
     for layer in range(1, 6):
         features = given[f"feature_{layer}"]
         expected = deconvnet.projection_function(layer, "max")(
@@ -227,20 +227,10 @@ def test_class_names_ship_as_an_asset(tiny_export, tiny_keras_model):
 def test_each_endpoint_is_traced_once(tmp_path, monkeypatch):
     """Writing the archive traces each projection signature's Python once (Keras'
     `write_out` alone traces every endpoint twice: `traced_once`)."""
-    import keras
-
     from zfnet_tf.deconv import Deconvnet
     from zfnet_tf.export import build_export_archive, projectable_layers, signature_names
 
-    keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input((16, 16, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="edges"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(6, 3, activation="relu", name="parts"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, name="logits"),
-    ])
+    model = small_convnet()
     traced = []
     project_tensors = Deconvnet.project_tensors
 

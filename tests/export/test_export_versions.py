@@ -10,6 +10,7 @@ import pytest
 from zfnet_tf.export import ExportVerificationError, export_model, list_versions, next_version
 from zfnet_tf.export import exporter
 from zfnet_tf.export.check import compare
+from support.exports import small_convnet
 
 
 def test_versions_are_positive_integer_folders(tmp_path):
@@ -40,11 +41,13 @@ def _snapshot(folder):
     }
 
 
-def test_failed_verification_publishes_nothing(tiny_export, tiny_keras_model, tmp_path, monkeypatch):
+def test_failed_verification_publishes_nothing(tiny_export, tmp_path, monkeypatch):
     """The fresh-process check compares against reference answers; a reference that the
-    SavedModel cannot reproduce (here: one projection shifted) must stop the export."""
+    SavedModel cannot reproduce (here: one projection shifted) must stop the export. The
+    model is a small convnet (a cheaper export), its base path holds the tiny export as
+    version 1."""
     _, base_path = tiny_export
-    target = tmp_path / "tiny"
+    target = tmp_path / "convnet"
     shutil.copytree(base_path / "1", target / "1")
     before = _snapshot(target)
     reference_cases = exporter.reference_cases
@@ -52,13 +55,13 @@ def test_failed_verification_publishes_nothing(tiny_export, tiny_keras_model, tm
     def shifted_projection(model, layers=None):
         cases = reference_cases(model, layers)
         for signature, _, outputs in cases:
-            if signature == "project_layer3":
+            if signature == "project_parts":
                 outputs["reconstructions"] = outputs["reconstructions"] + 1.0
         return cases
 
     monkeypatch.setattr(exporter, "reference_cases", shifted_projection)
-    with pytest.raises(ExportVerificationError, match=r"project_layer3: output 'reconstructions' differs"):
-        export_model(tiny_keras_model, target, layers=[3])  # the layer it shifts: a smaller export
+    with pytest.raises(ExportVerificationError, match=r"project_parts: output 'reconstructions' differs"):
+        export_model(small_convnet(), target, layers=["parts"])  # the layer it shifts: a smaller export
     assert sorted(os.listdir(target)) == ["1"]  # no version 2, no temporary folder
     assert _snapshot(target) == before
 

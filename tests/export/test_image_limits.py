@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from support.exports import loaded_saved_model, small_convnet
 from support.hostile_requests import memory_kib, reset_peak_memory
 from support.image_bombs import black_png, encoded, gif_frames, jpeg_claiming, png_claiming
 from zfnet_tf.data import resize_to_square
@@ -33,7 +34,7 @@ BOMBS = {  # bytes, and what the refusal says of them
 
 @pytest.fixture(scope="module")
 def loaded(tiny_export):
-    return tf.saved_model.load(str(tiny_export[1] / "1"))
+    return loaded_saved_model(tiny_export[1] / "1")
 
 
 @pytest.mark.parametrize("signature", ["classify_bytes", "decode_bytes"])
@@ -73,26 +74,28 @@ def test_the_limit_is_recorded_in_the_exports_metadata(tiny_export):
         assert json.load(handle)["max_image_pixels"] == DEFAULT_MAX_IMAGE_PIXELS == 64 * 2**20
 
 
-def test_a_limit_set_at_export_holds_exactly(tiny_keras_model, tmp_path):
+def test_a_limit_set_at_export_holds_exactly(tmp_path):
     """An export with a limit of 100 x 90 pixels: an image of exactly that many decodes as
     the data pipeline prepares it, one pixel more is refused, in every format."""
     limit = 100 * 90
-    # One projected layer: the limit is on the signatures that decode, not on the projections.
-    archive = build_export_archive(tiny_keras_model, layers=[1], max_image_pixels=limit)
+    # A small convnet (32 x 32) with one projected layer: the limit is on the signatures that
+    # decode, not on the model or its projections.
+    model = small_convnet()
+    archive = build_export_archive(model, layers=["edges"], max_image_pixels=limit)
     archive.write_out(str(tmp_path / "1"), verbose=False)
     loaded = tf.saved_model.load(str(tmp_path / "1"))
     decode = loaded.signatures["decode_bytes"]
     for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP"):
         at_limit = encoded(fmt, 100, 90)
         pixels = decode(image_bytes=tf.constant([at_limit]))["pixels"].numpy()
-        reference = resize_to_square(tf.io.decode_image(at_limit, channels=3, expand_animations=False), 64)
+        reference = resize_to_square(tf.io.decode_image(at_limit, channels=3, expand_animations=False), 32)
         np.testing.assert_array_equal(pixels[0], np.round(reference.numpy()).astype(np.int32), err_msg=fmt)
         for width, height in ((101, 90), (90, 101)):
             with pytest.raises(tf.errors.InvalidArgumentError, match=f"image of {width}x{height} = {width * height} "
                                f"pixels is over the limit of {limit} pixels"):
                 decode(image_bytes=tf.constant([encoded(fmt, width, height)]))
     with pytest.raises(ValueError, match="--max-image-pixels must be a positive number of pixels, got 0"):
-        build_export_archive(tiny_keras_model, max_image_pixels=0)
+        build_export_archive(model, max_image_pixels=0)
 
 
 def test_bytes_of_no_image_format_still_get_the_decoders_error(loaded):

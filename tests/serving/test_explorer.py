@@ -1,6 +1,6 @@
 """The explorer page in a real browser (Debian's chromium, driven by Selenium) against a real
-`zfnet-tf serve` subprocess with the session's tiny export, and through `zfnet-tf explore` in
-front of a second server process. What the page shows is read back (canvas pixels, the
+`zfnet-tf serve` subprocess with the session's tiny export (the run's shared server), and
+through `zfnet-tf explore` in front of a second server process. What the page shows is read back (canvas pixels, the
 rows and tiles it lists) and compared with the REST answers, rendered by the project's
 Python code (`projection_to_rgb`) or matplotlib, not by the page's own helpers.
 
@@ -27,6 +27,7 @@ from zfnet_tf.serving.client import ServingClient
 from support.browser import HeadlessChromium, require_browser
 from zfnet_tf.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from support.servers import ExplorerProcess, ServerProcess
+from support.shared_server import shared_tiny_server
 from zfnet_tf.visualization import projection_to_rgb
 
 SIZE = 64
@@ -39,15 +40,10 @@ WAIT_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def server(tiny_export, tmp_path_factory):
-    _, base_path = tiny_export
-    log = tmp_path_factory.mktemp("explorer") / "server.log"
-    with ServerProcess(
-        ["--model_name=tiny", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0"],
-        ready_model="tiny",
-        log_path=str(log),
-    ) as process:
-        yield process
+def server(request):
+    """The run's shared server (`support.shared_server`): the session's tiny export as "tiny"
+    (the page's default: the first model), a small convnet as "convnet", and "vgg16"."""
+    return shared_tiny_server(request)
 
 
 @pytest.fixture(scope="module")
@@ -599,7 +595,7 @@ def test_the_server_serves_the_page_and_samples(server):
         answer = httpx.get(f"{base}/explorer/static/{name}", timeout=30)
         assert answer.status_code == 200 and "javascript" in answer.headers["content-type"]  # ES modules need it
     assert httpx.get(base + "/explorer/config.json", timeout=30).json() == {
-        "models": ["tiny"], "default_model": "tiny", "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES
+        "models": ["tiny", "convnet", "vgg16"], "default_model": "tiny", "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES
     }
     samples = httpx.get(base + "/explorer/samples.json", timeout=30).json()
     assert {s["name"] for s in samples} >= {"chelsea", "digit0", "digit9"}

@@ -1,9 +1,10 @@
 """The model server end to end: a real subprocess on 127.0.0.1, real REST and gRPC sockets.
 
 One server for the module serves three models from a models.config: `tiny` (a copy of the
-session's export, version 1; a test later exports version 2 into it), `tiny_pinned`
-(version 1 by a `specific` policy, with the label `stable`) and `tiny_spare` (a broken
-version 2 appears in it).
+session's export, version 1; a test later publishes a version 2 into it), and two copies of
+the run's small convnet (`support.exports.small_convnet`, 32x32 in; cheaper to load than the
+tiny ZFNet): `pinned` (version 1 by a `specific` policy, with the label `stable`) and
+`spare` (a broken version 2 appears in it).
 """
 
 import base64
@@ -25,8 +26,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-import zfnet_tf
+from support.exports import held_deconvnet
 from support.servers import ServerProcess
+from support.shared_server import small_convnet_folder
 
 pytestmark = pytest.mark.heavy(40)
 
@@ -40,14 +42,14 @@ model_config_list {
     model_platform: "tensorflow"
   }
   config {
-    name: "tiny_pinned"
+    name: "pinned"
     base_path: "%(pinned)s"
     model_platform: "tensorflow"
     model_version_policy { specific { versions: 1 } }
     version_labels { key: "stable" value: 1 }
   }
   config {
-    name: "tiny_spare"
+    name: "spare"
     base_path: "%(spare)s"
     model_platform: "tensorflow"
   }
@@ -56,12 +58,13 @@ model_config_list {
 
 
 @pytest.fixture(scope="module")
-def server(tiny_export, tmp_path_factory):
+def server(tiny_export, tmp_path_factory, request):
     _, base_path = tiny_export
+    convnet = small_convnet_folder(request) / "saved_models" / "convnet" / "1"
     root = tmp_path_factory.mktemp("served")
     shutil.copytree(base_path / "1", root / "tiny" / "1")
-    shutil.copytree(base_path / "1", root / "pinned" / "1")
-    shutil.copytree(base_path / "1", root / "spare" / "1")
+    shutil.copytree(convnet, root / "pinned" / "1")
+    shutil.copytree(convnet, root / "spare" / "1")
     config = root / "models.config"
     config.write_text(MODELS_CONFIG % {"tiny": root / "tiny", "pinned": root / "pinned", "spare": root / "spare"})
     process = ServerProcess(
@@ -99,6 +102,15 @@ def images():
     return np.random.default_rng(7).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def convnet(request):
+    """`(model, images)`: the small convnet `pinned` and `spare` serve, and images for it."""
+    import keras
+
+    model = keras.saving.load_model(small_convnet_folder(request) / "convnet.keras")
+    return model, np.random.default_rng(9).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+
+
 def assert_alive(server, http):
     assert server.alive(), server.log_tail()
     response = http.get("/v1/models/tiny")
@@ -119,7 +131,7 @@ def grpc_predict(channel, signature, inputs, model="tiny", version=None, output_
 
 
 def expected_projection(model, images, layer, features):
-    outputs = zfnet_tf.Deconvnet(model).projection_function(layer, "max")(
+    outputs = held_deconvnet(model).projection_function(layer, "max")(
         tf.constant(images), tf.constant(np.asarray(features, np.int32)[:, None])
     )
     return {k: v.numpy()[:, 0] for k, v in outputs.items()}
@@ -147,7 +159,7 @@ def test_rest_model_status(http):
         ]
     }
     assert http.get("/v1/models/tiny/versions/1").json()["model_version_status"][0]["version"] == "1"
-    assert http.get("/v1/models/tiny_pinned/labels/stable").status_code == 200
+    assert http.get("/v1/models/pinned/labels/stable").status_code == 200
 
 
 def test_rest_metadata_lists_the_signatures_and_class_names(http, tiny_keras_model):
@@ -190,7 +202,7 @@ def test_grpc_metadata_and_status(channel, tiny_keras_model):
     assert json.loads(unpacked["image_transform"].item()) == {"input_size": 64, "resize_size": 64, "max_image_pixels": 64 * 2**20}
 
     status_request = get_model_status_pb2.GetModelStatusRequest()
-    status_request.model_spec.name = "tiny_pinned"
+    status_request.model_spec.name = "pinned"
     status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(status_request, timeout=30)
     assert [(s.version, s.state) for s in status.model_version_status] == [
         (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
@@ -200,14 +212,16 @@ def test_grpc_metadata_and_status(channel, tiny_keras_model):
 # -- Predict ---------------------------------------------------------------------------------
 
 
-def test_rest_row_and_columnar_classification(http, images, tiny_keras_model):
+def test_rest_row_and_columnar_classification(http, images, tiny_keras_model, convnet):
     logits = tiny_keras_model(images, training=False).numpy()
     rows = http.post("/v1/models/tiny:predict", json={"instances": images.tolist()}).json()["predictions"]
     assert len(rows) == 3 and set(rows[0]) == {"logits", "probabilities"}
     np.testing.assert_allclose(np.array([r["logits"] for r in rows], np.float32), logits, rtol=1e-5, atol=1e-5)
+    model, small = convnet
+    logits = model(small, training=False).numpy()
     columns = http.post(
-        "/v1/models/tiny_pinned/labels/stable:predict",
-        json={"signature_name": "serving_default", "inputs": {"images": images.tolist()}},
+        "/v1/models/pinned/labels/stable:predict",
+        json={"signature_name": "serving_default", "inputs": {"images": small.tolist()}},
     ).json()["outputs"]
     np.testing.assert_allclose(np.array(columns["logits"], np.float32), logits, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(
@@ -292,7 +306,7 @@ REST_BAD_REQUESTS = [
     ("bad base64", "/v1/models/tiny:predict", {"signature_name": "classify_bytes", "instances": [{"b64": "***"}]}, 400, r"not valid base64"),
     ("unknown model", "/v1/models/nope:predict", {"instances": [_image()]}, 404, r"Servable not found for request: Latest\(nope\)"),
     ("unknown version", "/v1/models/tiny/versions/99:predict", {"instances": [_image()]}, 404, r"Servable not found for request: Specific\(tiny, 99\)"),
-    ("unknown label", "/v1/models/tiny_pinned/labels/canary:predict", {"instances": [_image()]}, 400, r"Unrecognized servable version label: canary"),
+    ("unknown label", "/v1/models/pinned/labels/canary:predict", {"instances": [_image()]}, 400, r"Unrecognized servable version label: canary"),
     ("unknown signature", "/v1/models/tiny:predict", {"signature_name": "project_layer9", "instances": [_image()]}, 400, r'Serving signature name: "project_layer9" not found'),
     ("empty batch", "/v1/models/tiny:predict", {"instances": []}, 400, r"empty batch"),
     ("empty columnar batch", "/v1/models/tiny:predict", {"inputs": {"images": []}}, 400, r"empty batch|must have shape"),
@@ -364,19 +378,15 @@ def test_grpc_metadata_bad_field(channel):
 # -- versions while running; what the server imported ----------------------------------------
 
 
-def test_new_version_is_served_without_restart(server, http, images):
+def test_new_version_is_served_without_restart(server, http, images, convnet, request):
     """A version that appears while the server runs (written aside, then renamed into place,
-    as `export_model` publishes) is loaded and answers. The export's fresh-process verification
-    is not what this is about (tests/export/test_export_versions.py): the version's files are
-    written as `export_model` writes them, without it."""
-    import keras
-
-    from zfnet_tf.export.exporter import write_version_files
-
-    keras.utils.set_random_seed(1)
-    newer = zfnet_tf.build_model("tiny")
+    as `export_model` publishes) is loaded and answers. The new version is another network
+    (the run's small convnet, 32x32 in, 3 classes: `support.exports.small_convnet`), so its
+    answers cannot be version 1's; its files are written as `export_model` writes them (the
+    export's fresh-process verification is tests/export/test_export_versions.py's subject)."""
+    newer, small = convnet
     staging = server.root / "tiny" / ".export-newer"
-    write_version_files(newer, staging)
+    shutil.copytree(small_convnet_folder(request) / "saved_models" / "convnet" / "1", staging)
     staging.rename(server.root / "tiny" / "2")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -385,25 +395,25 @@ def test_new_version_is_served_without_restart(server, http, images):
             break
         time.sleep(0.5)
     assert statuses[0]["version"] == "2" and statuses[0]["state"] == "AVAILABLE", statuses
-    body = http.post("/v1/models/tiny:predict", json={"inputs": images.tolist()}).json()
+    body = http.post("/v1/models/tiny:predict", json={"inputs": small.tolist()}).json()
     np.testing.assert_allclose(
-        np.array(body["outputs"]["logits"], np.float32), newer(images, training=False).numpy(), rtol=1e-5, atol=1e-5
+        np.array(body["outputs"]["logits"], np.float32), newer(small, training=False).numpy(), rtol=1e-5, atol=1e-5
     )
     # Latest-version policy: version 1 is unloaded once 2 serves; the pinned model keeps 1.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and http.get("/v1/models/tiny/versions/1").json()["model_version_status"][0]["state"] != "END":
         time.sleep(0.5)
     assert http.post("/v1/models/tiny/versions/1:predict", json={"inputs": images.tolist()}).status_code == 404
-    assert http.get("/v1/models/tiny_pinned").json()["model_version_status"][0]["version"] == "1"
+    assert http.get("/v1/models/pinned").json()["model_version_status"][0]["version"] == "1"
 
 
-def test_a_broken_new_version_is_reported_and_the_old_one_serves_on(server, http, images, tiny_keras_model):
+def test_a_broken_new_version_is_reported_and_the_old_one_serves_on(server, http, convnet):
     broken = server.root / "spare" / "2"
     (broken / "variables").mkdir(parents=True)
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        statuses = http.get("/v1/models/tiny_spare").json()["model_version_status"]
+        statuses = http.get("/v1/models/spare").json()["model_version_status"]
         if statuses[0]["version"] == "2" and statuses[0]["status"]["error_message"]:
             break
         time.sleep(0.5)
@@ -411,9 +421,10 @@ def test_a_broken_new_version_is_reported_and_the_old_one_serves_on(server, http
     assert statuses[0]["status"]["error_code"] != "OK"
     assert "saved_model.pb" in statuses[0]["status"]["error_message"]
     assert statuses[1] == {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-    body = http.post("/v1/models/tiny_spare:predict", json={"inputs": images.tolist()}).json()
+    model, small = convnet
+    body = http.post("/v1/models/spare:predict", json={"inputs": small.tolist()}).json()
     np.testing.assert_allclose(
-        np.array(body["outputs"]["logits"], np.float32), tiny_keras_model(images, training=False).numpy(), rtol=1e-5, atol=1e-5
+        np.array(body["outputs"]["logits"], np.float32), model(small, training=False).numpy(), rtol=1e-5, atol=1e-5
     )
 
 

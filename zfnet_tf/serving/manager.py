@@ -80,8 +80,10 @@ class ServedModel:
         count = policy.latest.num_versions if choice == "latest" and policy.latest.num_versions else 1
         return on_disk[-count:]
 
-    def poll(self) -> None:
-        """Loads newly aspired versions, then unloads the ones no longer wanted."""
+    def poll(self) -> bool:
+        """Loads newly aspired versions, then unloads the ones no longer wanted; whether it
+        loaded or unloaded any (the caller then settles the memory, `settle_memory`)."""
+        changed = False
         on_disk = list_versions(self.base_path)
         if not on_disk and not self._warned_empty:
             logger.warning("No versions of servable %s found under base path %s", self.name, self.base_path)
@@ -95,8 +97,7 @@ class ServedModel:
                 if state.failed_loads > self.max_num_load_retries:
                     continue
                 state.state = State.LOADING
-            self._load(state)
-        unloaded = False
+            changed |= self._load(state)
         with self._lock:
             available_aspired = [
                 v for v in aspired if self._versions[v].state == State.AVAILABLE
@@ -109,13 +110,13 @@ class ServedModel:
                     logger.info("Unloading servable version {name: %s version: %d}", self.name, version)
                     state.state = State.END
                     state.servable = None  # requests in flight keep their own reference
-                    unloaded = True
+                    changed = True
                 if gone and state.state != State.AVAILABLE:
                     del self._versions[version]
-        if unloaded:
-            settle_memory()
+        return changed
 
-    def _load(self, state: VersionState) -> None:
+    def _load(self, state: VersionState) -> bool:
+        """Loads the version; whether it did (a failure is recorded in `state`)."""
         path = f"{self.base_path}/{state.version}"
         logger.info("Loading servable version {name: %s version: %d} from %s", self.name, state.version, path)
         try:
@@ -127,13 +128,13 @@ class ServedModel:
                 state.error_code = grpc.StatusCode.UNKNOWN
                 state.error = f"loading {path} failed: {type(error).__name__}: {error}"
             logger.error("%s", state.error)
-            return
-        settle_memory()
+            return False
         with self._lock:
             state.servable = servable
             state.state = State.AVAILABLE
             state.error, state.error_code = "", grpc.StatusCode.OK
         logger.info("Successfully loaded servable version {name: %s version: %d}", self.name, state.version)
+        return True
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -217,11 +218,16 @@ class ModelManager:
             self._thread.join(timeout=30)
 
     def poll(self) -> None:
+        """Polls every model, then settles the memory once if any version came or went (one
+        collection for all the models a server starts with, not one per model)."""
+        changed = False
         for model in self.models.values():
             try:
-                model.poll()
+                changed |= model.poll()
             except Exception:  # a poll error (e.g. an unreadable folder) is retried next time
                 logger.exception("polling %s failed", model.base_path)
+        if changed:
+            settle_memory()
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_wait_seconds):
