@@ -6,9 +6,9 @@
 import httpx
 import pytest
 
-from zfnet_tf.cli.main import main
 from zfnet_tf.serving.explorer.proxy import normalize_server_address
 from zfnet_tf.serving.limits import DEFAULT_MAX_REQUEST_BYTES
+from support.cli import run_main
 from support.servers import ExplorerProcess, free_port
 
 
@@ -42,16 +42,9 @@ def test_explore_serves_the_page_and_reports_an_absent_model_server():
     ],
 )
 def test_explore_refuses_bad_flags(flags, message, capsys):
-    assert explore_status(flags) == 2
-    assert message in capsys.readouterr().err
-
-
-def explore_status(flags):
-    """`zfnet-tf explore FLAGS`'s exit status, in this process (argparse exits, the command returns)."""
-    try:
-        return main(["explore", *flags])
-    except SystemExit as exited:
-        return exited.code
+    code, _, err = run_main(["explore", *flags], capsys)
+    assert code == 2
+    assert message in err
 
 
 def test_explore_says_when_its_port_is_taken(capsys):
@@ -61,9 +54,10 @@ def test_explore_says_when_its_port_is_taken(capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        status = explore_status(["--model_server", "localhost:1", "--model_name", "m", "--port", str(port)])
-    assert status == 2
-    assert f"cannot listen for the explorer page on 127.0.0.1:{port}" in capsys.readouterr().err
+        code, _, err = run_main(["explore", "--model_server", "localhost:1", "--model_name", "m", "--port", port],
+                                capsys)
+    assert code == 2
+    assert f"cannot listen for the explorer page on 127.0.0.1:{port}" in err
 
 
 def test_model_server_addresses():
