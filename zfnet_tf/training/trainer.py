@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from zfnet_tf.data import DataSource, center_crop
-from zfnet_tf.data.pipelines import TrainingData, make_training_data
+from zfnet_tf.data.pipelines import TrainingData, make_training_data, read_to_the_end
 from zfnet_tf.config import get_config
 from zfnet_tf.files import atomic_path, write_json
 from zfnet_tf.models import build_model, save_model
@@ -378,17 +378,21 @@ def train(
                     initial_epoch=finished,
                 )
             else:
-                model.fit(
-                    data.train,
-                    epochs=recipe.epochs,
-                    initial_epoch=finished,
-                    steps_per_epoch=steps_per_epoch or data.steps_per_epoch,
-                    # Finite, read to its end each epoch (`make_training_data`): no step count.
-                    validation_data=data.validation,
-                    callbacks=run_callbacks,
-                    shuffle=False,
-                    verbose=verbose,
-                )
+                # The training data repeats; the validation data is read to its end, of a length
+                # known only then (unreadable files are dropped as they are read), and Keras
+                # would call that end running out of data.
+                with read_to_the_end():
+                    model.fit(
+                        data.train,
+                        epochs=recipe.epochs,
+                        initial_epoch=finished,
+                        steps_per_epoch=steps_per_epoch or data.steps_per_epoch,
+                        # Finite, read to its end each epoch (`make_training_data`): no step count.
+                        validation_data=data.validation,
+                        callbacks=run_callbacks,
+                        shuffle=False,
+                        verbose=verbose,
+                    )
 
         model_path = os.path.join(own_dir, MODEL_FILE)
         _save_model_atomically(model, model_path)
