@@ -241,8 +241,12 @@ class ConvRule(LayerRule):
             )
         window = signal.window.strided(span, strides, pads)
         # A pointwise convolution maps each position to itself: the clean signal stays clean.
-        pointwise = span == (1, 1) and strides == (1, 1)
-        return [Signal(values, window, dirty=not pointwise)]
+        return [Signal(values, window, dirty=not is_pointwise(span, strides))]
+
+
+def is_pointwise(span, strides) -> bool:
+    """Whether a convolution of this span and these strides maps each position to itself alone."""
+    return tuple(span) == (1, 1) and tuple(strides) == (1, 1)
 
 
 def _float(variable):
@@ -337,7 +341,7 @@ def transposed_conv(values, kernel, strides, dilation, span, rows=None):
         phased = tf.reshape(phased, [taps, taps, out_channels, stride * stride * in_channels])
         padded = tf.pad(values, [[0, 0], [taps - 1, taps - 1], [taps - 1, taps - 1], [0, 0]])
         return tf.nn.depth_to_space(tf.nn.conv2d(padded, phased, 1, "VALID"), stride)[:, :out_h, :out_w, :]
-    if tuple(span) == (1, 1) and tuple(strides) == (1, 1):
+    if is_pointwise(span, strides):
         return transposed_pointwise(values, kernel)
     if rows is None:
         rows = tf.shape(values)[:1]
