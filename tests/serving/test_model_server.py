@@ -385,15 +385,8 @@ def test_new_version_is_served_without_restart(server, http, images, convnet, re
     answers cannot be version 1's; its files are written as `export_model` writes them (the
     export's fresh-process verification is tests/export/test_export_versions.py's subject)."""
     newer, small = convnet
-    staging = server.root / "tiny" / ".export-newer"
-    shutil.copytree(small_convnet_folder(request) / "saved_models" / "convnet" / "1", staging)
-    staging.rename(server.root / "tiny" / "2")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        statuses = http.get("/v1/models/tiny").json()["model_version_status"]
-        if {"version": "2", "state": "AVAILABLE"}.items() <= statuses[0].items():
-            break
-        time.sleep(0.5)
+    convnet_version = small_convnet_folder(request) / "saved_models" / "convnet" / "1"
+    statuses = server.publish_version("tiny", convnet_version, server.root / "tiny", version=2, timeout=120)
     assert statuses[0]["version"] == "2" and statuses[0]["state"] == "AVAILABLE", statuses
     body = http.post("/v1/models/tiny:predict", json={"inputs": small.tolist()}).json()
     np.testing.assert_allclose(

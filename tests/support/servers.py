@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -118,6 +120,34 @@ class ServerProcess:
 
         with httpx.Client(base_url=f"http://{self.rest_address}", timeout=timeout) as client:
             yield client
+
+    def publish_version(self, name: str, version_folder, base_path, version: int | None = None,
+                        timeout: float = 180.0) -> list[dict]:
+        """Copies `version_folder` (an export's `.../<N>`) into `base_path` as `version`
+        (default N), written aside and renamed into place as `export_model` publishes, and waits
+        until this server reports that version of model `name` AVAILABLE; returns the model's
+        version statuses then (RuntimeError if it fails to load it or does not within
+        `timeout`)."""
+        version = str(version) if version is not None else os.path.basename(os.fspath(version_folder))
+        target = pathlib.Path(base_path) / version
+        if not target.exists():
+            staging = target.parent / f".copy-{version}"
+            shutil.copytree(version_folder, staging)
+            staging.rename(target)
+        deadline = time.monotonic() + timeout
+        with self.http_client(timeout=30) as http:  # one client: each new one loads the CA certificates
+            while time.monotonic() < deadline:
+                answer = http.get(f"/v1/models/{name}")
+                if answer.status_code == 200:
+                    statuses = answer.json()["model_version_status"]
+                    status = next((s for s in statuses if s["version"] == version), None)
+                    if status is not None and status["state"] == "AVAILABLE":
+                        return statuses
+                    if status is not None and status["status"]["error_message"]:
+                        raise RuntimeError(f"the server could not load {name} version {version}: {status}")
+                time.sleep(0.25)
+        raise RuntimeError(f"the server did not serve {name} version {version} within {timeout:g} s:\n"
+                           f"{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path or not os.path.exists(self.log_path):

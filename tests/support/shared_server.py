@@ -12,8 +12,6 @@ one fixture per module, and start a server per module):
 from __future__ import annotations
 
 import os
-import shutil
-import time
 
 import pytest
 
@@ -81,26 +79,10 @@ def shared_tiny_server(request: pytest.FixtureRequest) -> ServerProcess:
 
 
 def publish_to_shared_server(request: pytest.FixtureRequest, name: str, version_folder, timeout: float = 180.0) -> ServerProcess:
-    """Copies `version_folder` (a version of an export, `.../<N>`) into the shared server's
-    base path of `name` (one of `PUBLISHED_BY_TESTS`) as version N, written aside and renamed
-    into place as `export_model` publishes, and returns the server once N is AVAILABLE."""
+    """Publishes `version_folder` (a version of an export, `.../<N>`) under the shared server's
+    base path of `name` (one of `PUBLISHED_BY_TESTS`; `ServerProcess.publish_version`) and
+    returns the server once N is AVAILABLE."""
     process = shared_tiny_server(request)
-    version = os.path.basename(os.fspath(version_folder))
-    target = request.config.stash[_SHARED_SERVERS]["published"][name] / version
-    if not target.exists():
-        staging = target.parent / f".copy-{version}"
-        shutil.copytree(version_folder, staging)
-        staging.rename(target)
-    deadline = time.monotonic() + timeout
-    with process.http_client(timeout=30) as http:  # one client: each new one loads the CA certificates
-        while time.monotonic() < deadline:
-            answer = http.get(f"/v1/models/{name}/versions/{version}")
-            if answer.status_code == 200:
-                status = answer.json()["model_version_status"][0]
-                if status["state"] == "AVAILABLE":
-                    return process
-                if status["status"]["error_message"]:
-                    raise RuntimeError(f"the shared server could not load {name} version {version}: {status}")
-            time.sleep(0.25)
-    raise RuntimeError(f"the shared server did not serve {name} version {version} within {timeout:g} s:\n"
-                       f"{process.log_tail()}")
+    process.publish_version(name, version_folder, request.config.stash[_SHARED_SERVERS]["published"][name],
+                            timeout=timeout)
+    return process
