@@ -34,7 +34,8 @@ from zfnet_tf.deconv.modified_backprop import modified_backprop_projection  # no
 
 
 def median_seconds(function, repeats: int) -> float:
-    function()  # trace and warm up
+    function()  # a projection's first call runs eagerly (TracedOnReuse),
+    function()  # its second traces the graph that the timed calls run
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -188,9 +188,13 @@ def test_zfnet_layer_numbers_name_the_top_maps(tiny_model):
     assert [deconvnet.layer_name(layer) for layer in range(1, 6)] == ["pool1", "pool2", "conv3", "conv4", "pool5"]
     assert deconvnet.default_layers() == (1, 2, 3, 4, 5)
     images = np.random.RandomState(8).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
-    by_number = deconvnet.project(images, 2, feature=3)
-    by_name = deconvnet.project(images, "pool2", feature=3)
-    np.testing.assert_array_equal(by_number.reconstructions, by_name.reconstructions)
+    by_number = deconvnet.project(images, 2, feature=3)  # eagerly (a first call)
+    by_name = deconvnet.project(images, "pool2", feature=3)  # the same graph, traced
+    assert deconvnet.projection_function(2) is deconvnet.projection_function("pool2")
+    for name in ("feature", "activation", "location", "box"):
+        np.testing.assert_array_equal(getattr(by_number, name), getattr(by_name, name))
+    scale = np.abs(by_name.reconstructions).max()
+    np.testing.assert_allclose(by_number.reconstructions, by_name.reconstructions, rtol=0, atol=1e-6 * scale)
 
 
 def test_default_layers_of_vgg16_are_the_last_conv_of_each_block():
@@ -295,3 +299,77 @@ def test_shared_deconvnet_is_one_per_model_while_held(tiny_model):
     del held
     gc.collect()
     assert released() is None
+
+
+def every_supported_layer_model():
+    """A small convnet holding every class of `zfnet_tf.deconv.rules.LAYER_RULES`: branches
+    of different windows meeting (Concatenate, Add, a gate), every normalization, pool,
+    padding, activation and identity layer, and Keras ops written on tensors."""
+    from keras.src.applications.convnext import LayerScale, StochasticDepth
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    from zfnet_tf.layers import LocalContrastNormalization, MaxPoolWithSwitches
+
+    layers = keras.layers
+    tf.keras.utils.set_random_seed(11)
+    inputs = keras.Input((20, 20, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = layers.Normalization(mean=[0.1, 0.0, -0.1], variance=[1.2, 0.8, 1.0])(x)
+    x = layers.ZeroPadding2D(1)(x)
+    x = layers.Conv2D(8, 3, activation="relu", name="conv")(x)
+    x = layers.BatchNormalization(beta_initializer=keras.initializers.RandomNormal(0, 0.3))(x)
+    x = MaxPoolWithSwitches(3, 2, "same", return_switches=False)(x)  # 10
+    x = LocalContrastNormalization(3, 1.0)(x)
+    depthwise = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    separable = layers.LeakyReLU(0.1)(layers.SeparableConv2D(6, 5, padding="same")(x))
+    pointwise = layers.PReLU(alpha_initializer=keras.initializers.Constant(0.2))(layers.Conv2D(4, 1)(x))
+    pooled = layers.MaxPooling2D(3, 1, padding="same")(x)
+    x = layers.Concatenate()([depthwise, separable, pointwise, pooled])
+    x = layers.ELU()(layers.Conv2D(8, 3, padding="same")(x))
+    x = layers.GroupNormalization(groups=2)(layers.LayerNormalization()(x))
+    branch = layers.Conv2D(8, 3, padding="same", activation="swish")(x)
+    branch = StochasticDepth(0.1)(LayerScale(0.5, 8)(branch))
+    x = CustomScaleLayer(0.3)([layers.Add()([x, branch]), branch])
+    gate = layers.Dense(8, activation="sigmoid")(layers.GlobalAveragePooling2D(keepdims=True)(x))
+    x = layers.Multiply()([x, gate])
+    x = keras.ops.true_divide(keras.ops.divide(keras.ops.multiply(x, gate), 2.0), 0.5)
+    x = keras.ops.negative(keras.ops.subtract(keras.ops.add(x, 0.1), x * 2.0))
+    x = layers.UnitNormalization()(layers.AveragePooling2D(2)(x))  # 5
+    x = layers.Cropping2D(((0, 1), (1, 0)))(x)  # 4
+    for noise in (layers.Dropout(0.2), layers.SpatialDropout2D(0.2), layers.GaussianDropout(0.2),
+                  layers.GaussianNoise(0.2), layers.AlphaDropout(0.2), layers.Identity()):
+        x = noise(x)
+    x = layers.Activation("tanh")(layers.Softmax()(x))
+    x = layers.ReLU(threshold=0.05, name="relu")(layers.Conv2D(6, 3, padding="same")(x))
+    flat = layers.Dense(4)(layers.Reshape((96,))(layers.Flatten()(x)))
+    x = layers.Concatenate()([layers.GlobalMaxPooling2D()(x), flat])
+    return keras.Model(inputs, layers.Dense(5, name="top")(x))
+
+
+def test_a_projection_made_again_runs_its_traced_graph_with_the_same_numbers():
+    """A projection's first call runs its ops eagerly, its second the traced graph
+    (`zfnet_tf.deconv.reading.TracedOnReuse`): the two agree, through every kind of layer the
+    deconvnet supports and each rule. (The oracle tests mostly meet the eager path, each case
+    being made once; this ties the traced one to them.)"""
+    from test_deconvnet_oracle import check_against_oracle
+    from zfnet_tf.deconv.rules import LAYER_RULES
+
+    model = every_supported_layer_model()
+    held = {type(operation) for operation in model.operations}
+    missing = [cls.__name__ for rule in LAYER_RULES for cls in rule.classes if not any(issubclass(h, cls) for h in held)]
+    assert not missing, f"add these to every_supported_layer_model: {missing}"
+
+    images = np.random.RandomState(4).uniform(0, 255, (2, 20, 20, 3)).astype(np.float32)
+    deconvnet = zfnet_tf.Deconvnet(model)
+    for layer, mode in (("relu", "max"), ("top", "map")):
+        for rule in zfnet_tf.deconv.RULES:
+            function = deconvnet.projection_function(layer, mode, rule, features_per_image=2)
+            eager = deconvnet.project(images, layer, feature=[-1, 1], mode=mode, rule=rule)
+            assert function.function.experimental_get_tracing_count() == 0
+            traced = deconvnet.project(images, layer, feature=[-1, 1], mode=mode, rule=rule)
+            assert function.function.experimental_get_tracing_count() == 1
+            scale = np.abs(traced.reconstructions).max()
+            assert scale > 0, (layer, mode, rule)
+            np.testing.assert_allclose(eager.reconstructions, traced.reconstructions, rtol=0, atol=1e-6 * scale)
+            np.testing.assert_array_equal(eager.feature, traced.feature)
+    check_against_oracle(model, images, ["relu", "top"])

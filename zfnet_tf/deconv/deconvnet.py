@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
-from zfnet_tf.deconv.reading import ModelReading
+from zfnet_tf.deconv.reading import ModelReading, TracedOnReuse
 from zfnet_tf.deconv.rules import RULES, rule_for
 from zfnet_tf.deconv.strongest import select_peaks
 from zfnet_tf.deconv.windows import Projector, Signal, Window, extent, plan_windows, spatial
@@ -130,8 +130,10 @@ class Deconvnet(ModelReading):
         features_per_image: int | None = None,
         input_size: Sequence[int] | None = None,
     ):
-        """A `tf.function(images [B,H,W,C] float32, features [B,K] int32) -> dict of tensors`
-        (see `project_tensors`), traced once per layer, mode, rule, K and input size.
+        """A function `(images [B,H,W,C] float32, features [B,K] int32) -> dict of tensors`
+        (see `project_tensors`), one per layer, mode, rule, K and input size: its first call
+        runs the ops eagerly, later calls one traced graph (`TracedOnReuse`; the two agree to
+        float32 rounding).
 
         `features` may hold -1 (that image's strongest map); out-of-range features fail with
         `InvalidArgumentError` naming `feature`. `features_per_image` fixes K in the signature
@@ -146,13 +148,12 @@ class Deconvnet(ModelReading):
         if key not in self._functions:
             # A partial, not a lambda: TF keys its retracing warning on the code object, and
             # functions sharing one lambda would look like one function retracing.
-            self._functions[key] = tf.function(
+            self._functions[key] = TracedOnReuse(
                 functools.partial(self.project_tensors, layer=layer, mode=mode, rule=rule),
-                input_signature=[
+                [
                     tf.TensorSpec([None, height, width, channels], tf.float32, name="images"),
                     tf.TensorSpec([None, features_per_image], tf.int32, name="features"),
                 ],
-                autograph=False,
             )
         return self._functions[key]
 
