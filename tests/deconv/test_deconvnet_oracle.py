@@ -6,6 +6,7 @@ backward replaced by the rule's and each normalization's by identity, and takes
 shares no code with `Deconvnet` (no graph walk, no windows, no switches).
 """
 
+import contextlib
 from dataclasses import replace
 
 import keras
@@ -66,6 +67,20 @@ def alive_maps(deconvnet, images, layers):
 ALL = tuple((rule, mode) for rule in RULES for mode in ("max", "map"))
 
 
+@contextlib.contextmanager
+def functions_run_eagerly():
+    """Every `tf.function` runs as plain ops inside (TensorFlow's own switch), for the oracle:
+    Keras' TensorFlow backend wraps each grouped convolution in a new jit-compiled
+    `tf.function` at every call, which eagerly means an XLA compilation per call (ConvNeXt's
+    depthwise convolutions); the oracle's numbers are the same without it."""
+    previous = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(previous)
+
+
 def check_against_oracle(model, images, layers, cases=ALL):
     """Each layer's strongest map and one more, by each `(rule, mode)`, against the oracle
     (`layers` may also map each layer to its own cases)."""
@@ -82,7 +97,8 @@ def check_against_oracle(model, images, layers, cases=ALL):
             chosen = np.concatenate([projection.feature.T.reshape(-1) for projection in projections])
             row_modes = [mode for mode in modes for _ in range(2 * len(images))]
             tiled = np.concatenate([images] * (2 * len(modes)))
-            expected = modified_gradient(model, tiled, layer, numpy_seed(chosen, row_modes), rule).numpy()
+            with functions_run_eagerly():
+                expected = modified_gradient(model, tiled, layer, numpy_seed(chosen, row_modes), rule).numpy()
             expected = expected.reshape(len(modes), 2, *images.shape)
             for m, projection in enumerate(projections):
                 for k in range(2):

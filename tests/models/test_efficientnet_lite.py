@@ -192,18 +192,14 @@ def test_the_reference_state_dict_file_gives_the_same_model(lite0, reference):
 def test_deconvnet_on_the_published_weights_equals_modified_backprop(lite0, rule):
     """The deconvnet walks the real Lite0 (explicit pads, depthwise convolutions, ReLU6 caps,
     batch norms, skip sums) and equals the independent oracle, a modified backward pass of the
-    Keras model itself, for an early, a middle and the last block's strongest activation.
-
-    The deconvnet's ops run eagerly (`project_tensors`, what `project` traces): nine graphs of
-    the 150-layer network, each used once, cost twice the run (`project`'s graph on Lite0:
-    tests/cli/test_pretrained_command.py `test_project_takes_the_pretrained_network_and_its_transform`)."""
+    Keras model itself, for an early, a middle and the last block's strongest activation."""
     from zfnet_tf.deconv.modified_backprop import modified_backprop_projection
 
     images, _ = sample_images(224, ("chelsea", "rocket"), resize_size=256)
     strongest = np.full((2, 1), -1, np.int32)
     deconvnet = zfnet_tf.Deconvnet(lite0)
     for layer in ("block3b_add", "block5c_add", "block7a_project_bn"):
-        projection = deconvnet.project_tensors(images, strongest, layer, rule=rule)["reconstructions"].numpy()[:, 0]
+        projection = deconvnet.project(images, layer, feature=-1, rule=rule).reconstructions
         expected = modified_backprop_projection(lite0, images, strongest, layer, rule=rule).numpy()[:, 0]
         scale = np.abs(expected).max()
         assert scale > 0, f"{rule} {layer}: the oracle projected nothing"

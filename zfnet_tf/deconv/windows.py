@@ -192,7 +192,20 @@ class Projector:
         return Signal(values, target, dirty=signal.dirty and not whole)
 
 
-@functools.partial(tf.function, jit_compile=True, autograph=False)
+def compiled_in_graphs(function: Callable) -> Callable:
+    """`function` XLA-compiled where it is traced into a graph, its plain ops where it runs
+    eagerly: a compilation pays off over a graph's many calls, never in the one eager call of
+    a projection made once (`TracedOnReuse`), where each new window shape compiled again."""
+    compiled = tf.function(function, jit_compile=True, autograph=False)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        return function(*args, **kwargs) if tf.executing_eagerly() else compiled(*args, **kwargs)
+
+    return call
+
+
+@compiled_in_graphs
 def _place(values, offsets, axes: tuple, extent: tuple):
     """Windows `[N, h, w, C]` whose first row and column sit at `offsets` `[N, 2]` of a map,
     placed in zero maps of `extent` along `axes` (what falls outside the map is dropped).
@@ -210,7 +223,7 @@ def _place(values, offsets, axes: tuple, extent: tuple):
     return values
 
 
-@functools.partial(tf.function, jit_compile=True, autograph=False)
+@compiled_in_graphs
 def gather_windows(maps, image_index, window: Window, location, grid: tuple[int, int], fill: float = 0.0):
     """`maps[image_index[n]]` under row n's window, `[N, h, w, C]`; positions outside the maps
     hold `fill`.
