@@ -1,7 +1,7 @@
 """No request takes the model server down (DESIGN.md §16): image bombs, oversized bodies
 (with and without Content-Length), deep JSON, over REST and gRPC, against a real server in a
 subprocess on real sockets; then a burst of valid requests, all answered, with the server's
-peak memory over the whole sequence (VmHWM) under a stated bound."""
+peak memory over the whole sequence (VmHWM) within a stated bound of its memory at the start."""
 
 import base64
 import concurrent.futures
@@ -21,12 +21,13 @@ from support.servers import ExplorerProcess
 from support.shared_server import shared_tiny_server
 
 BURST = 24
-# The server's peak resident memory over the sequence. Measured (2026-12-06, tiny model,
-# TF 2.21): 1.07-1.14 GB; 1.13-1.21 GB (2026-12-07) on the run's shared server, which also
-# serves a small convnet and VGG16 at 32x32. A single 20000x20000 PNG decoded took it to
-# 12-15 GB before the headers were read (1.2 GB as RGB alone). The bound leaves room for
-# allocator noise, not for one such decode.
-PEAK_MEMORY_BOUND_KIB = 1_500 * 1024
+# How far the server's resident memory may rise over the sequence (its peak, VmHWM, less its
+# resident memory at the start). Measured on the run's shared server (tiny, a small convnet
+# and VGG16 at 32x32; 2026-12-07): 0.8-1.4 GB resident before the sequence, depending on what
+# the worker's earlier tests had it load and answer, and 0-0.17 GB more at the peak. A single
+# 20000x20000 PNG decoded took it to 12-15 GB before the headers were read (1.2 GB as RGB
+# alone). The bound leaves room for allocator noise, not for one such decode.
+PEAK_GROWTH_BOUND_KIB = 500 * 1024
 BIG_BODY = 200 * 10**6
 PREDICT = "/v1/models/tiny:predict"
 
@@ -175,10 +176,11 @@ def test_after_the_hostile_requests_a_burst_is_all_answered_within_the_memory_bo
     """The issue's sequence in one go: bombs over REST, a 200 MB body both ways, deep JSON,
     then a burst of valid requests from more clients than the server runs at once: every one
     answered, with the answer a lone request gets, and the server's peak memory over the
-    sequence (VmHWM counted from its start) under the bound."""
+    sequence (VmHWM counted from its start) within the bound of its memory at the start."""
     assert BURST > DEFAULT_MAX_CONCURRENT_REQUESTS  # the server runs 4 at once
     host, port = server.rest_address.split(":")
     reset_peak_memory(server.process.pid)
+    start = memory_kib(server.process.pid)
     for bomb in BOMBS.values():
         body = {"signature_name": "classify_bytes", "instances": [{"b64": base64.b64encode(bomb[0]()).decode()}]}
         assert http.post(PREDICT, json=body).status_code == 400
@@ -201,5 +203,6 @@ def test_after_the_hostile_requests_a_burst_is_all_answered_within_the_memory_bo
         np.testing.assert_allclose(got["predictions"][0]["logits"], expected["predictions"][0]["logits"], rtol=1e-5)
     assert_alive(server, http)
     memory = memory_kib(server.process.pid)
-    print(f"server memory after the sequence: peak {memory['VmHWM'] / 1024:.0f} MiB, now {memory['VmRSS'] / 1024:.0f} MiB")
-    assert memory["VmHWM"] < PEAK_MEMORY_BOUND_KIB, memory
+    print(f"server memory: {start['VmRSS'] / 1024:.0f} MiB before the sequence, peak {memory['VmHWM'] / 1024:.0f} MiB, "
+          f"now {memory['VmRSS'] / 1024:.0f} MiB")
+    assert memory["VmHWM"] - start["VmRSS"] < PEAK_GROWTH_BOUND_KIB, (start, memory)
