@@ -361,6 +361,9 @@ def test_a_projection_made_again_runs_its_traced_graph_with_the_same_numbers():
 
     images = np.random.RandomState(4).uniform(0, 255, (2, 20, 20, 3)).astype(np.float32)
     deconvnet = zfnet_tf.Deconvnet(model)
+    # The eager run checks its inputs as the graph's signature does.
+    with pytest.raises(ValueError, match=r"images must have shape \(None, 20, 20, 3\), got \(2, 10, 10, 3\)"):
+        deconvnet.projection_function("relu", "max", features_per_image=2)(images[:, :10, :10], [[0, 1], [0, 1]])
     for layer, mode in (("relu", "max"), ("top", "map")):
         for rule in zfnet_tf.deconv.RULES:
             function = deconvnet.projection_function(layer, mode, rule, features_per_image=2)

@@ -35,8 +35,9 @@ class TracedOnReuse:
     CPU-s traced against 1.0 eagerly, NASNetMobile 9.0 against 1.5, ResNet50 at 224 2.7 against
     1.3; the graph's later calls then take 0.1-0.4). So a projection made once (`zfnet-tf
     project`, one figure) never pays for a graph, and one made again pays one eager run more.
-    Called while tracing another function, it is that function's ops (no nested graph to run
-    eagerly).
+    Called while another function is being traced, it calls its `tf.function` there (nothing
+    runs eagerly inside a trace). The eager run and the graph agree to float32 rounding, not
+    bit for bit (the forward is the same; the backward may round apart).
     """
 
     def __init__(self, function, input_signature: Sequence[tf.TensorSpec]):
