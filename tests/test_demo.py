@@ -16,7 +16,7 @@ from zfnet_tf.cli.main import main
 from zfnet_tf.data import load_data
 from zfnet_tf.demo import read_metrics
 
-pytestmark = pytest.mark.heavy(65)
+pytestmark = pytest.mark.heavy(42)
 
 
 def test_short_demo_learns_the_digits_and_without_the_extra_says_how_to_get_imagenet(

@@ -15,7 +15,7 @@ from zfnet_tf.data import sample_images
 from zfnet_tf.demo import CAT_CLASS, CAT_PHOTO, IMAGENET_BLOCKS, IMAGENET_RULES, imagenet_demo_missing, run_imagenet_demo
 from zfnet_tf.pytorch_weights import read_torch_weights
 
-pytestmark = pytest.mark.heavy(80)
+pytestmark = pytest.mark.heavy(46)
 
 
 @pytest.fixture(scope="module")

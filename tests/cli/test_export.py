@@ -13,7 +13,7 @@ import pytest
 
 from zfnet_tf.cli.main import main
 
-pytestmark = pytest.mark.heavy(25)
+pytestmark = pytest.mark.heavy(20)
 
 
 @pytest.fixture(scope="module")

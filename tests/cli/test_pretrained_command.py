@@ -21,7 +21,7 @@ from support.pretrained_references import (  # noqa: F401
     imported_zfnet, imported_zfnet_export, published_lite0, pytorchcv_reference,
 )
 
-pytestmark = pytest.mark.heavy(30)  # after tests/models/test_pretrained.py, which builds what both read
+pytestmark = pytest.mark.heavy(36)  # after tests/models/test_pretrained.py, which builds what both read
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -13,7 +13,7 @@ import pytest
 import zfnet_tf
 from support.cli import run_main
 
-pytestmark = pytest.mark.heavy(25)
+pytestmark = pytest.mark.heavy(16)
 
 EPOCHS = 2  # an image folder once failed at its second epoch
 

@@ -19,7 +19,7 @@ from zfnet_tf.config import PRESETS
 from zfnet_tf.models import input_size
 from zfnet_tf.deconv.modified_backprop import modified_backprop_projection, modified_gradient
 
-pytestmark = pytest.mark.heavy(75)
+pytestmark = pytest.mark.heavy(28)
 
 RULES = ("deconvnet", "guided", "gradient")
 

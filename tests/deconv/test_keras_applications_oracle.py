@@ -10,7 +10,7 @@ import tensorflow as tf
 import zfnet_tf
 from test_deconvnet_oracle import RULES, check_against_oracle
 
-pytestmark = pytest.mark.heavy(70)
+pytestmark = pytest.mark.heavy(36)
 
 # keras.applications families (weights=None) at the smallest inputs they build at: name ->
 # (input size, the layer projected besides the last block's output; None for the largest

@@ -15,7 +15,7 @@ from zfnet_tf.export.layout import CLASS_NAMES_FILE, IMAGE_TRANSFORM_FILE
 from zfnet_tf.pytorch_weights import torch_layout
 from support.pretrained_references import imported_zfnet, imported_zfnet_export, pytorchcv_reference  # noqa: F401
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(38)
 
 # pytorchcv's model table (model_metainfos.csv) and docs/pretrained.md.
 PUBLISHED_PARAMETERS = {"zfnet": 62_357_608, "zfnetb": 107_627_624}

@@ -30,7 +30,7 @@ from support.exports import held_deconvnet
 from support.servers import ServerProcess
 from support.shared_server import small_convnet_folder
 
-pytestmark = pytest.mark.heavy(40)
+pytestmark = pytest.mark.heavy(26)
 
 MAX_BATCH = 4
 

@@ -8,8 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import zfnet_tf
+
+pytestmark = pytest.mark.heavy(25)
 
 TRAIN_ARGS = [
     "--preset", "tiny", "--dataset", "digits", "--recipe", "demo", "--epochs", "2",

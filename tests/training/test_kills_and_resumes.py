@@ -21,7 +21,7 @@ import zfnet_tf
 from support.cli import run_main
 from zfnet_tf.training.callbacks import EpochBackup
 
-pytestmark = pytest.mark.heavy(30)
+pytestmark = pytest.mark.heavy(26)
 
 EPOCHS = 4
 HARNESS = os.path.join(os.path.dirname(__file__), "kill_harness.py")

@@ -23,7 +23,7 @@ EPOCHS = 3
 IMAGES_PER_CLASS = 6
 NUM_VALIDATION = 6
 
-pytestmark = pytest.mark.heavy(25)
+pytestmark = pytest.mark.heavy(15)
 
 
 @pytest.fixture(scope="module")
